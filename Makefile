@@ -1,0 +1,71 @@
+# LSTM Explainer: developer entry points.
+#   make run    serve the app on http://$(HOST):$(PORT)
+#   make test   ruff + hadolint + pytest + node --test
+#   make lint   ruff + mypy
+#   make bench  run every bench/*.py script
+
+PYTHON ?= python3
+VENV   ?= .venv
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+APP    ?= app.main:app
+PY     := $(VENV)/bin/python
+
+RUN_STAMP := $(VENV)/.stamp-run
+DEV_STAMP := $(VENV)/.stamp-dev
+
+JS_TESTS := $(sort $(shell find tests/js -name '*.test.js' -o -name '*.test.mjs' 2>/dev/null))
+BENCHES  := $(wildcard bench/*.py)
+LINT_DIRS := $(wildcard app tests bench)
+
+.PHONY: help venv run test lint ruff hadolint pytest jstest bench clean
+
+help:
+	@echo "targets: run test lint bench clean  (vars: HOST=$(HOST) PORT=$(PORT))"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(DEV_STAMP)
+
+run: $(RUN_STAMP)
+	$(PY) -m uvicorn $(APP) --host $(HOST) --port $(PORT)
+
+test: ruff hadolint pytest jstest
+
+ruff: $(DEV_STAMP)
+	$(VENV)/bin/ruff check $(LINT_DIRS)
+
+hadolint: $(DEV_STAMP)
+	$(VENV)/bin/hadolint Dockerfile
+
+# pytest exit code 5 means "no tests collected": not a failure here.
+pytest: $(DEV_STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS) tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+
+jstest:
+ifneq ($(strip $(JS_TESTS)),)
+	node --test $(JS_TESTS)
+else
+	@echo "node --test: no tests/js/*.test.{js,mjs} files, skipped"
+endif
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check $(LINT_DIRS)
+	$(VENV)/bin/mypy app
+
+bench: $(RUN_STAMP)
+	@set -e; for f in $(BENCHES); do echo "== $$f"; $(PY) $$f; done
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache tests/artifacts

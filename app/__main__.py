@@ -1,0 +1,73 @@
+"""Command line: ``python -m app [--host H] [--port P] [--workers N] [--open] [--log-level L]``."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import webbrowser
+from collections.abc import Sequence
+
+from app import __version__
+
+APP = "app.main:app"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="Serve the LSTM Explainer web app.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--open", action="store_true", help="open the page in a web browser once started"
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=LOG_LEVELS, help="uvicorn log level (default info)"
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be in 0..65535, got {args.port}")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
+    return args
+
+
+def browser_url(host: str, port: int) -> str:
+    """The URL to open: wildcard binds are reached through loopback."""
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
+
+
+def open_browser_later(url: str, delay: float = 1.5) -> threading.Timer:
+    """Open ``url`` in a browser after ``delay`` seconds, from a daemon thread."""
+    timer = threading.Timer(delay, webbrowser.open, args=(url,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import uvicorn
+
+    args = parse_args(argv)
+    if args.open:
+        open_browser_later(browser_url(args.host, args.port))
+    uvicorn.run(
+        APP,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()
