@@ -25,7 +25,6 @@ help:
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 
 $(RUN_STAMP): requirements.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements.txt
