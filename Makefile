@@ -49,7 +49,8 @@ hadolint: $(DEV_STAMP)
 
 # pytest exit code 5 means "no tests collected": not a failure here.
 pytest: $(DEV_STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS) tests; rc=$$?; \
+	@echo "$(PY) -m pytest $(PYTEST_ARGS) tests"
+	@$(PY) -m pytest $(PYTEST_ARGS) tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
 jstest:
