@@ -1,0 +1,126 @@
+"""The engine: pure NumPy LSTM, GRU and tanh RNN with exact BPTT, recorded step by step.
+
+    from app.engine import trace
+    tr = trace({"cell": "lstm", "input_size": 3, "hidden_size": 8}, np.zeros((20, 3)))
+    tr.layers[0].gates["f"]        # (T, H) forget gate at every step
+    tr.layers[0].grad_c_log10_norm  # (T,) log10 ||dL/dc_t||, exact far below float range
+
+No web imports here: the service calls these functions off its event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import losses, network
+from .common import norms_and_log10
+from .params import ModelError, ModelSpec, model_params
+from .trace import LayerTrace, Trace
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+
+__all__ = ["trace", "Trace", "LayerTrace", "ModelError", "run"]
+
+_PARAM_NAMES = {"W_ih": "weight_ih", "W_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh"}
+
+
+def run(
+    spec: ModelSpec,
+    params: dict[str, np.ndarray],
+    X: np.ndarray,
+    loss: losses.Loss,
+    clamps: list | None = None,
+    state0: dict[str, np.ndarray] | None = None,
+) -> tuple[network.NetCache, float, list[dict], dict[str, np.ndarray]]:
+    """Forward and backward over a time-major batch X (T, B, D)."""
+    net = network.forward(spec, params, X, state0, clamps)
+    L, results, grads = network.backward(spec, params, net, loss)
+    return net, L, results, grads
+
+
+def trace(
+    model: Mapping[str, Any],
+    inputs: Any,
+    loss: Mapping[str, Any] | None = None,
+    dtype: str = "float64",
+    clamp: Sequence[Mapping[str, Any]] | None = None,
+    initial_state: Mapping[str, Any] | None = None,
+) -> Trace:
+    """Run the model over one sequence `inputs` (T, D) and record everything.
+
+    model: the JSON `model` dict (see params.py); loss: None (sum of the top h_{T-1}) or
+    {"kind": "mse" | "cross_entropy", "target": ..., "at": "last" | "all"}; clamp: a list
+    of {"t", "gate", "value", "units"?, "layer"?}; initial_state: {"h": (L, H), "c": (L, H)}
+    to continue from a previous run's final state (zeros by default).
+    """
+    if dtype not in DTYPES:
+        raise ModelError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
+    spec, params = model_params(model)
+    dt = DTYPES[dtype]
+    X = np.asarray(inputs, dtype=np.float64)
+    if X.ndim == 1 and spec.input_size == 1:
+        X = X[:, None]
+    X = X[:, None, :] if X.ndim == 2 else X  # (T, 1, D): a batch of one
+    network.check_inputs(spec, X)
+    T = X.shape[0]
+    O = spec.output_size or spec.hidden_size
+    loss_spec = losses.parse(dict(loss) if loss else None, T, 1, O)
+    clamps = network.build_clamps(spec, list(clamp or []), T)
+    state0 = _state(spec, initial_state)
+    net, L, results, grads = run(spec, params, X.astype(dt), loss_spec, clamps, state0)
+    layers = [_layer_trace(spec, cache, res) for cache, res in zip(net.caches, results, strict=True)]
+    grad_x = results[0]["dX"].plain()[:, 0]
+    return Trace(
+        cell=spec.cell,
+        steps=T,
+        hidden_size=spec.hidden_size,
+        num_layers=spec.num_layers,
+        inputs=X[:, 0],
+        loss=L,
+        layers=layers,
+        outputs=net.Y[:, 0] if spec.output_size is not None else None,
+        param_grads=grads,
+        grad_inputs=grad_x,
+        grad_h0=np.stack([r["dh0"][0] for r in results]),
+        grad_c0=np.stack([r["dc0"][0] for r in results]) if spec.cell == "lstm" else None,
+    )
+
+
+def _state(spec: ModelSpec, state: Mapping[str, Any] | None) -> dict[str, np.ndarray] | None:
+    if state is None:
+        return None
+    shape = (spec.num_layers, spec.hidden_size)
+    out = {}
+    for key in ("h", "c") if spec.cell == "lstm" else ("h",):
+        value = np.asarray(state.get(key), dtype=np.float64)
+        if value.shape != shape or not np.all(np.isfinite(value)):
+            raise ModelError(f"initial_state.{key} must be finite with shape {shape}")
+        out[key] = value[:, None, :]  # (L, 1, H)
+    return out
+
+
+def _layer_trace(spec: ModelSpec, cache: Any, res: dict) -> LayerTrace:
+    H = spec.hidden_size
+    gates = {}
+    if spec.cell != "rnn":
+        gates = {g: cache.A[:, 0, k * H : (k + 1) * H] for k, g in enumerate(spec.gates)}
+    grad_h = res["grad_h"]
+    h_norm, h_log = norms_and_log10(grad_h)
+    c_norm = c_log = grad_c_plain = None
+    if res["grad_c"] is not None:
+        c_norm, c_log = norms_and_log10(res["grad_c"])
+        grad_c_plain = res["grad_c"].plain()[:, 0]
+    return LayerTrace(
+        gates=gates,
+        h=cache.Hs[:, 0],
+        c=cache.C[:, 0] if spec.cell == "lstm" else None,
+        grad_h=grad_h.plain()[:, 0],
+        grad_c=grad_c_plain,
+        grad_h_norm=h_norm,
+        grad_c_norm=c_norm,
+        grad_h_log10_norm=h_log,
+        grad_c_log10_norm=c_log,
+    )

@@ -1,0 +1,96 @@
+"""Shared pieces of the cell modules: layer parameters, gate clamps and gradient scaling.
+
+Gradient scaling. Backpropagation through a long sequence multiplies the carried gradient by
+one Jacobian per step; for a tanh RNN it falls like gain^k and reaches 1e-500 within a couple
+of thousand steps, far below float64's range (and float32 turns subnormal near 1e-38, where
+arithmetic slows several-fold). So the backward pass carries `(values, E)` with the true
+gradient equal to `values * 2**E`, and whenever the carried values leave [2^-16, 2^16] it
+rescales them by an exact power of two and adjusts E. Multiplying by a power of two is exact in
+binary floating point, so nothing is lost; log10 norms stay exact at any depth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+_LOW, _HIGH = 2.0**-32, 2.0**32  # bounds on the summed squares of the carried gradient
+
+
+@dataclass
+class LayerParams:
+    W_ih: np.ndarray  # (G*H, D)
+    W_hh: np.ndarray  # (G*H, H)
+    b_ih: np.ndarray  # (G*H,)
+    b_hh: np.ndarray  # (G*H,)
+    w_ci: np.ndarray | None = None  # (H,) peephole weights (Gers 2002), LSTM peephole only
+    w_cf: np.ndarray | None = None
+    w_co: np.ndarray | None = None
+
+
+@dataclass
+class Clamp:
+    """Gates held at fixed values in one layer: (T, G*H) arrays aligned with the gate blocks."""
+
+    mask: np.ndarray  # (T, G*H) bool, True where the gate is held
+    value: np.ndarray  # (T, G*H) the held value where mask is True
+    steps: frozenset[int]  # the t with any held gate (the forward loop checks only these)
+
+    def apply(self, t: int, a: np.ndarray) -> None:
+        """Overwrite the held entries of the activations a (B, G*H) at step t."""
+        if t in self.steps:
+            np.copyto(a, self.value[t], where=self.mask[t])
+
+
+@dataclass
+class ScaledGrad:
+    """Per-step gradients stored as values * 2**exp[t] (see the module docstring)."""
+
+    values: np.ndarray  # (T, B, N)
+    exp: np.ndarray  # (T,) int64
+
+    def plain(self) -> np.ndarray:
+        """The true values; they may underflow to 0 or overflow to inf in the dtype."""
+        with np.errstate(over="ignore", under="ignore"):
+            return np.ldexp(self.values, self.exp[:, None, None].astype(np.int32))
+
+
+def renormalise(*arrays: np.ndarray) -> int:
+    """Rescale the arrays in place by 2**-k so their joint norm is near 1; return k."""
+    s = 0.0
+    for a in arrays:
+        s += float(np.vdot(a, a))
+    if _LOW <= s <= _HIGH or s == 0.0 or not math.isfinite(s):
+        return 0
+    k = math.frexp(math.sqrt(s))[1]
+    for a in arrays:
+        np.ldexp(a, -k, out=a)
+    return k
+
+
+def align(carried: list[np.ndarray], E: int, ext: np.ndarray, e: int) -> tuple[np.ndarray, int]:
+    """Bring an external gradient (ext * 2**e) to the carried scale 2**E, or the reverse.
+
+    Returns ext in the common scale and the common exponent; the carried arrays are rescaled
+    in place when the external term is the larger one.
+    """
+    with np.errstate(under="ignore"):
+        if e > E:
+            for a in carried:
+                np.ldexp(a, E - e, out=a)
+            return ext, e
+        if e < E:
+            return np.ldexp(ext, e - E), E
+    return ext, E
+
+
+def norms_and_log10(g: ScaledGrad) -> tuple[np.ndarray, np.ndarray]:
+    """Per-step Euclidean norms (plain, may underflow) and their exact log10 values."""
+    scaled = np.sqrt(np.einsum("tbn,tbn->t", g.values, g.values, dtype=np.float64))  # (T,)
+    with np.errstate(divide="ignore"):
+        log10 = np.log10(scaled) + g.exp * math.log10(2.0)
+    with np.errstate(over="ignore", under="ignore"):
+        plain = np.ldexp(scaled, g.exp.astype(np.int32)).astype(g.values.dtype)
+    return plain, log10

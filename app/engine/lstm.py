@@ -1,0 +1,210 @@
+"""LSTM layer: forward and exact backpropagation through time, side by side.
+
+Equations (PyTorch's, gate blocks [i|f|g|o] in the rows of W_ih and W_hh):
+
+    z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh                       (4H,)
+    i_t, f_t, g_t, o_t = σ(z_i), σ(z_f), tanh(z_g), σ(z_o)
+    c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+    h_t = o_t ⊙ tanh(c_t)
+
+Variants (Greff et al. 2017, "LSTM: A Search Space Odyssey"):
+    standard        as above
+    no_forget_gate  f ≡ 1: the 1997 cell of Hochreiter & Schmidhuber (constant error carousel)
+    peephole        z_i += w_ci ⊙ c_{t-1}, z_f += w_cf ⊙ c_{t-1}, z_o += w_co ⊙ c_t (Gers 2002)
+    coupled         f = 1 - i (CIFG)
+
+Shapes are time-major: x (T, B, D), states (B, H). A clamped gate is held at a value and no
+gradient flows through its pre-activation (see common.Clamp).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .common import Clamp, LayerParams, ScaledGrad, align, renormalise
+
+
+@dataclass
+class Cache:
+    X: np.ndarray  # (T, B, D) layer input
+    h0: np.ndarray  # (B, H)
+    c0: np.ndarray  # (B, H)
+    A: np.ndarray  # (T, B, 4H) gate activations [i|f|g|o] after clamps
+    C: np.ndarray  # (T, B, H) cell state c_t
+    Hs: np.ndarray  # (T, B, H) hidden state h_t
+    TC: np.ndarray  # (T, B, H) tanh(c_t)
+    variant: str
+    clamp: Clamp | None
+
+
+def _activate(z: np.ndarray, a: np.ndarray, H: int) -> None:
+    """a = [σ(z_i), σ(z_f), tanh(z_g), σ(z_o)]; σ as 1/(1+e^-z) keeps tiny gates exact."""
+    np.negative(z, out=a)
+    np.exp(a, out=a)  # may overflow to inf for z < -709: σ is then exactly 0
+    a += 1.0
+    np.reciprocal(a, out=a)
+    np.tanh(z[..., 2 * H : 3 * H], out=a[..., 2 * H : 3 * H])
+
+
+def forward(
+    p: LayerParams,
+    X: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray,
+    variant: str = "standard",
+    clamp: Clamp | None = None,
+) -> Cache:
+    T, B, _ = X.shape
+    H = p.W_hh.shape[1]
+    peephole = variant == "peephole"
+    Z = X @ p.W_ih.T  # (T, B, 4H): the input projection of every step in one product
+    Z += p.b_ih + p.b_hh
+    A = np.empty_like(Z)
+    C = np.empty((T, B, H), dtype=X.dtype)
+    Hs = np.empty_like(C)
+    TC = np.empty_like(C)
+    W_hhT = np.ascontiguousarray(p.W_hh.T)
+    ig = np.empty((B, H), dtype=X.dtype)
+    h, c = h0, c0
+    with np.errstate(over="ignore"):
+        for t in range(T):
+            z, a = Z[t], A[t]
+            z += h @ W_hhT  # recurrent term
+            if peephole:
+                z[:, :H] += p.w_ci * c  # i and f look at c_{t-1}
+                z[:, H : 2 * H] += p.w_cf * c
+            _activate(z, a, H)
+            _derive_forget(a, H, variant, clamp, t)
+            i, f, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H]
+            np.multiply(f, c, out=C[t])  # c_t = f ⊙ c_{t-1} + i ⊙ g
+            np.multiply(i, g, out=ig)
+            C[t] += ig
+            if peephole:  # o looks at c_t, so it is computed after c_t
+                z_o = z[:, 3 * H :]
+                z_o += p.w_co * C[t]
+                np.reciprocal(1.0 + np.exp(-z_o), out=a[:, 3 * H :])
+                if clamp is not None:
+                    clamp.apply(t, a)
+            np.tanh(C[t], out=TC[t])  # h_t = o ⊙ tanh(c_t)
+            np.multiply(a[:, 3 * H :], TC[t], out=Hs[t])
+            h, c = Hs[t], C[t]
+    return Cache(X, h0, c0, A, C, Hs, TC, variant, clamp)
+
+
+def _derive_forget(a: np.ndarray, H: int, variant: str, clamp: Clamp | None, t: int) -> None:
+    """Apply clamps, then the variant's forget gate (held entries of f are re-applied)."""
+    if clamp is not None:
+        clamp.apply(t, a)
+    if variant == "no_forget_gate":
+        a[:, H : 2 * H] = 1.0
+    elif variant == "coupled":
+        np.subtract(1.0, a[:, :H], out=a[:, H : 2 * H])
+    else:
+        return
+    if clamp is not None:
+        clamp.apply(t, a)
+
+
+def _step_factors(p: LayerParams, cache: Cache) -> tuple[np.ndarray, ...]:
+    """Every step-local factor of the backward pass, computed once over all T.
+
+    With them one step of BPTT is linear in (dh, dc):
+        dc      = dc_next + dh ⊙ Kc
+        dz_ifg  = dc ⊙ K3          dz_o = dh ⊙ Kzo
+        dc_prev = dc ⊙ F
+    """
+    A, C, TC, H = cache.A, cache.C, cache.TC, cache.C.shape[2]
+    i, f, g, o = (A[..., k * H : (k + 1) * H] for k in range(4))
+    C_prev = np.concatenate([cache.c0[None], C[:-1]])  # (T, B, H) c_{t-1}
+    D = A * (1.0 - A)  # σ' on the sigmoid blocks
+    D[..., 2 * H : 3 * H] = 1.0 - g * g  # tanh' on the g block
+    if cache.variant in ("no_forget_gate", "coupled"):
+        D[..., H : 2 * H] = 0.0  # f is not a function of z_f
+    coupling = None
+    if cache.variant == "coupled":  # f = 1 - i: df flows into i, unless f itself is held
+        coupling = np.full_like(C, -1.0)
+    if cache.clamp is not None:
+        D *= ~cache.clamp.mask[:, None, :]  # held gates pass no gradient to their inputs
+        if coupling is not None:
+            coupling *= ~cache.clamp.mask[:, None, H : 2 * H]
+    D_i, D_f, D_g, D_o = (D[..., k * H : (k + 1) * H] for k in range(4))
+    Kzo = TC * D_o  # dz_o / dh
+    Kc = o * (1.0 - TC * TC)  # dc_t / dh_t through h_t = o ⊙ tanh(c_t)
+    if p.w_co is not None:
+        Kc += Kzo * p.w_co  # and through the output peephole
+    K3 = np.empty((*C.shape[:2], 3, H), dtype=C.dtype)  # dz_[i|f|g] / dc
+    K3[:, :, 0] = (g if coupling is None else g + coupling * C_prev) * D_i
+    K3[:, :, 1] = C_prev * D_f
+    K3[:, :, 2] = i * D_g
+    F = f.copy()  # dc_{t-1} / dc_t
+    if p.w_ci is not None:
+        F += K3[:, :, 0] * p.w_ci + K3[:, :, 1] * p.w_cf
+    return Kc, K3, Kzo, F
+
+
+def backward(
+    p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray
+) -> dict[str, object]:
+    """BPTT given the external gradient dL/dh_t (from the loss or the layer above).
+
+    ext holds dL/dh_t arriving from outside the recurrence; has_ext[t] says whether step t has
+    any. Returns the per-step total derivatives grad_h, grad_c (scaled), dZ (scaled),
+    the parameter gradients and dL/dx, dL/dh0, dL/dc0.
+    """
+    T, B, H = cache.C.shape
+    Kc, K3, Kzo, F = _step_factors(p, cache)
+    dZ = np.empty((T, B, 4 * H), dtype=cache.C.dtype)
+    dZ3 = dZ.reshape(T, B, 4, H)[:, :, :3]  # view on the [i|f|g] blocks
+    grad_h = np.zeros((T, B, H), dtype=cache.C.dtype)
+    grad_c = np.zeros_like(grad_h)
+    exp = np.zeros(T, dtype=np.int64)
+    dh_next = np.zeros((B, H), dtype=cache.C.dtype)
+    dc_next = np.zeros_like(dh_next)
+    E = int(ext.exp[T - 1])
+    with np.errstate(under="ignore"):
+        for t in reversed(range(T)):
+            dh, dc = grad_h[t], grad_c[t]
+            dh[...] = dh_next
+            if has_ext[t]:  # dL/dh_t from outside the recurrence
+                e_t, E = align([dh, dc_next], E, ext.values[t], int(ext.exp[t]))
+                dh += e_t
+            np.multiply(dh, Kc[t], out=dc)  # backprop through h_t = o ⊙ tanh(c_t)
+            dc += dc_next
+            np.multiply(dc[:, None, :], K3[t], out=dZ3[t])  # through c_t = f c + i g
+            np.multiply(dh, Kzo[t], out=dZ[t, :, 3 * H :])  # through o_t
+            exp[t] = E
+            np.matmul(dZ[t], p.W_hh, out=dh_next)  # into h_{t-1} through W_hh
+            np.multiply(dc, F[t], out=dc_next)  # into c_{t-1} through f (and peepholes)
+            E += renormalise(dh_next, dc_next)
+    return _gradients(
+        p, cache, dZ, exp, ScaledGrad(grad_h, exp), ScaledGrad(grad_c, exp), dh_next, dc_next, E
+    )
+
+
+def _gradients(p, cache, dZ, exp, grad_h, grad_c, dh0, dc0, E) -> dict[str, object]:
+    H = cache.C.shape[2]
+    dZ_true = ScaledGrad(dZ, exp).plain()  # (T, B, 4H)
+    flat = dZ_true.reshape(-1, 4 * H)
+    H_prev = np.concatenate([cache.h0[None], cache.Hs[:-1]])  # (T, B, H) h_{t-1}
+    grads = {
+        "W_ih": flat.T @ cache.X.reshape(flat.shape[0], -1),
+        "W_hh": flat.T @ H_prev.reshape(flat.shape[0], -1),
+        "b_ih": flat.sum(0),
+        "b_hh": flat.sum(0),
+    }
+    if p.w_ci is not None:
+        C_prev = np.concatenate([cache.c0[None], cache.C[:-1]])
+        grads["w_ci"] = np.einsum("tbh,tbh->h", dZ_true[..., :H], C_prev)
+        grads["w_cf"] = np.einsum("tbh,tbh->h", dZ_true[..., H : 2 * H], C_prev)
+        grads["w_co"] = np.einsum("tbh,tbh->h", dZ_true[..., 3 * H :], cache.C)
+    with np.errstate(over="ignore", under="ignore"):
+        return {
+            "params": grads,
+            "dX": ScaledGrad(dZ @ p.W_ih, exp),  # dL/dx_t, in the same per-step scale
+            "grad_h": grad_h,
+            "grad_c": grad_c,
+            "dh0": np.ldexp(dh0, E),
+            "dc0": np.ldexp(dc0, E),
+        }

@@ -1,0 +1,74 @@
+"""Vanilla (Elman) tanh RNN layer: forward and exact BPTT, side by side.
+
+    h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+
+Each backward step multiplies the gradient by diag(1 - h_t²) W_hh, so its norm shrinks at least
+like (largest singular value of W_hh)^k (Pascanu et al. 2013, γ = 1 for tanh): this is the cell
+whose gradient vanishes. Shapes are time-major: x (T, B, D), h (B, H).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .common import LayerParams, ScaledGrad, align, renormalise
+
+
+@dataclass
+class Cache:
+    X: np.ndarray  # (T, B, D)
+    h0: np.ndarray  # (B, H)
+    Hs: np.ndarray  # (T, B, H) h_t
+
+
+def forward(p: LayerParams, X: np.ndarray, h0: np.ndarray) -> Cache:
+    Hs = X @ p.W_ih.T  # (T, B, H): input projection of every step in one product
+    Hs += p.b_ih + p.b_hh
+    W_hhT = np.ascontiguousarray(p.W_hh.T)
+    h = h0
+    for t in range(X.shape[0]):
+        a = Hs[t]
+        a += h @ W_hhT
+        np.tanh(a, out=a)
+        h = a
+    return Cache(X, h0, Hs)
+
+
+def backward(p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray) -> dict:
+    """BPTT given the external dL/dh_t (see lstm.backward for the conventions)."""
+    T, B, H = cache.Hs.shape
+    K = 1.0 - cache.Hs * cache.Hs  # tanh' for every step at once
+    dA = np.empty_like(cache.Hs)
+    grad_h = np.zeros_like(cache.Hs)
+    exp = np.zeros(T, dtype=np.int64)
+    dh_next = np.zeros((B, H), dtype=cache.Hs.dtype)
+    E = int(ext.exp[T - 1])
+    with np.errstate(under="ignore"):
+        for t in reversed(range(T)):
+            dh = grad_h[t]
+            dh[...] = dh_next
+            if has_ext[t]:
+                e_t, E = align([dh], E, ext.values[t], int(ext.exp[t]))
+                dh += e_t
+            exp[t] = E
+            np.multiply(dh, K[t], out=dA[t])  # backprop through tanh
+            np.matmul(dA[t], p.W_hh, out=dh_next)  # into h_{t-1} through W_hh
+            E += renormalise(dh_next)
+    gA = ScaledGrad(dA, exp).plain().reshape(T * B, H)
+    H_prev = np.concatenate([cache.h0[None], cache.Hs[:-1]])
+    with np.errstate(over="ignore", under="ignore"):
+        return {
+            "params": {
+                "W_ih": gA.T @ cache.X.reshape(T * B, -1),
+                "W_hh": gA.T @ H_prev.reshape(T * B, H),
+                "b_ih": gA.sum(0),
+                "b_hh": gA.sum(0),
+            },
+            "dX": ScaledGrad(dA @ p.W_ih, exp),
+            "grad_h": ScaledGrad(grad_h, exp),
+            "grad_c": None,
+            "dh0": np.ldexp(dh_next, E),
+            "dc0": None,
+        }

@@ -1,0 +1,41 @@
+"""The Trace: everything one run records, the contract between engine, API and front end.
+
+Field names are the JSON names of `POST /api/trace` (DESIGN.md). Row t of every (T, ...)
+array is time step t, in input order. Traces are recorded for batch element 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class LayerTrace:
+    gates: dict[str, np.ndarray]  # gate letter -> (T, H): LSTM i f g o, GRU r z n, RNN none
+    h: np.ndarray  # (T, H) hidden state after step t
+    c: np.ndarray | None  # (T, H) cell state after step t (LSTM only)
+    grad_h: np.ndarray  # (T, H) total dL/dh_t (plain value: may underflow to 0)
+    grad_c: np.ndarray | None  # (T, H) total dL/dc_t (LSTM only)
+    grad_h_norm: np.ndarray  # (T,) ||dL/dh_t||
+    grad_c_norm: np.ndarray | None  # (T,)
+    grad_h_log10_norm: np.ndarray  # (T,) exact even far below the dtype's range
+    grad_c_log10_norm: np.ndarray | None  # (T,)
+
+
+@dataclass
+class Trace:
+    cell: str
+    steps: int  # T
+    hidden_size: int  # H
+    num_layers: int  # L
+    inputs: np.ndarray  # (T, D)
+    loss: float
+    layers: list[LayerTrace]
+    outputs: np.ndarray | None = None  # (T, O) readout of the top h, when there is one
+    # Gradients a caller may want beyond the per-step records (not in the JSON answer):
+    param_grads: dict[str, np.ndarray] = field(default_factory=dict)  # PyTorch names
+    grad_inputs: np.ndarray | None = None  # (T, D) dL/dx_t
+    grad_h0: np.ndarray | None = None  # (L, H) dL/dh_0 per layer
+    grad_c0: np.ndarray | None = None  # (L, H) dL/dc_0 per layer (LSTM only)
