@@ -71,7 +71,9 @@ def trace(
     clamps = network.build_clamps(spec, list(clamp or []), T)
     state0 = _state(spec, initial_state)
     net, L, results, grads = run(spec, params, X.astype(dt), loss_spec, clamps, state0)
-    layers = [_layer_trace(spec, cache, res) for cache, res in zip(net.caches, results, strict=True)]
+    layers = [
+        _layer_trace(spec, cache, res) for cache, res in zip(net.caches, results, strict=True)
+    ]
     grad_x = results[0]["dX"].plain()[:, 0]
     return Trace(
         cell=spec.cell,
