@@ -10,6 +10,7 @@ No web imports here: the service calls these functions off its event loop.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ from .trace import LayerTrace, Trace
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
-__all__ = ["trace", "Trace", "LayerTrace", "ModelError", "run"]
+__all__ = ["trace", "prepare", "Run", "Trace", "LayerTrace", "ModelError", "run"]
 
 _PARAM_NAMES = {"W_ih": "weight_ih", "W_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh"}
 
@@ -41,6 +42,75 @@ def run(
     return net, L, results, grads
 
 
+@dataclass
+class Run:
+    """A validated run, computed in two phases so a caller can stream the forward pass
+    before the backward pass starts: `prepare(...)`, then `.forward()`, then `.backward()`."""
+
+    spec: ModelSpec
+    params: dict[str, np.ndarray]
+    X: np.ndarray  # (T, 1, D) in the run's dtype
+    loss: losses.Loss
+    clamps: list
+    state0: dict[str, np.ndarray] | None
+    net: network.NetCache | None = None
+
+    def forward(self) -> list[dict[str, Any]]:
+        """Run forward; return per layer {"gates": {g: (T, H)}, "c": (T, H) | None, "h"}."""
+        self.net = network.forward(self.spec, self.params, self.X, self.state0, self.clamps)
+        return [_forward_record(self.spec, cache) for cache in self.net.caches]
+
+    def backward(self) -> Trace:
+        """BPTT over the forward pass; return the complete Trace."""
+        if self.net is None:
+            self.forward()
+        assert self.net is not None
+        spec, net = self.spec, self.net
+        L, results, grads = network.backward(spec, self.params, net, self.loss)
+        layers = [
+            _layer_trace(spec, cache, res) for cache, res in zip(net.caches, results, strict=True)
+        ]
+        return Trace(
+            cell=spec.cell,
+            steps=self.X.shape[0],
+            hidden_size=spec.hidden_size,
+            num_layers=spec.num_layers,
+            inputs=self.X[:, 0],
+            loss=L,
+            layers=layers,
+            outputs=net.Y[:, 0] if spec.output_size is not None else None,
+            param_grads=grads,
+            grad_inputs=results[0]["dX"].plain()[:, 0],
+            grad_h0=np.stack([r["dh0"][0] for r in results]),
+            grad_c0=np.stack([r["dc0"][0] for r in results]) if spec.cell == "lstm" else None,
+        )
+
+
+def prepare(
+    model: Mapping[str, Any],
+    inputs: Any,
+    loss: Mapping[str, Any] | None = None,
+    dtype: str = "float64",
+    clamp: Sequence[Mapping[str, Any]] | None = None,
+    initial_state: Mapping[str, Any] | None = None,
+) -> Run:
+    """Check everything about a run (raising ValueError subclasses naming the field)."""
+    if dtype not in DTYPES:
+        raise ModelError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
+    spec, params = model_params(model)
+    X = np.asarray(inputs, dtype=np.float64)
+    if X.ndim == 1 and spec.input_size == 1:
+        X = X[:, None]
+    X = X[:, None, :] if X.ndim == 2 else X  # (T, 1, D): a batch of one
+    network.check_inputs(spec, X)
+    T = X.shape[0]
+    O = spec.output_size or spec.hidden_size
+    loss_spec = losses.parse(dict(loss) if loss else None, T, 1, O)
+    clamps = network.build_clamps(spec, list(clamp or []), T)
+    state0 = _state(spec, initial_state)
+    return Run(spec, params, X.astype(DTYPES[dtype]), loss_spec, clamps, state0)
+
+
 def trace(
     model: Mapping[str, Any],
     inputs: Any,
@@ -56,39 +126,7 @@ def trace(
     of {"t", "gate", "value", "units"?, "layer"?}; initial_state: {"h": (L, H), "c": (L, H)}
     to continue from a previous run's final state (zeros by default).
     """
-    if dtype not in DTYPES:
-        raise ModelError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
-    spec, params = model_params(model)
-    dt = DTYPES[dtype]
-    X = np.asarray(inputs, dtype=np.float64)
-    if X.ndim == 1 and spec.input_size == 1:
-        X = X[:, None]
-    X = X[:, None, :] if X.ndim == 2 else X  # (T, 1, D): a batch of one
-    network.check_inputs(spec, X)
-    T = X.shape[0]
-    O = spec.output_size or spec.hidden_size
-    loss_spec = losses.parse(dict(loss) if loss else None, T, 1, O)
-    clamps = network.build_clamps(spec, list(clamp or []), T)
-    state0 = _state(spec, initial_state)
-    net, L, results, grads = run(spec, params, X.astype(dt), loss_spec, clamps, state0)
-    layers = [
-        _layer_trace(spec, cache, res) for cache, res in zip(net.caches, results, strict=True)
-    ]
-    grad_x = results[0]["dX"].plain()[:, 0]
-    return Trace(
-        cell=spec.cell,
-        steps=T,
-        hidden_size=spec.hidden_size,
-        num_layers=spec.num_layers,
-        inputs=X[:, 0],
-        loss=L,
-        layers=layers,
-        outputs=net.Y[:, 0] if spec.output_size is not None else None,
-        param_grads=grads,
-        grad_inputs=grad_x,
-        grad_h0=np.stack([r["dh0"][0] for r in results]),
-        grad_c0=np.stack([r["dc0"][0] for r in results]) if spec.cell == "lstm" else None,
-    )
+    return prepare(model, inputs, loss, dtype, clamp, initial_state).backward()
 
 
 def _state(spec: ModelSpec, state: Mapping[str, Any] | None) -> dict[str, np.ndarray] | None:
@@ -104,11 +142,15 @@ def _state(spec: ModelSpec, state: Mapping[str, Any] | None) -> dict[str, np.nda
     return out
 
 
-def _layer_trace(spec: ModelSpec, cache: Any, res: dict) -> LayerTrace:
+def _forward_record(spec: ModelSpec, cache: Any) -> dict[str, Any]:
     H = spec.hidden_size
-    gates = {}
-    if spec.cell != "rnn":
-        gates = {g: cache.A[:, 0, k * H : (k + 1) * H] for k, g in enumerate(spec.gates)}
+    gates = {g: cache.A[:, 0, k * H : (k + 1) * H] for k, g in enumerate(spec.gates)}
+    c = cache.C[:, 0] if spec.cell == "lstm" else None
+    return {"gates": gates, "c": c, "h": cache.Hs[:, 0]}
+
+
+def _layer_trace(spec: ModelSpec, cache: Any, res: dict) -> LayerTrace:
+    fwd = _forward_record(spec, cache)
     grad_h = res["grad_h"]
     h_norm, h_log = norms_and_log10(grad_h)
     c_norm = c_log = grad_c_plain = None
@@ -116,9 +158,9 @@ def _layer_trace(spec: ModelSpec, cache: Any, res: dict) -> LayerTrace:
         c_norm, c_log = norms_and_log10(res["grad_c"])
         grad_c_plain = res["grad_c"].plain()[:, 0]
     return LayerTrace(
-        gates=gates,
-        h=cache.Hs[:, 0],
-        c=cache.C[:, 0] if spec.cell == "lstm" else None,
+        gates=fwd["gates"],
+        h=fwd["h"],
+        c=fwd["c"],
         grad_h=grad_h.plain()[:, 0],
         grad_c=grad_c_plain,
         grad_h_norm=h_norm,
