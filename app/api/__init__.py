@@ -1,0 +1,1 @@
+"""The service: pydantic schemas with limits, thin routes, the streaming protocol."""

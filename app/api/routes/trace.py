@@ -1,0 +1,179 @@
+"""POST /api/trace and WS /ws/trace: validate, run the engine off the event loop, answer.
+
+WebSocket protocol (DESIGN.md): the client sends the request body once; the server sends
+"start", one "step" frame per time step, one "grad" frame per step from T-1 down to 0, then
+"end". With "live": true the socket stays open after the forward frames ("ready"): the client
+sends {"type": "input", "x": [...]} or {"type": "input", "char": "a"} for one more step, or
+{"type": "backward"} for the gradient frames of everything so far. Bad input: an "error" frame
+and close code 1008 (for a bad live input the socket stays open).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketDisconnect
+
+from app.engine import prepare
+from app.settings import get_settings
+
+from .. import serialize
+from ..errors import RequestError
+from ..runs import build_run, check_shape_limits, model_dict, resolve_input
+from ..schemas import TraceRequest
+
+router = APIRouter(tags=["trace"])
+
+
+@router.post("/api/trace", summary="Run a model over a sequence and record everything")
+async def post_trace(req: TraceRequest, request: Request) -> Response:
+    run, extra = build_run(req, get_settings())
+    with request.app.state.slots.take():
+        body = await run_in_threadpool(lambda: serialize.dumps(
+            serialize.trace_dict(run.backward(), extra)))  # fmt: skip
+    return Response(body, media_type="application/json")
+
+
+class _ClosedError(Exception):
+    """The client sent something the protocol cannot go on from (already answered)."""
+
+
+async def _error(ws: WebSocket, detail: Any, close: bool = True) -> None:
+    await ws.send_text(serialize.dumps({"type": "error", "detail": detail}).decode())
+    if close:
+        await ws.close(code=1008)
+        raise _ClosedError
+
+
+async def _send(ws: WebSocket, frame: bytes) -> None:
+    await ws.send_text(frame.decode())
+
+
+def _start_frame(run: Any, extra: dict[str, Any], steps: int) -> bytes:
+    spec = run.spec
+    return serialize.dumps({
+        "type": "start", "cell": spec.cell, "steps": steps, "hidden_size": spec.hidden_size,
+        "num_layers": spec.num_layers, "gates": list(spec.gates), "variant": spec.variant,
+        "inputs": run.X[:, 0] if steps else [], **extra,
+    })  # fmt: skip
+
+
+async def _stream(ws: WebSocket, run: Any, t0: int = 0, grads: bool = True) -> Any:
+    """Forward frames (then gradient frames) of one run; returns the forward records."""
+    forward = await run_in_threadpool(run.forward)
+    for t in range(run.X.shape[0]):
+        await _send(ws, serialize.step_frame(t, forward, offset=t0))
+    if grads:
+        trace = await run_in_threadpool(run.backward)
+        for t in reversed(range(trace.steps)):
+            await _send(ws, serialize.grad_frame(t, trace))
+        await _send(ws, serialize.dumps({"type": "end", "loss": trace.loss}))
+    return forward
+
+
+@router.websocket("/ws/trace")
+async def ws_trace(ws: WebSocket) -> None:
+    settings = get_settings()
+    await ws.accept()
+    try:
+        raw = await ws.receive_text()
+        if len(raw) > settings.max_body_bytes:
+            await ws.close(code=1009, reason=f"message above {settings.max_body_bytes} bytes")
+            return
+        try:
+            req = TraceRequest.model_validate_json(raw)
+            if req.live:
+                await _live(ws, req)
+                return
+            run, extra = build_run(req, settings)
+        except ValidationError as exc:
+            await _error(ws, exc.errors(include_url=False, include_context=False))
+        except RequestError as exc:
+            await _error(ws, exc.detail())
+        with ws.app.state.slots.take():
+            await _send(ws, _start_frame(run, extra, run.X.shape[0]))
+            await _stream(ws, run)
+        await ws.close()
+    except (WebSocketDisconnect, _ClosedError):
+        return
+    except RequestError as exc:  # busy
+        await _error(ws, exc.detail())
+
+
+async def _live(ws: WebSocket, req: TraceRequest) -> None:
+    """Live mode: one step per input message, gradients on request."""
+    settings = get_settings()
+    X, alphabet = resolve_input(req, settings)
+    model = model_dict(req, X.shape[1])
+    D = X.shape[1]
+    rows: list[np.ndarray] = list(X)
+    state = None
+
+    def step_run(x: np.ndarray) -> Any:
+        return prepare(model, x, dtype=req.dtype, initial_state=state)
+
+    def final_state(forward: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        st = {"h": np.stack([rec["h"][-1] for rec in forward])}
+        if forward[0]["c"] is not None:
+            st["c"] = np.stack([rec["c"][-1] for rec in forward])
+        return st
+
+    try:
+        first = prepare(model, X if len(X) else np.zeros((1, D)), dtype=req.dtype)
+    except ValueError as exc:
+        raise RequestError(("body",), str(exc)) from None
+    extra = {"input_size": D, "alphabet": alphabet, "dtype": req.dtype, "live": True}
+    await _send(ws, _start_frame(first, extra, len(X)))
+    if len(X):
+        state = final_state(await _stream(ws, first, grads=False))
+    await _send(ws, serialize.dumps({"type": "ready", "t": len(rows)}))
+    while True:
+        msg = await ws.receive_json()
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        if kind == "input":
+            x = _live_input(msg, alphabet, D)
+            if isinstance(x, str):
+                await _error(ws, x, close=False)
+                continue
+            if len(rows) + 1 > settings.max_steps:
+                await _error(ws, f"live sequence reached the limit of {settings.max_steps} steps")
+            run = step_run(x[None])
+            forward = await _stream(ws, run, t0=len(rows), grads=False)
+            rows.append(x)
+            state = final_state(forward)
+        elif kind == "backward":
+            if not rows:
+                await _error(ws, "nothing to differentiate yet: send an input first", close=False)
+                continue
+            check_shape_limits(req, len(rows), D, settings)
+            run = prepare(model, np.stack(rows), dtype=req.dtype)
+            trace = await run_in_threadpool(run.backward)
+            for t in reversed(range(trace.steps)):
+                await _send(ws, serialize.grad_frame(t, trace))
+            await _send(ws, serialize.dumps({"type": "end", "loss": trace.loss}))
+        else:
+            await _error(ws, "expected {'type': 'input'} or {'type': 'backward'}", close=False)
+
+
+def _live_input(msg: dict, alphabet: str | None, D: int) -> np.ndarray | str:
+    """The input vector of a live message, or an error message for the client."""
+    if alphabet is not None:
+        ch = msg.get("char")
+        if not isinstance(ch, str) or len(ch) != 1 or ch not in alphabet:
+            return f"char must be one character of the alphabet {alphabet!r}"
+        x = np.zeros(D)
+        x[alphabet.index(ch)] = 1.0
+        return x
+    x = msg.get("x")
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"x must be a list of {D} numbers"
+    if arr.shape != (D,) or not np.all(np.isfinite(arr)):
+        return f"x must be a list of {D} finite numbers"
+    return arr

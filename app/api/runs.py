@@ -1,0 +1,108 @@
+"""From a validated request to an engine run: resolve the input, check the limits, prepare.
+
+Everything here is cheap (no arrays of the requested size are allocated before the limits
+pass); the heavy work happens in the engine, which callers run off the event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from app.engine import Run, prepare, tasks
+from app.settings import Settings
+
+from .errors import RequestError
+from .schemas import TraceRequest
+
+
+def check_shape_limits(req: TraceRequest, T: int, D: int, s: Settings) -> None:
+    m = req.model
+    checks = [
+        (("body", "model", "hidden_size"), m.hidden_size, s.max_hidden, "hidden size H"),
+        (("body", "model", "num_layers"), m.num_layers, s.max_layers, "number of layers L"),
+        (("body", "input"), T, s.max_steps, "sequence length T"),
+        (("body", "model", "input_size"), D, s.max_input, "input size D"),
+        (("body", "clamp"), len(req.clamp or []), s.max_clamps, "number of clamp entries"),
+    ]
+    for loc, value, limit, what in checks:
+        if value > limit:
+            raise RequestError(loc, f"{what} is {value}, above the limit of {limit}")
+    H, L = m.hidden_size, m.num_layers
+    work = T * L * H * (H + D)
+    if work > s.max_work:
+        raise RequestError(
+            ("body",),
+            f"work T·L·H·(H+D) = {work:,} is above the budget of {s.max_work:,}: "
+            "shorten the sequence or shrink the model",
+        )
+    gates = {"lstm": 4, "gru": 3, "rnn": 0}[m.cell]
+    numbers = T * L * H * (gates + 4) + T * D
+    if numbers > s.max_answer_numbers:
+        raise RequestError(
+            ("body",), f"the answer would hold {numbers:,} numbers, above {s.max_answer_numbers:,}"
+        )
+
+
+def resolve_input(req: TraceRequest, s: Settings) -> tuple[np.ndarray, str | None]:
+    """The (T, D) input and, for text, its alphabet. Exactly one input kind must be given."""
+    inp = req.input
+    given = [k for k in ("sequence", "text", "task") if getattr(inp, k) is not None]
+    if len(given) != 1:
+        raise RequestError(("body", "input"), "give exactly one of sequence, text or task")
+    if inp.task is not None:
+        D = tasks.width(inp.task.name)
+        check_shape_limits(req, inp.task.length, D, s)
+        X, _ = tasks.generate(inp.task.name, inp.task.length, 1, inp.task.seed)
+        return X[0], None
+    if inp.text is not None:
+        if len(inp.text) > s.max_text:
+            raise RequestError(("body", "input", "text"), f"text is longer than {s.max_text}")
+        alphabet = inp.alphabet if inp.alphabet is not None else "".join(sorted(set(inp.text)))
+        if not alphabet or len(set(alphabet)) != len(alphabet):
+            raise RequestError(
+                ("body", "input", "alphabet"), "alphabet must be non-empty, no repeats"
+            )
+        missing = sorted(set(inp.text) - set(alphabet))
+        if missing:
+            raise RequestError(("body", "input", "text"), f"characters not in alphabet: {missing}")
+        check_shape_limits(req, len(inp.text), len(alphabet), s)
+        index = {ch: k for k, ch in enumerate(alphabet)}
+        X = np.zeros((len(inp.text), len(alphabet)))
+        X[np.arange(len(inp.text)), [index[ch] for ch in inp.text]] = 1.0
+        return X, alphabet
+    seq = inp.sequence or []
+    widths = {len(row) for row in seq}
+    if len(widths) > 1:
+        raise RequestError(("body", "input", "sequence"), "every row must have the same width")
+    D = widths.pop() if widths else (req.model.input_size or 1)
+    check_shape_limits(req, len(seq), D, s)
+    return np.asarray(seq, dtype=np.float64).reshape(len(seq), D), None
+
+
+def model_dict(req: TraceRequest, D: int) -> dict[str, Any]:
+    if req.model.input_size is not None and req.model.input_size != D:
+        raise RequestError(
+            ("body", "model", "input_size"),
+            f"model.input_size is {req.model.input_size} but the input has width {D}",
+        )
+    model = req.model.model_dump()
+    model["input_size"] = D
+    return model
+
+
+def build_run(req: TraceRequest, s: Settings) -> tuple[Run, dict[str, Any]]:
+    """Validate everything and prepare the run; return it with the answer's extra fields."""
+    X, alphabet = resolve_input(req, s)
+    if X.shape[0] == 0:
+        raise RequestError(("body", "input"), "the input sequence is empty")
+    model = model_dict(req, X.shape[1])
+    loss = req.loss.model_dump() if req.loss.kind != "sum_last" else None
+    clamp = [c.model_dump() for c in req.clamp] if req.clamp else None
+    try:
+        run = prepare(model, X, loss, req.dtype, clamp)
+    except ValueError as exc:  # the engine's own checks name the field
+        raise RequestError(("body",), str(exc)) from None
+    extra = {"input_size": X.shape[1], "alphabet": alphabet, "dtype": req.dtype}
+    return run, extra

@@ -1,0 +1,107 @@
+"""Trace -> JSON bytes with orjson (NumPy arrays encoded natively, float32 at float32 precision).
+
+Non-finite numbers become null (browsers reject bare NaN) and the answer carries a
+"nonfinite" note naming the first field and step where one appeared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from app.engine import Trace
+
+OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=OPTIONS, default=_default)
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):  # non-contiguous views
+        return np.ascontiguousarray(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def _c(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else np.ascontiguousarray(a)
+
+
+def first_nonfinite(trace: Trace) -> dict | None:
+    """The first (field, layer, step) holding NaN or infinity, or None."""
+    for k, layer in enumerate(trace.layers):
+        named = {f"gates.{g}": v for g, v in layer.gates.items()}
+        named.update(c=layer.c, h=layer.h, grad_h=layer.grad_h, grad_c=layer.grad_c)
+        for name, arr in named.items():
+            if arr is None:
+                continue
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                t = int(np.argmax(bad.any(axis=tuple(range(1, arr.ndim)))))
+                return {"field": name, "layer": k, "t": t}
+    return None
+
+
+def layer_dict(layer: Any) -> dict[str, Any]:
+    return {
+        "gates": {g: _c(v) for g, v in layer.gates.items()},
+        "c": _c(layer.c),
+        "h": _c(layer.h),
+        "grad_h": _c(layer.grad_h),
+        "grad_c": _c(layer.grad_c),
+        "grad_h_norm": layer.grad_h_norm,
+        "grad_c_norm": layer.grad_c_norm,
+        "grad_h_log10_norm": layer.grad_h_log10_norm,
+        "grad_c_log10_norm": layer.grad_c_log10_norm,
+    }
+
+
+def trace_dict(trace: Trace, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cell": trace.cell,
+        "steps": trace.steps,
+        "hidden_size": trace.hidden_size,
+        "num_layers": trace.num_layers,
+        "inputs": _c(trace.inputs),
+        "loss": trace.loss if np.isfinite(trace.loss) else None,
+        "layers": [layer_dict(layer) for layer in trace.layers],
+        "outputs": _c(trace.outputs),
+        "nonfinite": first_nonfinite(trace),
+        **extra,
+    }
+
+
+def step_frame(t: int, forward: list[dict[str, Any]], offset: int = 0) -> bytes:
+    """One forward step: each layer's gates, c and h at row t (sent as step offset + t)."""
+    layers = [
+        {
+            "gates": {g: v[t] for g, v in rec["gates"].items()},
+            "c": None if rec["c"] is None else rec["c"][t],
+            "h": rec["h"][t],
+        }
+        for rec in forward
+    ]
+    return dumps({"type": "step", "t": offset + t, "layers": layers})
+
+
+def grad_frame(t: int, trace: Trace) -> bytes:
+    """One backward step: each layer's dL/dh_t, dL/dc_t and their norms at step t."""
+    layers = []
+    for layer in trace.layers:
+        lstm = layer.grad_c is not None
+        layers.append(
+            {
+                "grad_h": layer.grad_h[t],
+                "grad_c": layer.grad_c[t] if lstm else None,
+                "grad_h_norm": layer.grad_h_norm[t],
+                "grad_c_norm": layer.grad_c_norm[t] if lstm else None,
+                "grad_h_log10_norm": layer.grad_h_log10_norm[t],
+                "grad_c_log10_norm": layer.grad_c_log10_norm[t] if lstm else None,
+            }
+        )
+    return dumps({"type": "grad", "t": t, "layers": layers})

@@ -1,0 +1,41 @@
+"""The ASGI app: assembles routers, static files, middleware and error handlers. Nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from app import __version__
+from app.api.errors import RequestError, request_error_handler
+from app.api.middleware import BodyLimit, SecurityHeaders
+from app.api.routes import health, pages, trace, weights
+from app.api.slots import RunSlots
+from app.settings import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(
+        title="LSTM Explainer",
+        version=__version__,
+        description="Step through an LSTM, GRU or tanh RNN: every gate, state and gradient.",
+    )
+    app.state.slots = RunSlots(settings.max_concurrent_runs)
+    app.add_exception_handler(RequestError, request_error_handler)
+    for module in (health, trace, weights, pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
+                       upload_limit=settings.max_upload_bytes)  # fmt: skip
+    app.add_middleware(SecurityHeaders)
+    hosts = [h.strip() for h in settings.allowed_hosts.split(",") if h.strip()]
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts or ["*"])
+    return app
+
+
+app = create_app()

@@ -1,0 +1,37 @@
+"""One Settings object from the environment (prefix LSTMX_), with documented defaults.
+
+The defaults are sized to a few seconds of compute on a 2-core laptop: a T = 2,000, H = 128,
+2-layer LSTM trace is well inside them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_steps: int = 10_000  # T
+    max_hidden: int = 512  # H
+    max_layers: int = 4  # L
+    max_input: int = 256  # D
+    max_work: int = 400_000_000  # T·L·H·(H+D): ~ a few seconds of forward + BPTT
+    max_answer_numbers: int = 8_000_000  # numbers in one trace answer (~ 8 per T·H·L)
+    max_text: int = 10_000  # characters of a text input
+    max_clamps: int = 1_000  # clamp entries in one request
+    max_body_bytes: int = 8 * 2**20  # JSON request bodies and WebSocket messages
+    max_upload_bytes: int = 64 * 2**20  # weight files
+    max_concurrent_runs: int = 8  # heavy engine runs at once; beyond: 503 "busy, retry"
+    allowed_hosts: str = "*"  # comma-separated, for TrustedHostMiddleware
+
+
+@lru_cache
+def get_settings() -> Settings:
+    values = {}
+    for f in fields(Settings):
+        raw = os.environ.get(f"LSTMX_{f.name.upper()}")
+        if raw is not None:
+            values[f.name] = int(raw) if f.type in ("int", int) else raw
+    return Settings(**values)
