@@ -1,0 +1,152 @@
+// Talking to the server: POST /api/trace, WS /ws/trace (streamed and live), POST /api/weights.
+// Streamed frames are assembled into the same shape /api/trace answers, so renderers see one
+// kind of trace whichever way it arrived.
+
+export class ApiError extends Error {}
+
+// FastAPI's {"detail": ...}: a string, or a list of {loc, msg} -> one readable message.
+export function formatDetail(detail) {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail
+      .map((d) => {
+        const loc = Array.isArray(d.loc) ? d.loc.filter((p) => p !== "body").join(".") : "";
+        return loc ? `${loc}: ${d.msg}` : String(d.msg ?? JSON.stringify(d));
+      })
+      .join("\n");
+  }
+  return detail === undefined ? "Unknown error" : JSON.stringify(detail);
+}
+
+async function errorFrom(response) {
+  let text = `${response.status} ${response.statusText}`;
+  try {
+    const body = await response.json();
+    if (body && body.detail !== undefined) text = formatDetail(body.detail);
+  } catch {
+    // not JSON: keep the status line
+  }
+  return new ApiError(text);
+}
+
+export async function postTrace(body) {
+  const response = await fetch("/api/trace", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw await errorFrom(response);
+  return response.json();
+}
+
+export async function uploadWeights(file) {
+  const form = new FormData();
+  form.append("file", file);
+  const response = await fetch("/api/weights", { method: "POST", body: form });
+  if (!response.ok) throw await errorFrom(response);
+  return response.json();
+}
+
+function wsUrl(path) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}${path}`;
+}
+
+// Open WS /ws/trace, send the body, and pass each frame to handlers[frame.type](frame).
+// Returns {send, close}. handlers.closed(event) is called when the socket closes.
+export function openTraceSocket(body, handlers) {
+  const ws = new WebSocket(wsUrl("/ws/trace"));
+  let closedByUs = false;
+  ws.addEventListener("open", () => ws.send(JSON.stringify(body)));
+  ws.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    const handler = handlers[frame.type];
+    if (handler) handler(frame);
+  });
+  ws.addEventListener("close", (event) => {
+    if (handlers.closed) handlers.closed(event, closedByUs);
+  });
+  return {
+    send: (msg) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+    },
+    close: () => {
+      closedByUs = true;
+      ws.close();
+    },
+  };
+}
+
+// --- assembling a trace from frames ------------------------------------------------------
+
+const GRAD_KEYS = ["grad_h", "grad_c", "grad_h_norm", "grad_c_norm", "grad_h_log10_norm", "grad_c_log10_norm"];
+
+// An empty trace from a "start" frame; rows are appended as "step" frames arrive.
+export function traceFromStart(start) {
+  const gates = start.gates || [];
+  const isLstm = start.cell === "lstm";
+  const layers = Array.from({ length: start.num_layers }, () => ({
+    gates: Object.fromEntries(gates.map((g) => [g, []])),
+    c: isLstm ? [] : null,
+    h: [],
+  }));
+  const trace = {
+    cell: start.cell,
+    steps: 0,
+    hidden_size: start.hidden_size,
+    num_layers: start.num_layers,
+    input_size: start.input_size,
+    inputs: [],
+    alphabet: start.alphabet ?? null,
+    loss: null,
+    layers,
+    nonfinite: null,
+    gradFrom: Infinity, // smallest t whose gradient has arrived (Infinity: none yet)
+  };
+  clearGrads(trace);
+  trace.pendingInputs = start.inputs || [];
+  return trace;
+}
+
+export function clearGrads(trace) {
+  const isLstm = trace.cell === "lstm";
+  for (const layer of trace.layers) {
+    for (const key of GRAD_KEYS) {
+      layer[key] = key.startsWith("grad_c") && !isLstm ? null : new Array(trace.steps).fill(null);
+    }
+  }
+  trace.gradFrom = Infinity;
+  trace.loss = null;
+}
+
+// Append one forward step; x is the step's input row when known.
+export function addStep(trace, frame, x) {
+  frame.layers.forEach((row, k) => {
+    const layer = trace.layers[k];
+    for (const [g, values] of Object.entries(row.gates || {})) {
+      if (!layer.gates[g]) layer.gates[g] = [];
+      layer.gates[g][frame.t] = values;
+    }
+    if (layer.c) layer.c[frame.t] = row.c;
+    layer.h[frame.t] = row.h;
+  });
+  const input = x ?? trace.pendingInputs?.[frame.t];
+  if (input !== undefined) trace.inputs[frame.t] = input;
+  trace.steps = Math.max(trace.steps, frame.t + 1);
+}
+
+// Record the gradients of one step (they arrive from T-1 down to 0).
+export function addGrad(trace, frame) {
+  frame.layers.forEach((row, k) => {
+    const layer = trace.layers[k];
+    for (const key of GRAD_KEYS) {
+      if (layer[key] && row[key] !== undefined) layer[key][frame.t] = row[key];
+    }
+  });
+  trace.gradFrom = Math.min(trace.gradFrom, frame.t);
+}
+
+// A trace from POST /api/trace, with the same bookkeeping fields as a streamed one.
+export function completeTrace(trace) {
+  return { ...trace, gradFrom: 0 };
+}

@@ -1,0 +1,540 @@
+// Wiring only: URL state <-> controls, the trace stream, the player, and one render(trace, t).
+import * as api from "./api.js";
+import * as cellView from "./cell.js";
+import * as charts from "./charts.js";
+import * as equations from "./equations.js";
+import * as exporter from "./export.js";
+import { GATES, SIGMOID, NAMES, readingCounts, fmt } from "./encodings.js";
+import { buildInput, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToText } from "./inputs.js";
+import { Player } from "./player.js";
+import { parse, serialise, traceKey } from "./state.js";
+
+const $ = (id) => document.getElementById(id);
+const state = parse(location.search.slice(1));
+const dom = {
+  form: $("controls"), diagram: $("diagram"), reading: $("reading"), equations: $("equations"),
+  heatmaps: $("heatmaps"), grad: $("grad-chart"), scrubber: $("scrubber"), tLabel: $("t-label"),
+  play: $("btn-play"), unit: $("unit"), layer: $("layer"), speed: $("speed"), status: $("status"),
+  error: $("error"), inputNow: $("input-now"), seq: $("seq"), text: $("text"),
+};
+
+let trace = null; // the trace being shown, as /api/trace answers it (plus gradFrom)
+let refs = null; // the diagram's moving parts
+let heat = null; // heatmap handles
+const gradChart = charts.createGradChart(dom.grad);
+let socket = null;
+let runId = 0;
+let uploadedModel = null; // a model with weights inline, from POST /api/weights
+let hideGradsFrom = 0; // during a play-through the gradient chart hides steps < this
+let plottedReveal = null;
+let live = { ready: false, sent: "", pendingX: [] };
+
+// --- URL state -----------------------------------------------------------------------------
+let urlTimer = null;
+function saveUrl(now = false) {
+  clearTimeout(urlTimer);
+  const write = () => history.replaceState(null, "", `${location.pathname}?${serialise(state)}`);
+  if (now) write();
+  else urlTimer = setTimeout(write, 250);
+}
+
+const FIELDS = ["cell", "variant", "hidden", "layers", "seed", "fbias", "kind", "text", "len", "iseed", "lo", "hi"];
+function fillControls() {
+  for (const key of FIELDS) $(key).value = String(state[key]);
+  $("live").checked = state.live;
+  dom.speed.value = String(state.speed);
+  if (dom.speed.value !== String(state.speed)) {
+    const opt = new Option(`${state.speed} steps/s`, String(state.speed));
+    dom.speed.add(opt);
+    dom.speed.value = String(state.speed);
+  }
+  showInputGroups();
+}
+
+function showInputGroups() {
+  const textual = state.kind === "text";
+  $("text-group").hidden = !textual;
+  $("gen-group").hidden = state.kind === "text" || state.kind === "custom";
+  $("seq-group").hidden = state.kind === "text" || state.kind === "brackets";
+  $("variant").disabled = state.cell !== "lstm";
+  $("fbias").disabled = state.cell !== "lstm";
+  if (!dom.seq.hidden) {
+    try {
+      dom.seq.value = state.kind === "custom" ? urlToText(state.seq) : formatNumbers(numericRows(state));
+    } catch (err) {
+      showError(err.message);
+    }
+  }
+}
+
+// --- messages --------------------------------------------------------------------------------
+function showError(message) {
+  dom.error.textContent = message || "";
+}
+function showStatus(message) {
+  dom.status.textContent = message;
+}
+
+// --- the request -------------------------------------------------------------------------------
+function requestBody() {
+  const input = buildInput(state);
+  const model = uploadedModel
+    ? { ...uploadedModel }
+    : {
+        cell: state.cell,
+        hidden_size: state.hidden,
+        num_layers: state.layers,
+        variant: state.cell === "lstm" ? state.variant : "standard",
+        init: { seed: state.seed, forget_bias: state.fbias, recurrent_init: state.rinit, recurrent_gain: state.gain },
+        weights: null,
+      };
+  if (input.sequence && !uploadedModel) model.input_size = input.sequence[0].length;
+  const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64" };
+  if (state.live && state.kind === "text") body.live = true;
+  return body;
+}
+
+function run() {
+  runId += 1;
+  const id = runId;
+  if (socket) socket.close();
+  socket = null;
+  player.pause();
+  showError("");
+  let body;
+  try {
+    body = requestBody();
+  } catch (err) {
+    showError(err.message);
+    return;
+  }
+  const wantT = state.t;
+  live = { ready: false, sent: body.input.text ?? "", pendingX: [] };
+  showStatus("Running the forward pass…");
+  let ended = false;
+  const mine = (fn) => (frame) => {
+    if (id === runId) fn(frame);
+  };
+  socket = api.openTraceSocket(body, {
+    start: mine((frame) => startTrace(frame)),
+    step: mine((frame) => {
+      const x = frame.t >= (trace.pendingInputs?.length ?? 0) ? live.pendingX.shift() : undefined;
+      api.addStep(trace, frame, x);
+      player.setLength(trace.steps);
+      if (live.ready) player.seek(frame.t); // live typing: follow the newest step
+      scheduleCharts();
+      scheduleRender();
+    }),
+    grad: mine((frame) => {
+      api.addGrad(trace, frame);
+      scheduleCharts();
+    }),
+    ready: mine(() => {
+      live.ready = true;
+      finish(wantT, "Live: type in the text box; each character is one step.");
+      if (trace.steps > 0) sendBackward();
+    }),
+    end: mine((frame) => {
+      ended = true;
+      trace.loss = frame.loss;
+      if (!live.ready) finish(wantT, `Done: ${trace.steps} steps, loss L = ${fmt(frame.loss)}.`);
+      scheduleCharts();
+    }),
+    error: mine((frame) => {
+      ended = ended || !live.ready;
+      showError(api.formatDetail(frame.detail));
+      showStatus("");
+    }),
+    closed: (event, byUs) => {
+      if (id !== runId || byUs || ended) return;
+      // The socket went away before the end: fall back to one POST.
+      api.postTrace(body)
+        .then((answer) => {
+          if (id !== runId) return;
+          startTrace({ ...answer, gates: Object.keys(answer.layers[0]?.gates || {}) });
+          trace = api.completeTrace({ ...answer, pendingInputs: answer.inputs });
+          player.setLength(trace.steps);
+          finish(wantT, `Done: ${trace.steps} steps, loss L = ${fmt(answer.loss)}.`);
+        })
+        .catch((err) => {
+          if (id === runId) showError(err.message);
+        });
+    },
+  });
+}
+
+function startTrace(start) {
+  trace = api.traceFromStart(start);
+  refs = cellView.build(dom.diagram, trace.cell, state.variant);
+  heat = charts.createHeatmaps(dom.heatmaps, trace.cell, (t, unit) => {
+    state.unit = String(unit);
+    dom.unit.value = state.unit;
+    player.pause();
+    player.seek(t);
+  });
+  plottedReveal = null;
+  fillSelect(dom.unit, ["mean", ...Array.from({ length: trace.hidden_size }, (_, u) => String(u))], (v) =>
+    v === "mean" ? "mean of all units" : `unit ${v}`,
+  );
+  fillSelect(dom.layer, Array.from({ length: trace.num_layers }, (_, k) => String(k)), (v) => `layer ${v}`);
+  if (state.unit !== "mean" && Number(state.unit) >= trace.hidden_size) state.unit = "0";
+  if (state.layer >= trace.num_layers) state.layer = 0;
+  dom.unit.value = state.unit;
+  dom.layer.value = String(state.layer);
+  dom.layer.disabled = trace.num_layers < 2;
+}
+
+function fillSelect(select, values, text) {
+  select.replaceChildren(...values.map((v) => new Option(text(v), v)));
+}
+
+function finish(wantT, message) {
+  showStatus(message);
+  player.setLength(trace.steps);
+  player.seek(Math.min(wantT, Math.max(0, trace.steps - 1)));
+  updateCharts().then(() => {
+    render(trace, player.t);
+    document.body.dataset.ready = "1";
+  });
+}
+
+// --- live typing ----------------------------------------------------------------------------------
+let backwardTimer = null;
+function sendBackward() {
+  clearTimeout(backwardTimer);
+  backwardTimer = setTimeout(() => {
+    if (!socket || !trace || trace.steps === 0) return;
+    api.clearGrads(trace);
+    socket.send({ type: "backward" });
+  }, 250);
+}
+
+function liveTyped(text) {
+  if (!live.ready || !text.startsWith(live.sent)) {
+    run(); // an edit that is not a plain append: start the sequence over
+    return;
+  }
+  const alphabet = trace.alphabet || "";
+  for (const ch of text.slice(live.sent.length)) {
+    const k = alphabet.indexOf(ch);
+    if (k < 0) {
+      showError(`“${ch}” is not in the live alphabet (${alphabet}); it was skipped.`);
+      continue;
+    }
+    live.pendingX.push(Array.from({ length: alphabet.length }, (_, j) => (j === k ? 1 : 0)));
+    socket.send({ type: "input", char: ch });
+  }
+  live.sent = text;
+  sendBackward();
+}
+
+// --- rendering ------------------------------------------------------------------------------------
+const pick = (row, unit) => {
+  if (!row) return null;
+  if (unit !== "mean") return row[Number(unit)] ?? null;
+  let s = 0;
+  for (const v of row) s += v;
+  return s / row.length;
+};
+
+function gateValues(layer, t, unit) {
+  const v = {};
+  for (const g of GATES[trace.cell]) v[g] = pick(layer.gates[g]?.[t], unit);
+  if (trace.cell === "lstm" && v.f === null && state.variant === "no_forget_gate") v.f = 1;
+  return v;
+}
+
+function inputText(t) {
+  const x = trace.inputs[t];
+  if (trace.alphabet && x) {
+    const k = x.indexOf(1);
+    const ch = k >= 0 ? trace.alphabet[k] : "?";
+    return `Step ${t}: input “${ch === " " ? "␣ (space)" : ch}”`;
+  }
+  return x ? `Step ${t}: input x = [${x.map((v) => fmt(v, 3)).join(", ")}]` : `Step ${t}`;
+}
+
+function renderReading(layer, t) {
+  const items = GATES[trace.cell].filter((g) => SIGMOID.has(g) && layer.gates[g]?.[t]);
+  const rows = items.map((g) => {
+    const c = readingCounts(layer.gates[g][t], state.lo, state.hi);
+    const li = document.createElement("li");
+    const name = document.createElement("strong");
+    name.textContent = `${g} (${NAMES[g]})`;
+    const counts = document.createElement("span");
+    counts.textContent = `closed ${c.closed} · partly open ${c["partly open"]} · open ${c.open}`;
+    li.append(name, counts);
+    return li;
+  });
+  const list = document.createElement("ul");
+  list.append(...rows);
+  const head = document.createElement("p");
+  head.className = "hint";
+  head.textContent = `Units per gate state (closed < ${state.lo}, open > ${state.hi}):`;
+  dom.reading.replaceChildren(...(rows.length ? [head, list] : []));
+}
+
+// One render for playing and scrubbing alike.
+function render(tr, t) {
+  if (!tr || tr.steps === 0 || !refs) return;
+  const layer = tr.layers[state.layer];
+  const unit = state.unit;
+  const at = (rows, s) => (s >= 0 ? pick(rows?.[s], unit) : 0);
+  const gates = gateValues(layer, t, unit);
+  const view = {
+    gates, lo: state.lo, hi: state.hi,
+    cPrev: layer.c ? at(layer.c, t - 1) : null, c: layer.c ? at(layer.c, t) : null,
+    hPrev: at(layer.h, t - 1), h: at(layer.h, t),
+  };
+  cellView.update(refs, view);
+  dom.diagram.dataset.t = String(t);
+  dom.diagram.dataset.unit = unit;
+  dom.diagram.dataset.layer = String(state.layer);
+  renderReading(layer, t);
+  equations.render(dom.equations, tr.cell, state.variant, { ...view, ...gates, mean: unit === "mean", unit });
+  dom.inputNow.textContent = inputText(t);
+  dom.scrubber.max = String(Math.max(0, tr.steps - 1));
+  dom.scrubber.value = String(t);
+  dom.tLabel.textContent = `${t} of ${tr.steps - 1}`;
+  if (heat) charts.moveHeatmapCursor(heat, t, unit === "mean" ? null : Number(unit));
+  charts.moveGradCursor(gradChart, t);
+  const reveal = Math.max(tr.gradFrom, hideGradsFrom);
+  if (reveal !== plottedReveal) updateGradOnly();
+}
+
+let renderQueued = false;
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    render(trace, player.t);
+  });
+}
+
+const labelsOf = (tr) => (tr.alphabet ? tr.inputs.map((x) => tr.alphabet[x.indexOf(1)] ?? "?") : null);
+
+async function updateGradOnly() {
+  const layer = trace.layers[state.layer];
+  plottedReveal = Math.max(trace.gradFrom, hideGradsFrom);
+  await charts.updateGradChart(gradChart, layer, trace.steps, plottedReveal, labelsOf(trace));
+}
+
+async function updateCharts() {
+  if (!trace || trace.steps === 0) return;
+  const layer = trace.layers[state.layer];
+  await Promise.all([
+    charts.updateHeatmaps(heat, layer, trace.steps, trace.hidden_size, labelsOf(trace)),
+    updateGradOnly(),
+  ]);
+  render(trace, player.t);
+}
+
+let chartsTimer = null;
+function scheduleCharts() {
+  if (chartsTimer) return;
+  chartsTimer = setTimeout(() => {
+    chartsTimer = null;
+    updateCharts();
+  }, 120);
+}
+
+// --- the player ---------------------------------------------------------------------------------
+const player = new Player({
+  speed: state.speed,
+  onChange: (t) => {
+    state.t = t;
+    if (player.playing && player.direction < 0) hideGradsFrom = Math.min(hideGradsFrom, t);
+    render(trace, t);
+    saveUrl();
+  },
+  onPlayState: (playing, direction) => {
+    dom.play.textContent = playing ? "❚❚ Pause" : "▶ Play";
+    dom.play.setAttribute("aria-label", playing ? "Pause (Space)" : "Play (Space)");
+    if (playing) showStatus(direction > 0 ? "Forward pass: gates open and close step by step." : "Backward pass: the gradient flows back through time.");
+  },
+  onEnd: (direction) => {
+    // After the forward animation, run the backward pass from the last step to the first.
+    if (direction > 0 && trace && trace.gradFrom === 0 && hideGradsFrom > 0) {
+      player.play(-1);
+    } else if (direction < 0) {
+      hideGradsFrom = 0;
+      render(trace, player.t);
+      showStatus("Backward pass done: every step has its gradient.");
+    }
+  },
+});
+
+function playPause() {
+  if (player.playing) {
+    player.pause();
+    return;
+  }
+  if (!trace) return;
+  if (player.t >= player.last_t || player.t === 0) {
+    hideGradsFrom = trace.steps; // a play-through: gradients come after the forward pass
+    player.seek(0);
+  }
+  player.play(1);
+}
+
+// --- controls -------------------------------------------------------------------------------------
+const NUMERIC = new Set(["hidden", "layers", "seed", "fbias", "len", "iseed", "lo", "hi"]);
+
+dom.form.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  run();
+});
+
+dom.form.addEventListener("change", (ev) => {
+  const key = ev.target.name;
+  if (!key || key === "live" || key === "seq") return;
+  let value = ev.target.value;
+  if (NUMERIC.has(key)) {
+    value = value.trim() === "" ? NaN : Number(value);
+    if (!Number.isFinite(value)) {
+      showError(`${ev.target.labels?.[0]?.textContent ?? key}: type a number.`);
+      return;
+    }
+    if (!ev.target.checkValidity()) {
+      showError(`${ev.target.labels?.[0]?.textContent ?? key}: ${ev.target.validationMessage}`);
+      return;
+    }
+  }
+  state[key] = value;
+  if (key === "lo" || key === "hi") {
+    saveUrl(true);
+    render(trace, player.t);
+    return;
+  }
+  if (["cell", "hidden", "layers", "variant"].includes(key)) uploadedModel = null;
+  state.t = 0;
+  showInputGroups();
+  saveUrl(true);
+  run();
+});
+
+$("live").addEventListener("change", (ev) => {
+  state.live = ev.target.checked;
+  saveUrl(true);
+  run();
+});
+
+dom.text.addEventListener("input", () => {
+  if (!state.live) return;
+  state.text = dom.text.value;
+  saveUrl();
+  liveTyped(dom.text.value);
+});
+
+dom.seq.addEventListener("change", () => {
+  try {
+    state.seq = rowsToUrl(parseNumbers(dom.seq.value));
+  } catch (err) {
+    showError(err.message);
+    return;
+  }
+  state.kind = "custom";
+  $("kind").value = "custom";
+  state.t = 0;
+  showInputGroups();
+  saveUrl(true);
+  run();
+});
+
+dom.unit.addEventListener("change", () => {
+  state.unit = dom.unit.value;
+  saveUrl(true);
+  render(trace, player.t);
+});
+dom.layer.addEventListener("change", () => {
+  state.layer = Number(dom.layer.value);
+  saveUrl(true);
+  plottedReveal = null;
+  updateCharts();
+});
+dom.speed.addEventListener("change", () => {
+  state.speed = Number(dom.speed.value);
+  player.setSpeed(state.speed);
+  saveUrl(true);
+});
+dom.scrubber.addEventListener("input", () => {
+  player.pause();
+  player.seek(Number(dom.scrubber.value));
+});
+$("btn-play").addEventListener("click", playPause);
+$("btn-first").addEventListener("click", () => { player.pause(); player.seek(0); });
+$("btn-last").addEventListener("click", () => { player.pause(); player.seek(player.last_t); });
+$("btn-back").addEventListener("click", () => player.step(-1));
+$("btn-fwd").addEventListener("click", () => player.step(1));
+
+document.addEventListener("keydown", (ev) => {
+  const tag = ev.target.tagName;
+  if (["INPUT", "TEXTAREA", "SELECT"].includes(tag) || ev.target.isContentEditable) return;
+  if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+  const actions = {
+    " ": playPause,
+    ArrowLeft: () => player.step(-1),
+    ArrowRight: () => player.step(1),
+    Home: () => { player.pause(); player.seek(0); },
+    End: () => { player.pause(); player.seek(player.last_t); },
+  };
+  const act = actions[ev.key];
+  if (!act || (ev.key === " " && tag === "BUTTON")) return;
+  ev.preventDefault();
+  act();
+});
+
+$("toggle-controls").addEventListener("click", (ev) => {
+  const wide = document.querySelector(".layout").classList.toggle("wide");
+  ev.currentTarget.setAttribute("aria-expanded", String(!wide));
+  ev.currentTarget.textContent = wide ? "Show controls" : "Hide controls";
+  window.dispatchEvent(new Event("resize")); // Plotly charts follow the new width
+});
+
+// Weights: POST /api/weights answers a model with its weights inline.
+$("weights-file").addEventListener("change", async (ev) => {
+  const file = ev.target.files[0];
+  if (!file) return;
+  showError("");
+  try {
+    uploadedModel = await api.uploadWeights(file);
+    Object.assign(state, {
+      cell: uploadedModel.cell, hidden: uploadedModel.hidden_size,
+      layers: uploadedModel.num_layers, variant: uploadedModel.variant || "standard",
+    });
+    fillControls();
+    $("weights-status").textContent = `Using weights from ${file.name} (not kept in the link).`;
+    $("weights-clear").hidden = false;
+    run();
+  } catch (err) {
+    showError(`Could not use ${file.name}: ${err.message}`);
+  }
+});
+$("weights-clear").addEventListener("click", () => {
+  uploadedModel = null;
+  $("weights-file").value = "";
+  $("weights-status").textContent = "";
+  $("weights-clear").hidden = true;
+  run();
+});
+
+// Export.
+const baseName = () => `trace-${state.cell}-h${state.hidden}-seed${state.seed}`;
+$("export-json").addEventListener("click", () => {
+  if (trace) exporter.download(`${baseName()}.json`, exporter.traceJson(trace), "application/json");
+});
+$("export-csv").addEventListener("click", () => {
+  if (trace) exporter.download(`${baseName()}.csv`, exporter.traceCsv(trace), "text/csv");
+});
+document.addEventListener("click", (ev) => {
+  const btn = ev.target.closest("button.png");
+  if (!btn) return;
+  const gd = document.getElementById(btn.dataset.chart);
+  if (gd && gd.data) exporter.downloadChartPng(gd, `${baseName()}-${btn.dataset.chart}`);
+});
+
+fillControls();
+run();
+// Exposed for debugging in the console and for the browser tests' diagnostics.
+globalThis.lstmExplainer = { state, get trace() { return trace; }, player, traceKey };
