@@ -10,8 +10,8 @@ No web imports here: the service calls these functions off its event loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
