@@ -188,6 +188,19 @@ def _gradients(p, cache, dZ, exp, grad_h, grad_c, dh0, dc0, E) -> dict[str, obje
     dZ_true = ScaledGrad(dZ, exp).plain()  # (T, B, 4H)
     flat = dZ_true.reshape(-1, 4 * H)
     H_prev = np.concatenate([cache.h0[None], cache.Hs[:-1]])  # (T, B, H) h_{t-1}
+    with np.errstate(all="ignore"):  # an exploded gradient is inf: kept as it is
+        return {
+            "params": _param_grads(p, cache, dZ_true, flat, H_prev),
+            "dX": ScaledGrad(dZ @ p.W_ih, exp),  # dL/dx_t, in the same per-step scale
+            "grad_h": grad_h,
+            "grad_c": grad_c,
+            "dh0": np.ldexp(dh0, E),
+            "dc0": np.ldexp(dc0, E),
+        }
+
+
+def _param_grads(p, cache, dZ_true, flat, H_prev) -> dict[str, np.ndarray]:
+    H = cache.C.shape[2]
     grads = {
         "W_ih": flat.T @ cache.X.reshape(flat.shape[0], -1),
         "W_hh": flat.T @ H_prev.reshape(flat.shape[0], -1),
@@ -199,12 +212,4 @@ def _gradients(p, cache, dZ, exp, grad_h, grad_c, dh0, dc0, E) -> dict[str, obje
         grads["w_ci"] = np.einsum("tbh,tbh->h", dZ_true[..., :H], C_prev)
         grads["w_cf"] = np.einsum("tbh,tbh->h", dZ_true[..., H : 2 * H], C_prev)
         grads["w_co"] = np.einsum("tbh,tbh->h", dZ_true[..., 3 * H :], cache.C)
-    with np.errstate(over="ignore", under="ignore"):
-        return {
-            "params": grads,
-            "dX": ScaledGrad(dZ @ p.W_ih, exp),  # dL/dx_t, in the same per-step scale
-            "grad_h": grad_h,
-            "grad_c": grad_c,
-            "dh0": np.ldexp(dh0, E),
-            "dc0": np.ldexp(dc0, E),
-        }
+    return grads

@@ -1,0 +1,242 @@
+"""POST /api/trace, WS /ws/trace, POST /api/weights and the headers, through TestClient."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from app.engine import trace
+from app.engine.params import init_params, spec_from_dict
+from app.main import app
+
+client = TestClient(app)
+BODY = {"model": {"cell": "lstm", "hidden_size": 4, "num_layers": 2, "init": {"seed": 3}},
+        "input": {"text": "hello world"}}  # fmt: skip
+
+
+def strict_json(text: str):
+    """Parse rejecting NaN/Infinity, as a browser's JSON.parse does."""
+
+    def refuse(token):
+        raise AssertionError(f"bare {token} in JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_healthz_answers_ok():
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_trace_answer_equals_the_engine_and_has_every_field():
+    r = client.post("/api/trace", json=BODY)
+    assert r.status_code == 200
+    data = strict_json(r.text)
+    alphabet = " dehlorw"
+    assert data["alphabet"] == alphabet and data["input_size"] == len(alphabet)
+    X = np.eye(len(alphabet))[[alphabet.index(ch) for ch in "hello world"]]
+    model = {**BODY["model"], "input_size": len(alphabet)}
+    tr = trace(model, X)
+    assert data["steps"] == 11 and data["num_layers"] == 2 and data["cell"] == "lstm"
+    assert data["loss"] == tr.loss
+    for got, want in zip(data["layers"], tr.layers, strict=True):
+        for g in "ifgo":
+            assert np.array_equal(np.array(got["gates"][g]), want.gates[g])
+        for key in ("c", "h", "grad_h", "grad_c", "grad_h_norm", "grad_c_log10_norm"):
+            assert np.array_equal(np.array(got[key]), getattr(want, key)), key
+    assert data["nonfinite"] is None
+
+
+def test_float32_values_are_sent_at_float32_precision():
+    r = client.post("/api/trace", json={**BODY, "dtype": "float32"})
+    h = r.json()["layers"][0]["h"][0][0]
+    assert np.float32(h) == h  # round-trips exactly through float32
+    assert len(repr(h)) <= 12  # shortest float32 repr, not a float64 expansion
+
+
+def test_input_size_that_disagrees_with_the_text_is_a_422_naming_both():
+    body = {**BODY, "model": {**BODY["model"], "input_size": 3}}
+    r = client.post("/api/trace", json=body)
+    assert r.status_code == 422
+    detail = r.json()["detail"][0]
+    assert detail["loc"] == ["body", "model", "input_size"]
+    assert "3" in detail["msg"] and "8" in detail["msg"]
+
+
+@pytest.mark.parametrize(
+    "patch,loc,words",
+    [
+        ({"model": {"hidden_size": 513}}, ["body", "model", "hidden_size"], "512"),
+        ({"model": {"num_layers": 5}}, ["body", "model", "num_layers"], "4"),
+        ({"input": {"task": {"name": "sine", "length": 10001}}}, ["body", "input"], "10000"),
+        (
+            {
+                "model": {"hidden_size": 512, "num_layers": 4},
+                "input": {"task": {"name": "sine", "length": 9000}},
+            },
+            ["body"],
+            "budget",
+        ),  # fmt: skip
+    ],
+)
+def test_limits_answer_422_naming_the_field_and_the_limit(patch, loc, words):
+    body = {"model": {"cell": "lstm", **patch.get("model", {})},
+            "input": patch.get("input", {"text": "abc"})}  # fmt: skip
+    r = client.post("/api/trace", json=body)
+    assert r.status_code == 422
+    detail = r.json()["detail"][0]
+    assert detail["loc"] == loc and words in detail["msg"]
+
+
+def test_schema_errors_name_the_field():
+    r = client.post("/api/trace", json={"model": {"cell": "transformer"}, "input": {"text": "a"}})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "model", "cell"]
+    r = client.post("/api/trace", json={"input": {"text": "a", "sequence": [[1.0]]}})
+    assert r.status_code == 422 and "exactly one" in r.json()["detail"][0]["msg"]
+
+
+def test_bad_clamp_is_a_422_from_the_engine():
+    body = {**BODY, "clamp": [{"t": 99, "gate": "f", "value": 1.0}]}
+    r = client.post("/api/trace", json=body)
+    assert r.status_code == 422 and "clamp[0].t" in r.json()["detail"][0]["msg"]
+
+
+def test_clamp_holds_the_gate_in_the_answer():
+    body = {**BODY, "clamp": [{"t": [2, 3], "gate": "f", "value": 1.0}]}
+    f = np.array(client.post("/api/trace", json=body).json()["layers"][0]["gates"]["f"])
+    assert np.all(f[2:4] == 1.0) and np.all(f[[0, 1, 4]] < 1.0)
+
+
+def test_exploding_gradient_is_sent_as_null_with_a_note_and_exact_log10():
+    w = init_params(spec_from_dict({"cell": "rnn", "input_size": 1, "hidden_size": 4,
+                                    "init": {"recurrent_init": "orthogonal"}}))  # fmt: skip
+    w["weight_hh_l0"] *= 3.0  # orthogonal, gain 3: ||dL/dh|| grows 3^k, passes 1e308 by k=646
+    w["bias_ih_l0"][:] = 0
+    w["bias_hh_l0"][:] = 0
+    weights = {k: v.tolist() for k, v in w.items()}
+    body = {"model": {"cell": "rnn", "hidden_size": 4, "weights": weights},
+            "input": {"sequence": [[0.0]] * 800}}  # fmt: skip
+    r = client.post("/api/trace", json=body)
+    data = strict_json(r.text)
+    layer = data["layers"][0]
+    assert layer["grad_h_norm"][0] is None  # 3^799 overflows float64
+    assert data["nonfinite"]["field"] == "grad_h" and data["nonfinite"]["t"] == 0
+    log10 = np.array(layer["grad_h_log10_norm"])
+    np.testing.assert_allclose(log10[0] - log10[-1], 799 * np.log10(3.0), rtol=1e-9)
+
+
+def _frames(ws, n):
+    return [strict_json(ws.receive_text()) for _ in range(n)]
+
+
+def test_websocket_streams_start_steps_grads_end_equal_to_post():
+    post = client.post("/api/trace", json=BODY).json()
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_text(json.dumps(BODY))
+        frames = _frames(ws, 1 + 11 + 11 + 1)
+        with pytest.raises(WebSocketDisconnect):
+            ws.receive_text()
+    kinds = [f["type"] for f in frames]
+    assert kinds == ["start"] + ["step"] * 11 + ["grad"] * 11 + ["end"]
+    assert [f["t"] for f in frames[1:12]] == list(range(11))
+    assert [f["t"] for f in frames[12:23]] == list(reversed(range(11)))
+    assert frames[0]["gates"] == ["i", "f", "g", "o"] and frames[0]["inputs"] == post["inputs"]
+    for f in frames[1:12]:
+        for k, layer in enumerate(f["layers"]):
+            assert layer["h"] == post["layers"][k]["h"][f["t"]]
+            assert layer["gates"]["f"] == post["layers"][k]["gates"]["f"][f["t"]]
+    for f in frames[12:23]:
+        for k, layer in enumerate(f["layers"]):
+            assert layer["grad_c"] == post["layers"][k]["grad_c"][f["t"]]
+            assert layer["grad_h_log10_norm"] == post["layers"][k]["grad_h_log10_norm"][f["t"]]
+    assert frames[-1]["loss"] == post["loss"]
+
+
+def test_websocket_bad_input_sends_an_error_frame_and_closes_1008():
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_text(json.dumps({"model": {"hidden_size": 9999}, "input": {"text": "ab"}}))
+        frame = strict_json(ws.receive_text())
+        assert frame["type"] == "error" and "512" in json.dumps(frame["detail"])
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+        assert closed.value.code == 1008
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_text("{not json")
+        assert strict_json(ws.receive_text())["type"] == "error"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+        assert closed.value.code == 1008
+
+
+def test_a_client_that_leaves_mid_stream_costs_nothing_afterwards():
+    body = {"model": {"hidden_size": 8}, "input": {"task": {"name": "sine", "length": 2000}}}
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_text(json.dumps(body))
+        assert strict_json(ws.receive_text())["type"] == "start"
+        strict_json(ws.receive_text())
+    # the server noticed and released its run slot; it still answers others
+    assert app.state.slots.active == 0
+    assert client.get("/healthz").status_code == 200
+
+
+def test_live_mode_adds_one_step_per_typed_character_and_matches_the_whole_run():
+    body = {"model": {"hidden_size": 3, "init": {"seed": 1}},
+            "input": {"text": "ab", "alphabet": "abc"}, "live": True}  # fmt: skip
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_text(json.dumps(body))
+        start, s0, s1, ready = _frames(ws, 4)
+        assert start["live"] is True and ready == {"type": "ready", "t": 2}
+        ws.send_json({"type": "input", "char": "c"})
+        s2 = strict_json(ws.receive_text())
+        assert s2["type"] == "step" and s2["t"] == 2
+        ws.send_json({"type": "input", "char": "z"})
+        err = strict_json(ws.receive_text())
+        assert err["type"] == "error" and "alphabet" in err["detail"]
+        ws.send_json({"type": "backward"})
+        grads = _frames(ws, 4)
+        assert [g["t"] for g in grads[:3]] == [2, 1, 0] and grads[3]["type"] == "end"
+    whole = client.post("/api/trace", json={"model": body["model"],
+                                            "input": {"text": "abc", "alphabet": "abc"}}).json()  # fmt: skip
+    for f in (s0, s1, s2):
+        np.testing.assert_allclose(f["layers"][0]["h"], whole["layers"][0]["h"][f["t"]], rtol=1e-15)
+    assert grads[0]["layers"][0]["grad_c"] == whole["layers"][0]["grad_c"][2]
+
+
+def test_weights_upload_round_trips_into_a_trace():
+    from app.engine.weights import save_weights
+
+    model = {"cell": "gru", "input_size": 2, "hidden_size": 3, "init": {"seed": 5}}
+    params = init_params(spec_from_dict(model))
+    data = save_weights(params, "safetensors")
+    r = client.post("/api/weights", files={"file": ("m.safetensors", io.BytesIO(data))})
+    assert r.status_code == 200
+    got = r.json()
+    assert got["cell"] == "gru" and got["hidden_size"] == 3 and got["input_size"] == 2
+    seq = [[0.5, -1.0], [1.0, 0.0]]
+    body = {"model": {k: got[k] for k in ("cell", "hidden_size", "weights")},
+            "input": {"sequence": seq}}  # fmt: skip
+    answer = client.post("/api/trace", json=body).json()
+    assert answer["loss"] == trace(model, np.array(seq)).loss
+
+
+def test_weights_upload_refuses_a_pickle_with_400():
+    r = client.post("/api/weights", files={"file": ("model.pt", io.BytesIO(b"\x80\x04K\x01."))})
+    assert r.status_code == 400 and "pickle" in r.json()["detail"][0]["msg"]
+
+
+def test_oversized_body_is_413():
+    r = client.post("/api/trace", content=b"x" * (9 * 2**20),
+                    headers={"content-type": "application/json"})  # fmt: skip
+    assert r.status_code == 413
+
+
+def test_security_headers_on_pages_and_api():
+    for path in ("/healthz", "/api/trace"):
+        r = client.get(path) if path == "/healthz" else client.post(path, json=BODY)
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-eval" not in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "no-referrer"
