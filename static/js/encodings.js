@@ -113,7 +113,7 @@ export function fmt(v, digits = 4) {
   if (v === 0) return "0";
   const a = Math.abs(v);
   const text = a < 1e-3 || a >= 1e5 ? v.toExponential(digits - 2) : Number(v.toPrecision(digits)).toString();
-  return text.replace("-", "\u2212"); // a true minus sign reads better on a projector
+  return text.replace(/-/g, "\u2212"); // a true minus sign reads better on a projector
 }
 
 export const DURATIONS = {

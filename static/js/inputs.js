@@ -98,7 +98,7 @@ export function numericRows(state) {
 export function buildInput(state) {
   if (state.kind === "text" || state.kind === "brackets") {
     const text = state.kind === "brackets" ? brackets(state.len, state.iseed) : state.text;
-    if (state.live) {
+    if (state.live && state.kind === "text") {
       const alphabet = [...new Set(LIVE_ALPHABET + text)].sort().join("");
       return { text, alphabet };
     }
