@@ -198,8 +198,8 @@ def test_live_mode_adds_one_step_per_typed_character_and_matches_the_whole_run()
         ws.send_json({"type": "backward"})
         grads = _frames(ws, 4)
         assert [g["t"] for g in grads[:3]] == [2, 1, 0] and grads[3]["type"] == "end"
-    whole = client.post("/api/trace", json={"model": body["model"],
-                                            "input": {"text": "abc", "alphabet": "abc"}}).json()  # fmt: skip
+    whole_body = {"model": body["model"], "input": {"text": "abc", "alphabet": "abc"}}
+    whole = client.post("/api/trace", json=whole_body).json()
     for f in (s0, s1, s2):
         np.testing.assert_allclose(f["layers"][0]["h"], whole["layers"][0]["h"][f["t"]], rtol=1e-15)
     assert grads[0]["layers"][0]["grad_c"] == whole["layers"][0]["grad_c"][2]
