@@ -22,3 +22,15 @@ class RequestError(ValueError):
 async def request_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestError)
     return JSONResponse({"detail": exc.detail()}, status_code=exc.status)
+
+
+def _doc(text: str) -> dict:
+    return {"description": text, "content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+RESPONSES: dict[int | str, dict] = {  # documented in the OpenAPI schema of every API route
+    400: _doc("A refused file or a malformed body"),
+    413: _doc("Body above the size cap"),
+    422: _doc("A field out of range: detail names the field and the limit"),
+    503: _doc("Busy: too many runs at once, retry shortly"),
+}

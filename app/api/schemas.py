@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.engine.params import LSTM_VARIANTS
 from app.engine.tasks import TASKS
 
-Strict = ConfigDict(extra="forbid")
+Strict = ConfigDict(extra="forbid", strict=True)  # no silent coercion (false -> 0.0)
 
 
 class InitIn(BaseModel):

@@ -23,14 +23,16 @@ from app.engine import prepare
 from app.settings import get_settings
 
 from .. import serialize
-from ..errors import RequestError
+from ..errors import RESPONSES, RequestError
 from ..runs import build_run, check_shape_limits, model_dict, resolve_input
 from ..schemas import TraceRequest
 
 router = APIRouter(tags=["trace"])
 
 
-@router.post("/api/trace", summary="Run a model over a sequence and record everything")
+@router.post(
+    "/api/trace", summary="Run a model over a sequence and record everything", responses=RESPONSES
+)
 async def post_trace(req: TraceRequest, request: Request) -> Response:
     run, extra = build_run(req, get_settings())
     with request.app.state.slots.take():

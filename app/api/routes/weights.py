@@ -12,12 +12,14 @@ from app.engine.weights import WeightsError, load_weights
 from app.settings import get_settings
 
 from .. import serialize
-from ..errors import RequestError
+from ..errors import RESPONSES, RequestError
 
 router = APIRouter(tags=["weights"])
 
 
-@router.post("/api/weights", summary="Upload weights; answers the model object")
+@router.post(
+    "/api/weights", summary="Upload weights; answers the model object", responses=RESPONSES
+)
 async def post_weights(file: Annotated[UploadFile, File()]) -> Response:
     limit = get_settings().max_upload_bytes
     data = await file.read(limit + 1)
