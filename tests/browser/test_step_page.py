@@ -1,0 +1,267 @@
+"""The step-through page in a real browser (Debian's chromium through Playwright).
+
+One uvicorn server for the module; each test gets a fresh page that records every request,
+console message and page error, and fails on any request that leaves 127.0.0.1 or any error.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = pytest.mark.browser
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+]  # fmt: skip
+TOL = 1e-12
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("the server did not answer /healthz")
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Recorder:
+    def __init__(self, page):
+        self.urls: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.urls.append(r.url))
+        page.on("websocket", lambda ws: self.urls.append(ws.url))
+        page.on("console", self._console)
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+    def _console(self, msg):
+        if msg.type in ("error", "warning") and "favicon" not in msg.text:
+            self.errors.append(f"console {msg.type}: {msg.text}")
+
+    def check(self):
+        outside = [u for u in self.urls if urlparse(u).scheme not in ("data", "blob")
+                   and urlparse(u).hostname != "127.0.0.1"]  # fmt: skip
+        assert outside == [], f"requests left 127.0.0.1: {outside}"
+        assert self.errors == [], "\n".join(self.errors)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    pg = context.new_page()
+    pg.set_default_timeout(10_000)
+    rec = Recorder(pg)
+    pg.recorder = rec
+    yield pg
+    rec.check()
+    context.close()
+
+
+def open_page(page, base_url, query=""):
+    page.goto(f"{base_url}/?{query}")
+    page.wait_for_selector("body[data-ready='1']")
+
+
+def post_trace(base_url, body):
+    req = urllib.request.Request(
+        f"{base_url}/api/trace", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=20) as r:
+        return json.loads(r.read())
+
+
+def page_body(cell="lstm", hidden=8, layers=1, seed=0, text="hello world"):
+    """The request the page makes for these URL settings (default init options)."""
+    init = {"seed": seed, "forget_bias": 0, "recurrent_init": "uniform", "recurrent_gain": 1}
+    model = {"cell": cell, "hidden_size": hidden, "num_layers": layers, "variant": "standard",
+             "init": init, "weights": None}  # fmt: skip
+    return {"model": model, "input": {"text": text}, "loss": {"kind": "sum_last"},
+            "dtype": "float64"}  # fmt: skip
+
+
+def diagram(page):
+    return page.evaluate(
+        """() => {
+          const d = document.getElementById('diagram');
+          const gates = {};
+          for (const g of d.querySelectorAll('[data-gate]')) gates[g.dataset.gate] = g.dataset.value;
+          return {t: Number(d.dataset.t), unit: d.dataset.unit, gates};
+        }"""
+    )
+
+
+def assert_diagram_matches(page, trace, layer=0):
+    view = diagram(page)
+    t, unit = view["t"], view["unit"]
+    gates = trace["layers"][layer]["gates"]
+    assert sorted(view["gates"]) == sorted(gates)
+    for g, shown in view["gates"].items():
+        row = gates[g][t]
+        want = sum(row) / len(row) if unit == "mean" else row[int(unit)]
+        assert abs(float(shown) - want) <= TOL, (g, t, unit, shown, want)
+    return view
+
+
+def test_page_loads_and_gates_show_the_trace_values(page, base_url):
+    open_page(page, base_url, "t=3&unit=2")
+    trace = post_trace(base_url, page_body())
+    view = assert_diagram_matches(page, trace)
+    assert (view["t"], view["unit"]) == (3, "2")
+    assert page.locator("#input-now").inner_text() == "Step 3: input “l”"
+    # the equations show the same c_t the diagram does
+    c = trace["layers"][0]["c"][3][2]
+    assert f"{c:.4g}".lstrip("-")[:5] in page.locator("#equations").inner_text()
+    page.select_option("#unit", "mean")
+    assert_diagram_matches(page, trace)
+
+
+def test_play_animates_and_every_frame_shows_trace_values(page, base_url):
+    open_page(page, base_url, "speed=30")
+    trace = post_trace(base_url, page_body())
+    page.click("#btn-play")
+    page.wait_for_function("() => Number(document.getElementById('diagram').dataset.t) >= 3")
+    page.keyboard.press("Space")  # pause (focus is on the play button, which toggles)
+    t = diagram(page)["t"]
+    assert 3 <= t <= 10
+    page.wait_for_timeout(150)
+    assert diagram(page)["t"] == t  # paused
+    assert_diagram_matches(page, trace)
+    # play through to the end; the backward pass then runs and fills the gradient chart
+    page.click("#btn-play")
+    page.wait_for_function(
+        "() => document.getElementById('status').textContent.startsWith('Backward pass done')",
+        timeout=8000,
+    )
+    assert diagram(page)["t"] == 0
+    assert_diagram_matches(page, trace)
+
+
+def test_step_scrub_and_keys_move_the_step(page, base_url):
+    open_page(page, base_url)
+    t = lambda: diagram(page)["t"]  # noqa: E731
+    assert t() == 0
+    page.click("#btn-fwd")
+    page.click("#btn-fwd")
+    assert t() == 2
+    page.click("#btn-back")
+    assert t() == 1
+    page.locator("body").click(position={"x": 5, "y": 700})  # focus off the controls
+    page.keyboard.press("ArrowRight")
+    assert t() == 2
+    page.keyboard.press("End")
+    assert t() == 10
+    page.keyboard.press("ArrowRight")
+    assert t() == 10  # stays in bounds
+    page.keyboard.press("Home")
+    assert t() == 0
+    page.locator("#scrubber").fill("7")
+    assert t() == 7
+    assert page.locator("#t-label").inner_text() == "7 of 10"
+
+
+def test_reloading_the_url_restores_the_view(page, base_url):
+    open_page(page, base_url, "cell=gru&hidden=6&layers=2&seed=3&text=abcabc")
+    page.select_option("#layer", "1")
+    page.select_option("#unit", "4")
+    page.locator("#scrubber").fill("5")
+    page.select_option("#speed", "8")
+    page.wait_for_function("() => location.search.includes('t=5')")
+    url = page.url
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.url == url
+    view = diagram(page)
+    assert (view["t"], view["unit"]) == (5, "4")
+    assert sorted(view["gates"]) == ["n", "r", "z"]
+    assert page.input_value("#cell") == "gru"
+    assert page.input_value("#seed") == "3"
+    assert page.input_value("#hidden") == "6"
+    assert page.input_value("#layer") == "1"
+    assert page.input_value("#speed") == "8"
+    assert page.input_value("#text") == "abcabc"
+    trace = post_trace(base_url, page_body("gru", 6, 2, 3, "abcabc"))
+    assert_diagram_matches(page, trace, layer=1)
+
+
+def test_typing_in_live_mode_adds_steps(page, base_url):
+    open_page(page, base_url, "live=1&text=ab")
+    assert page.locator("#scrubber").get_attribute("max") == "1"
+    page.locator("#text").focus()
+    page.keyboard.press("End")
+    page.locator("#text").press_sequentially("cde", delay=30)
+    page.wait_for_function("() => document.getElementById('scrubber').max === '4'")
+    page.wait_for_function("() => document.getElementById('diagram').dataset.t === '4'")
+    assert page.locator("#input-now").inner_text() == "Step 4: input “e”"
+    page.wait_for_function("() => location.search.includes('text=abcde')")
+
+
+def test_bad_numbers_show_a_polite_error(page, base_url):
+    open_page(page, base_url, "kind=custom&seq=1%202%3B3%204")
+    assert page.locator("#seq").input_value() == "1 2\n3 4"
+    page.locator("#seq").fill("1 2\n3")
+    page.locator("#seq").blur()
+    error = page.locator("#error")
+    assert "Line 2 has 1 numbers" in error.inner_text()
+    assert error.get_attribute("aria-live") == "polite"
+
+
+@pytest.mark.parametrize("width,height", [(1280, 720), (390, 844)])
+def test_screenshots(browser, base_url, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    pg = context.new_page()
+    rec = Recorder(pg)
+    open_page(pg, base_url, "t=4")
+    pg.wait_for_timeout(300)  # let the gate transitions settle
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / f"step_{width}x{height}.png"))
+    pg.screenshot(path=str(ARTIFACTS / f"step_{width}x{height}_full.png"), full_page=True)
+    # nothing wider than the viewport: no sideways scrolling on a phone
+    assert pg.evaluate("document.documentElement.scrollWidth") <= width
+    rec.check()
+    context.close()
