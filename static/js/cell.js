@@ -47,24 +47,29 @@ function tanhNode(parent, x, y) {
   return g;
 }
 
-// A gate block at (x, 184..268): its fill rises with the gate's value.
-function gateBlock(parent, x, gate, refs) {
-  const w = 96;
+// A gate block at (x, 184..268): a level gauge on its left rises with the gate's value and the
+// block's tint deepens, so an open gate looks full and a closed one empty.
+function gateBlock(parent, x, gate, refs, hook = "data-gate") {
+  const w = 112;
   const h = 84;
   const top = 184;
-  const g = el("g", { class: "gate", "data-gate": gate, "data-value": "" }, parent);
+  const left = x - w / 2;
+  const g = el("g", { class: "gate", [hook]: gate, "data-value": "" }, parent);
   const title = el("title", {}, g);
   title.textContent = NAMES[gate];
-  el("rect", { x: x - w / 2, y: top, width: w, height: h, rx: 8, class: "gate-box" }, g);
+  el("rect", { x: left, y: top, width: w, height: h, rx: 8, class: "gate-box" }, g);
+  const tint = el("rect", { x: left, y: top, width: w, height: h, rx: 8, class: "gate-tint", fill: COLOURS[gate] }, g);
+  el("rect", { x: left + 6, y: top + 8, width: 11, height: h - 16, rx: 3, class: "gauge" }, g);
   const fill = el("rect", {
-    x: x - w / 2, y: top, width: w, height: h, rx: 8, class: "gate-fill", fill: COLOURS[gate],
+    x: left + 6, y: top + 8, width: 11, height: h - 16, rx: 3, class: "gate-fill", fill: COLOURS[gate],
   }, g);
-  el("rect", { x: x - w / 2, y: top, width: w, height: h, rx: 8, class: "gate-frame", stroke: COLOURS[gate] }, g);
-  const sym = el("text", { x, y: top + 24, "text-anchor": "middle", class: "gate-sym" }, g);
+  el("rect", { x: left, y: top, width: w, height: h, rx: 8, class: "gate-frame", stroke: COLOURS[gate] }, g);
+  const cx = x + 9; // text centred in the part right of the gauge
+  const sym = el("text", { x: cx, y: top + 27, "text-anchor": "middle", class: "gate-sym" }, g);
   sym.textContent = `${gate}  ${SIGMOID.has(gate) ? "σ" : "tanh"}`;
-  const value = el("text", { x, y: top + 53, "text-anchor": "middle", class: "gate-num" }, g);
-  const word = el("text", { x, y: top + 75, "text-anchor": "middle", class: "gate-word" }, g);
-  refs.gates[gate] = { g, fill, value, word };
+  const value = el("text", { x: cx, y: top + 64, "text-anchor": "middle", class: "gate-num" }, g);
+  const word = el("text", { x, y: top + h + 22, "text-anchor": "middle", class: "gate-word halo" }, g);
+  refs.gates[gate] = { g, fill, tint, value, word };
   return g;
 }
 
@@ -83,19 +88,18 @@ function stateLabels(svg, refs, { cTop = true } = {}) {
   }
   refs.hPrev = label(svg, 24, 372, ["h", "t−1"]);
   refs.h = label(svg, 736, 372, ["h", "t"], { "text-anchor": "end" });
-  label(svg, 126, 408, ["x", "t"]);
 }
 
 function buildLstm(svg, refs, variant) {
-  const xs = { f: 170, i: 290, g: 410, o: 530 };
+  const xs = { f: 165, i: 290, g: 415, o: 540 };
   // the cell-state belt: c_{t-1} -> × forget -> + input -> c_t
   refs.belt = wire(svg, "M 24 70 H 736", "wire belt");
   node(svg, xs.f, 70, "×");
   node(svg, xs.g, 70, "+");
   // input rail: h_{t-1} and x_t feed every gate
   wire(svg, `M 24 340 H ${xs.o}`);
-  wire(svg, "M 110 392 V 340");
-  el("circle", { cx: 110, cy: 340, r: 5, class: "dot" }, svg);
+  wire(svg, "M 228 392 V 340");
+  el("circle", { cx: 228, cy: 340, r: 5, class: "dot" }, svg);
   for (const x of Object.values(xs)) wire(svg, `M ${x} 340 V 268`);
   // forget gate multiplies the belt; input gate times candidate is added to it
   if (variant !== "no_forget_gate") gatedWire(svg, `M ${xs.f} 184 V 88`, "f", refs);
@@ -104,12 +108,12 @@ function buildLstm(svg, refs, variant) {
   node(svg, xs.g, 150, "×");
   wire(svg, `M ${xs.g} 132 V 88`);
   // output path: tanh(c_t), times the output gate, is h_t
-  wire(svg, "M 655 70 V 120");
-  tanhNode(svg, 655, 140);
-  wire(svg, "M 655 160 V 214");
-  node(svg, 655, 232, "×");
-  gatedWire(svg, `M ${xs.o + 48} 232 H 637`, "o", refs);
-  wire(svg, "M 655 250 V 340 H 736", "wire out");
+  wire(svg, "M 665 70 V 120");
+  tanhNode(svg, 665, 140);
+  wire(svg, "M 665 160 V 214");
+  node(svg, 665, 232, "×");
+  gatedWire(svg, `M ${xs.o + 56} 232 H 647`, "o", refs);
+  wire(svg, "M 665 250 V 340 H 736", "wire out");
   if (variant === "peephole") {
     for (const x of [xs.f, xs.i]) wire(svg, `M ${x - 30} 70 Q ${x - 44} 130 ${x - 30} 184`, "wire peep");
     wire(svg, `M 660 70 Q 690 160 ${xs.o + 30} 184`, "wire peep");
@@ -125,36 +129,36 @@ function buildLstm(svg, refs, variant) {
     t.textContent = "f = 1 − i";
   }
   stateLabels(svg, refs);
+  label(svg, 244, 410, ["x", "t"]);
 }
 
 function buildGru(svg, refs) {
+  const xs = { r: 180, z: 320, n: 480 };
   // the hidden-state line across the top: z keeps h_{t-1}, 1-z lets the candidate n in
   refs.belt = wire(svg, "M 24 70 H 736", "wire belt");
-  node(svg, 420, 70, "×");
-  node(svg, 620, 70, "+");
-  wire(svg, "M 60 70 V 340 H 390");
+  node(svg, 430, 70, "×");
+  node(svg, 640, 70, "+");
+  wire(svg, `M 60 70 V 340 H ${xs.n}`);
   wire(svg, "M 110 392 V 340");
   el("circle", { cx: 110, cy: 340, r: 5, class: "dot" }, svg);
   el("circle", { cx: 60, cy: 70, r: 5, class: "dot" }, svg);
-  for (const x of [190, 310, 470]) wire(svg, `M ${x} 340 V 268`);
-  wire(svg, "M 390 340 H 470");
+  for (const x of Object.values(xs)) wire(svg, `M ${x} 340 V 268`);
   // r gates the recurrent part of the candidate
-  gatedWire(svg, "M 190 184 V 158", "r", refs);
-  wire(svg, "M 60 140 H 172");
-  node(svg, 190, 140, "×");
-  wire(svg, "M 208 140 H 300 A 10 10 0 0 1 320 140 H 440 V 184"); // hops over z's wire
+  gatedWire(svg, `M ${xs.r} 184 V 158`, "r", refs);
+  wire(svg, `M 60 140 H ${xs.r - 18}`);
+  node(svg, xs.r, 140, "×");
+  wire(svg, `M ${xs.r + 18} 140 H ${xs.z - 10} A 10 10 0 0 1 ${xs.z + 10} 140 H 450 V 184`); // hops over z
   // z: keep the old state (z) or take the candidate (1 - z)
-  gatedWire(svg, "M 310 184 V 110 H 420 V 88", "z", refs);
-  gatedWire(svg, "M 420 110 H 520", "z", refs);
+  gatedWire(svg, `M ${xs.z} 184 V 110 H 430 V 88`, "z", refs);
+  gatedWire(svg, "M 430 110 H 530", "z", refs);
   const one = el("g", { class: "op" }, svg);
-  el("rect", { x: 520, y: 94, width: 44, height: 32, rx: 6 }, one);
-  el("text", { x: 542, y: 117, "text-anchor": "middle", class: "small" }, one).textContent = "1−";
-  wire(svg, "M 564 110 H 585 V 150 H 602");
-  node(svg, 620, 150, "×");
-  gatedWire(svg, "M 518 226 H 620 V 168", "n", refs);
-  wire(svg, "M 620 132 V 88");
-  wire(svg, "M 638 70 H 736", "wire out");
-  const xs = { r: 190, z: 310, n: 470 };
+  el("rect", { x: 530, y: 94, width: 44, height: 32, rx: 6 }, one);
+  el("text", { x: 552, y: 117, "text-anchor": "middle", class: "small" }, one).textContent = "1−";
+  wire(svg, "M 574 110 H 600 V 150 H 622");
+  node(svg, 640, 150, "×");
+  gatedWire(svg, `M ${xs.n + 56} 226 H 640 V 168`, "n", refs);
+  wire(svg, "M 640 132 V 88");
+  wire(svg, "M 658 70 H 736", "wire out");
   for (const gate of ["r", "z", "n"]) gateBlock(svg, xs[gate], gate, refs);
   refs.hPrev = label(svg, 24, 48, ["h", "t−1"]);
   refs.h = label(svg, 736, 48, ["h", "t"], { "text-anchor": "end" });
@@ -162,22 +166,16 @@ function buildGru(svg, refs) {
 }
 
 function buildRnn(svg, refs) {
-  wire(svg, "M 24 340 H 380 V 264");
-  wire(svg, "M 110 392 V 340");
-  el("circle", { cx: 110, cy: 340, r: 5, class: "dot" }, svg);
-  const g = el("g", { class: "gate", "data-gate": "h" }, svg);
-  el("rect", { x: 320, y: 200, width: 120, height: 64, rx: 8, class: "gate-box" }, g);
-  const fill = el("rect", { x: 320, y: 200, width: 120, height: 64, rx: 8, class: "gate-fill", fill: COLOURS.h }, g);
-  el("rect", { x: 320, y: 200, width: 120, height: 64, rx: 8, class: "gate-frame", stroke: COLOURS.h }, g);
-  el("text", { x: 380, y: 226, "text-anchor": "middle", class: "gate-sym" }, g).textContent = "tanh";
-  const value = el("text", { x: 380, y: 254, "text-anchor": "middle", class: "gate-num" }, g);
-  refs.tanh = { g, fill, value };
-  wire(svg, "M 380 200 V 140 H 620 V 340 H 736", "wire out");
+  wire(svg, "M 24 340 H 380 V 268");
+  wire(svg, "M 228 392 V 340");
+  el("circle", { cx: 228, cy: 340, r: 5, class: "dot" }, svg);
+  wire(svg, "M 380 184 V 140 H 640 V 340 H 736", "wire out");
+  gateBlock(svg, 380, "h", refs, "data-state"); // not a gate: the new state itself
   const note = el("text", { x: 380, y: 110, "text-anchor": "middle", class: "gate-word" }, svg);
   note.textContent = "no gates: the whole state is rewritten every step";
   refs.hPrev = label(svg, 24, 372, ["h", "t−1"]);
   refs.h = label(svg, 736, 372, ["h", "t"], { "text-anchor": "end" });
-  label(svg, 126, 408, ["x", "t"]);
+  label(svg, 244, 410, ["x", "t"]);
 }
 
 // Draw the fixed parts of the diagram for a cell family into container; returns the refs
@@ -212,10 +210,11 @@ function setValueLabel(text, name, sub, v) {
 // Move the diagram to one step. view = {gates: {letter: value}, cPrev, c, hPrev, h, lo, hi}.
 export function update(refs, view) {
   for (const [gate, parts] of Object.entries(refs.gates)) {
-    const v = view.gates[gate];
+    const v = gate in view.gates ? view.gates[gate] : view[gate]; // the RNN shows h itself
     parts.g.setAttribute("data-value", String(v));
     parts.fill.style.transform = `scaleY(${openness(gate, v)})`;
     parts.fill.classList.toggle("negative", !SIGMOID.has(gate) && v < 0);
+    parts.tint.style.opacity = String(0.05 + 0.3 * openness(gate, v));
     parts.value.textContent = fmt(v, 3);
     parts.word.textContent = SIGMOID.has(gate) ? gateReading(v, view.lo, view.hi) : "";
   }
@@ -225,11 +224,6 @@ export function update(refs, view) {
       p.style.strokeWidth = `${flowWidth(v)}px`;
       p.style.opacity = String(0.35 + 0.65 * openness(gate, v));
     }
-  }
-  if (refs.tanh) {
-    refs.tanh.g.setAttribute("data-value", String(view.h));
-    refs.tanh.fill.style.transform = `scaleY(${openness("h", view.h)})`;
-    refs.tanh.value.textContent = `h = ${fmt(view.h, 3)}`;
   }
   if (refs.belt) {
     const carried = refs.cell === "lstm" ? view.c : view.h;

@@ -1,0 +1,294 @@
+// The gradient lab (GET /compare): wires the controls, the URL, POST /api/compare, the chart,
+// the cards and the backward-pass sweep. Rendering lives in compare-chart.js and
+// compare-cards.js, the state table and presets in compare-state.js.
+import {
+  PRESETS, applyPreset, matchPreset, modelKey, parse, parseValue, requestBody, serialise,
+  sequenceLength, stepLink,
+} from "./compare-state.js";
+import { FONT, NETWORKS, createChart, curvesCsv, drawChart, moveCursor } from "./compare-chart.js";
+import { renderCard } from "./compare-cards.js";
+import { formatDetail } from "./api.js";
+import { download, downloadChartPng } from "./export.js";
+import { fmt } from "./encodings.js";
+
+const Plotly = globalThis.Plotly;
+const el = (id) => document.getElementById(id);
+const CONFIG = { displayModeBar: false, responsive: true, displaylogo: false };
+const CONTROLS = ["kind", "text", "len", "iseed", "scale", "hidden", "seed", "rinit", "gain",
+  "zerob", "fbias", "ibias", "variant", "clampf", "dtype"];
+const SLIDERS = ["scale", "gain", "fbias", "ibias"];
+const DEBOUNCE_MS = 150;
+
+let state = parse(location.search.slice(1));
+let answer = null;
+let answerKey = null;
+let pending = null; // AbortController of the request in flight
+let timer = null;
+let sweepId = null;
+const chart = createChart(el("lab-chart"));
+
+// --- controls <-> state <-> URL -------------------------------------------------------------
+
+function toControls() {
+  for (const key of CONTROLS) {
+    const input = el(key);
+    if (input.type === "checkbox") input.checked = state[key];
+    else input.value = String(state[key]);
+    input.removeAttribute("aria-invalid");
+  }
+  for (const key of SLIDERS) el(`${key}-out`).textContent = fmt(state[key], 3);
+  el("text-group").hidden = state.kind !== "text";
+  el("gen-group").hidden = state.kind === "text";
+  showLesson(matchPreset(state));
+}
+
+function writeUrl() {
+  const query = serialise(state);
+  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+}
+
+function readControl(key) {
+  const input = el(key);
+  const raw = input.type === "checkbox" ? (input.checked ? "1" : "0") : input.value;
+  const value = parseValue(key, raw);
+  if (value === undefined) {
+    input.setAttribute("aria-invalid", "true");
+    const label = document.querySelector(`label[for="${key}"]`);
+    const name = label ? label.firstChild.textContent.trim() : key;
+    showError(`${name}: “${raw}” is out of range (${input.min || "?"}–${input.max || "?"})`);
+    return false;
+  }
+  input.removeAttribute("aria-invalid");
+  state[key] = value;
+  if (SLIDERS.includes(key)) el(`${key}-out`).textContent = fmt(value, 3);
+  return true;
+}
+
+function onControl(event) {
+  const key = event.target.id;
+  if (!CONTROLS.includes(key) || !readControl(key)) return;
+  el("text-group").hidden = state.kind !== "text";
+  el("gen-group").hidden = state.kind === "text";
+  showLesson(matchPreset(state));
+  writeUrl();
+  clearTimeout(timer);
+  timer = setTimeout(recompute, DEBOUNCE_MS);
+}
+
+function showLesson(preset) {
+  el("lesson").textContent = preset ? preset.lesson : "";
+  for (const button of el("presets").querySelectorAll("button")) {
+    button.setAttribute("aria-pressed", String(preset !== null && button.dataset.preset === preset.id));
+  }
+}
+
+function showError(text) {
+  el("error").textContent = text;
+}
+
+// --- the numbers ----------------------------------------------------------------------------
+
+async function postCompare(body, signal) {
+  const response = await fetch("/api/compare", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+    signal,
+  });
+  if (!response.ok) {
+    let text = `${response.status} ${response.statusText}`;
+    try {
+      text = formatDetail((await response.json()).detail);
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new Error(text);
+  }
+  return response.json();
+}
+
+async function recompute({ sweepAfter = false } = {}) {
+  const { body, error } = requestBody(state);
+  if (error) {
+    showError(error);
+    return;
+  }
+  const key = modelKey(state);
+  if (key === answerKey) {
+    showError("");
+    if (sweepAfter) sweep();
+    return;
+  }
+  if (pending) pending.abort();
+  const controller = new AbortController();
+  pending = controller;
+  el("status").textContent = "Computing…";
+  chart.box.dataset.state = "busy";
+  const started = performance.now();
+  try {
+    const result = await postCompare(body, controller.signal);
+    if (pending !== controller) return; // a newer request has been sent
+    answer = result;
+    answerKey = key;
+    showError("");
+    await render();
+    const ms = Math.round(performance.now() - started);
+    el("status").textContent = `T = ${answer.steps} steps, H = ${answer.hidden_size}, ${answer.dtype}: computed in ${ms} ms.`;
+    chart.box.dataset.key = key;
+    chart.box.dataset.state = "ready";
+    if (sweepAfter) sweep();
+  } catch (err) {
+    if (err.name === "AbortError") return;
+    showError(err.message);
+    el("status").textContent = "";
+    chart.box.dataset.state = "error";
+  } finally {
+    if (pending === controller) pending = null;
+  }
+}
+
+// --- drawing --------------------------------------------------------------------------------
+
+async function render() {
+  const T = answer.steps;
+  state.k = Math.min(state.k, T - 1);
+  const cursor = el("cursor");
+  cursor.max = String(T - 1);
+  cursor.value = String(state.k);
+  await drawChart(chart, answer);
+  await drawBelt();
+  setK(state.k);
+}
+
+function setK(k) {
+  state.k = k;
+  el("k-out").textContent = String(k);
+  el("cursor").value = String(k);
+  moveCursor(chart, k);
+  for (const cell of Object.keys(NETWORKS)) {
+    const card = el(`card-${cell}`);
+    const data = answer && answer.cells[cell];
+    if (!data) {
+      card.hidden = true;
+      continue;
+    }
+    renderCard(card, cell, data, k, stepLink(state, cell, k));
+  }
+}
+
+async function drawBelt() {
+  const lstm = answer.cells.lstm;
+  if (!lstm) return;
+  const T = answer.steps;
+  const hl = lstm.forget_half_life.per_unit;
+  const shown = hl.map((v) => (v === null ? T : Math.max(v, 1e-3)));
+  const small = (xTitle, yTitle, yType) => ({
+    font: { ...FONT, size: 14 },
+    margin: { l: 64, r: 12, t: 8, b: 48 },
+    height: 220,
+    xaxis: { title: { text: xTitle }, fixedrange: true, zeroline: false },
+    yaxis: { title: { text: yTitle }, type: yType, fixedrange: true, rangemode: "tozero" },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "#ffffff",
+    showlegend: false,
+  });
+  await Plotly.react(el("hl-chart"), [{
+    type: "bar",
+    x: hl.map((_, u) => u),
+    y: shown,
+    text: hl.map((v) => (v === null ? "∞" : "")),
+    textposition: "outside",
+    marker: { color: NETWORKS.lstm.colour },
+    hovertemplate: "unit %{x}: %{y:.3g} steps<extra></extra>",
+  }], small("unit", "half-life (steps)", "log"), CONFIG);
+  await Plotly.react(el("c-chart"), [{
+    type: "scatter",
+    mode: "lines",
+    x: lstm.c_norm.map((_, t) => t),
+    y: lstm.c_norm,
+    line: { color: NETWORKS.lstm.colour, width: 3 },
+    hovertemplate: "t=%{x}: ‖c‖ = %{y:.4g}<extra></extra>",
+  }], small("step t", "‖c_t‖", "linear"), CONFIG);
+}
+
+// --- the backward pass, right to left --------------------------------------------------------
+
+function stopSweep() {
+  if (sweepId !== null) cancelAnimationFrame(sweepId);
+  sweepId = null;
+  chart.box.classList.remove("sweeping");
+  el("btn-sweep").textContent = "◀ Backward pass";
+  writeUrl();
+}
+
+function sweep() {
+  if (!answer) return;
+  stopSweep();
+  const T = answer.steps;
+  if (T < 2 || matchMedia("(prefers-reduced-motion: reduce)").matches) {
+    setK(T - 1);
+    writeUrl();
+    return;
+  }
+  const duration = Math.min(4000, 1200 + 2 * T);
+  const start = performance.now();
+  chart.box.classList.add("sweeping");
+  el("btn-sweep").textContent = "■ Stop";
+  const frame = (now) => {
+    const p = Math.min(1, (now - start) / duration);
+    setK(Math.round(p * (T - 1)));
+    if (p < 1) sweepId = requestAnimationFrame(frame);
+    else stopSweep();
+  };
+  sweepId = requestAnimationFrame(frame);
+}
+
+// --- start ----------------------------------------------------------------------------------
+
+function buildPresets() {
+  const box = el("presets");
+  for (const p of PRESETS) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.preset = p.id;
+    b.textContent = p.label;
+    b.title = p.lesson;
+    b.setAttribute("aria-pressed", "false");
+    b.addEventListener("click", () => {
+      state = applyPreset(state, p.id);
+      toControls();
+      writeUrl();
+      clearTimeout(timer);
+      recompute({ sweepAfter: true });
+    });
+    box.appendChild(b);
+  }
+}
+
+function main() {
+  buildPresets();
+  toControls();
+  const form = el("lab-controls");
+  form.addEventListener("input", onControl);
+  form.addEventListener("change", onControl);
+  form.addEventListener("submit", (e) => e.preventDefault());
+  el("cursor").addEventListener("input", (e) => {
+    stopSweep();
+    setK(Number(e.target.value));
+    writeUrl();
+  });
+  el("btn-sweep").addEventListener("click", () => (sweepId === null ? sweep() : stopSweep()));
+  el("export-csv").addEventListener("click", () => {
+    if (answer) download("gradient-lab.csv", curvesCsv(answer), "text/csv");
+  });
+  el("export-png").addEventListener("click", () => {
+    if (answer) downloadChartPng(chart.box, "gradient-lab");
+  });
+  const T = sequenceLength(state);
+  const restoreK = state.k;
+  recompute().then(() => {
+    if (restoreK > 0 && restoreK < T) setK(restoreK);
+  });
+}
+
+main();
