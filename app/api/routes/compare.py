@@ -1,0 +1,189 @@
+"""The gradient-decay lab: GET /compare (the page) and POST /api/compare (the numbers).
+
+One input sequence, a tanh RNN, an LSTM and a GRU with the same hidden size, seed and
+initialisation options; for each, ||dL/dh_t|| (and ||dL/dc_t||) against k = T-1-t in log10,
+normalised to k = 0, with the readouts of app/engine/analysis.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field, field_validator
+from starlette.concurrency import run_in_threadpool
+
+from app.engine import analysis, prepare, tasks
+from app.engine.params import LSTM_VARIANTS, model_params
+from app.settings import Settings, get_settings
+
+from .. import serialize
+from ..errors import RequestError
+from ..runs import resolve_input
+from ..schemas import ClampIn, InputIn, ModelIn, Strict, TraceRequest
+from .pages import PLOTLY_VERSION, templates
+
+router = APIRouter(tags=["compare"])
+
+CELLS = ("rnn", "lstm", "gru")
+
+
+class CompareRequest(BaseModel):
+    model_config = Strict
+    input: InputIn
+    cells: list[Literal["rnn", "lstm", "gru"]] = Field(
+        default_factory=lambda: list(CELLS), min_length=1, max_length=3
+    )
+    hidden_size: int = Field(16, ge=1, description="H, the same for every network")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="one seed for every network")
+    recurrent_init: Literal["uniform", "orthogonal"] = "uniform"
+    recurrent_gain: float = Field(1.0, ge=0, le=10, description="multiplies every W_hh")
+    forget_bias: float = Field(0.0, ge=-50, le=50, description="LSTM forget-gate bias offset")
+    input_bias: float = Field(0.0, ge=-50, le=50, description="LSTM input-gate bias offset")
+    zero_biases: bool = Field(False, description="start every bias at 0 (then add the offsets)")
+    input_scale: float = Field(1.0, ge=0, le=100, description="multiplies the input")
+    lstm_variant: Literal[LSTM_VARIANTS] = "standard"  # type: ignore[valid-type]
+    dtype: Literal["float64", "float32"] = "float64"
+    clamp: list[ClampIn] | None = Field(None, description="gate interventions (LSTM only)")
+
+    @field_validator("cells")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("each cell may appear once")
+        return v
+
+
+@router.get("/compare", response_class=HTMLResponse, include_in_schema=False)
+def compare_page(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "compare.html", {"active": "compare", "plotly_version": PLOTLY_VERSION}
+    )
+
+
+@router.post("/api/compare", summary="Gradient decay of an RNN, an LSTM and a GRU, side by side")
+async def post_compare(req: CompareRequest, request: Request) -> Response:
+    X = check_and_resolve(req, get_settings())
+    with request.app.state.slots.take():
+        body = await run_in_threadpool(lambda: serialize.dumps(compare(req, X)))
+    return Response(body, media_type="application/json")
+
+
+def _input_shape(inp: InputIn) -> tuple[int, int]:
+    """(T, D) of the input before anything is built."""
+    given = [k for k in ("sequence", "text", "task") if getattr(inp, k) is not None]
+    if len(given) != 1:
+        raise RequestError(("body", "input"), "give exactly one of sequence, text or task")
+    if inp.task is not None:
+        return inp.task.length, tasks.width(inp.task.name)
+    if inp.text is not None:
+        return len(inp.text), len(inp.alphabet if inp.alphabet is not None else set(inp.text))
+    seq = inp.sequence or []
+    return len(seq), len(seq[0]) if seq else 1
+
+
+def check_and_resolve(req: CompareRequest, s: Settings) -> np.ndarray:
+    """Every limit, checked before any work; then the (T, D) input, scaled."""
+    T, D = _input_shape(req.input)
+    H = req.hidden_size
+    checks = [
+        (("body", "hidden_size"), H, s.max_hidden, "hidden size H"),
+        (("body", "input"), T, s.max_steps, "sequence length T"),
+        (("body", "input"), D, s.max_input, "input size D"),
+        (("body", "clamp"), len(req.clamp or []), s.max_clamps, "number of clamp entries"),
+    ]
+    for loc, value, limit, what in checks:
+        if value > limit:
+            raise RequestError(loc, f"{what} is {value}, above the limit of {limit}")
+    if T == 0:
+        raise RequestError(("body", "input"), "the input sequence is empty")
+    work = len(req.cells) * T * H * (H + D)
+    if work > s.max_work:
+        raise RequestError(
+            ("body", "hidden_size"),
+            f"work cells·T·H·(H+D) = {work:,} is above the budget of {s.max_work:,}: "
+            "shorten the sequence, shrink hidden_size or compare fewer cells",
+        )
+    if req.clamp and "lstm" not in req.cells:
+        raise RequestError(("body", "clamp"), "clamps act on the LSTM's gates: add 'lstm'")
+    for n, entry in enumerate(req.clamp or []):
+        if entry.gate not in ("i", "f", "g", "o"):
+            raise RequestError(("body", "clamp", n, "gate"), "the lab clamps LSTM gates i f g o")
+    probe = TraceRequest(input=req.input, model=ModelIn(hidden_size=1))
+    X, _ = resolve_input(probe, s)
+    return X * req.input_scale
+
+
+def cell_model(req: CompareRequest, cell: str, D: int) -> dict[str, Any]:
+    """The model dict of one network, weights inline: same seed and init options for all."""
+    H = req.hidden_size
+    model: dict[str, Any] = {
+        "cell": cell,
+        "input_size": D,
+        "hidden_size": H,
+        "variant": req.lstm_variant if cell == "lstm" else "standard",
+        "init": {"seed": req.seed, "recurrent_init": req.recurrent_init,
+                 "recurrent_gain": req.recurrent_gain},
+    }  # fmt: skip
+    _, params = model_params(model)
+    if req.zero_biases:
+        params["bias_ih_l0"][:] = 0.0
+        params["bias_hh_l0"][:] = 0.0
+    if cell == "lstm":
+        params["bias_ih_l0"][:H] += req.input_bias  # block i
+        params["bias_ih_l0"][H : 2 * H] += req.forget_bias  # block f
+    model["weights"] = params
+    return model
+
+
+def analyse_cell(req: CompareRequest, cell: str, X: np.ndarray) -> dict[str, Any]:
+    H = req.hidden_size
+    model = cell_model(req, cell, X.shape[1])
+    clamp = [c.model_dump() for c in req.clamp] if cell == "lstm" and req.clamp else None
+    try:
+        tr = prepare(model, X, None, req.dtype, clamp).backward()
+    except ValueError as exc:  # the engine's checks name the field (clamp steps, ...)
+        loc = ("body", "clamp") if "clamp" in str(exc) else ("body",)
+        raise RequestError(loc, str(exc)) from None
+    layer, params = tr.layers[0], model["weights"]
+    abs_h = np.asarray(layer.grad_h_log10_norm, dtype=np.float64)[::-1]  # k order
+    out: dict[str, Any] = {
+        "cell": cell,
+        "grad_h_log10": analysis.finite_or_nan(abs_h - abs_h[0]),
+        "grad_h_log10_end": float(abs_h[0]),
+        "fit_h": analysis.fit_decay(abs_h - abs_h[0]),
+        "float_h": analysis.float_limits(abs_h),
+        "hochreiter": analysis.hochreiter_condition(
+            analysis.self_loop_factors(cell, layer, params, H)
+        ),
+        "pascanu": analysis.pascanu_condition(cell, params, H),
+    }
+    if cell == "lstm":
+        abs_c = np.asarray(layer.grad_c_log10_norm, dtype=np.float64)[::-1]
+        f = np.asarray(layer.gates["f"], dtype=np.float64)
+        belt = analysis.belt_log10(f, layer.grad_c[-1])
+        c = np.asarray(layer.c, dtype=np.float64)
+        out.update(
+            grad_c_log10=analysis.finite_or_nan(abs_c - abs_c[0]),
+            grad_c_log10_end=float(abs_c[0]),
+            fit_c=analysis.fit_decay(abs_c - abs_c[0]),
+            float_c=analysis.float_limits(abs_c),
+            belt_log10=analysis.finite_or_nan(belt - abs_c[0]),
+            forget_half_life=analysis.half_life_summary(analysis.forget_half_life(f)),
+            c_norm=analysis.finite_or_nan(np.linalg.norm(c, axis=1)),  # t order
+            saturated=float((np.abs(np.tanh(c[-1])) > 0.99).mean()),
+        )
+    return out
+
+
+def compare(req: CompareRequest, X: np.ndarray) -> dict[str, Any]:
+    return {
+        "steps": X.shape[0],
+        "hidden_size": req.hidden_size,
+        "input_size": X.shape[1],
+        "dtype": req.dtype,
+        "float_limits": analysis.FLOAT_LIMITS,
+        "cells": {cell: analyse_cell(req, cell, X) for cell in req.cells},
+    }
