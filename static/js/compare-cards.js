@@ -23,11 +23,11 @@ export function fitText(fit) {
   return ["Per-step factor", "×1: constant"];
 }
 
-const SAYS = { vanishing: "< 1: vanishes", exploding: "> 1: can explode", constant: "= 1: constant error" };
+const SAYS = { vanishing: "below 1: vanishes", exploding: "above 1: can explode", constant: "equal to 1: constant error" };
 
 export function hochreiterText(cell, h) {
   const what = cell === "lstm" ? "cell path f (w = 1)" : cell === "gru" ? "∂h_j/∂h_j (self-loop)" : "|tanh′(net)·w_jj|";
-  return [`H&S ${what}`, `typical ${fmt(h.typical, 3)}, max ${fmt(h.max, 3)} ${SAYS[h.verdict] || ""}`];
+  return [`H&S ${what}`, `typical ${fmt(h.typical, 3)}, max ${fmt(h.max, 3)}, ${SAYS[h.verdict] || ""}`];
 }
 
 export function pascanuText(p) {

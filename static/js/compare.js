@@ -5,7 +5,7 @@ import {
   PRESETS, applyPreset, matchPreset, modelKey, parse, parseValue, requestBody, serialise,
   sequenceLength, stepLink,
 } from "./compare-state.js";
-import { FONT, NETWORKS, createChart, curvesCsv, drawChart, moveCursor } from "./compare-chart.js";
+import { FONT, NETWORKS, createChart, curvesCsv, decadeTicks, drawChart, moveCursor } from "./compare-chart.js";
 import { renderCard } from "./compare-cards.js";
 import { formatDetail } from "./api.js";
 import { download, downloadChartPng } from "./export.js";
@@ -179,28 +179,36 @@ function setK(k) {
 async function drawBelt() {
   const lstm = answer.cells.lstm;
   if (!lstm) return;
-  const T = answer.steps;
+  // Half-lives span 0.1 to 1e13 steps (the carousel): log10 values on a linear axis, one dot
+  // per unit; units whose f is exactly 1 (infinite half-life) sit on the top edge, marked ∞.
   const hl = lstm.forget_half_life.per_unit;
-  const shown = hl.map((v) => (v === null ? T : Math.max(v, 1e-3)));
-  const small = (xTitle, yTitle, yType) => ({
+  const logs = hl.filter((v) => v !== null && v > 0).map((v) => Math.log10(v));
+  const top = Math.max(1, ...logs) + 0.5;
+  const bottom = Math.min(0, ...logs) - 0.5;
+  const y = hl.map((v) => (v === null ? top : Math.log10(Math.max(v, 10 ** bottom))));
+  const small = (xTitle, yTitle) => ({
     font: { ...FONT, size: 14 },
-    margin: { l: 64, r: 12, t: 8, b: 48 },
+    margin: { l: 72, r: 12, t: 12, b: 48 },
     height: 220,
     xaxis: { title: { text: xTitle }, fixedrange: true, zeroline: false },
-    yaxis: { title: { text: yTitle }, type: yType, fixedrange: true, rangemode: "tozero" },
+    yaxis: { title: { text: yTitle }, fixedrange: true, zeroline: false },
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "#ffffff",
     showlegend: false,
   });
+  const hlLayout = small("unit", "half-life (steps)");
+  hlLayout.yaxis = { ...hlLayout.yaxis, range: [bottom, top + 0.3], ...decadeTicks(bottom, top) };
   await Plotly.react(el("hl-chart"), [{
-    type: "bar",
+    type: "scatter",
+    mode: "markers+text",
     x: hl.map((_, u) => u),
-    y: shown,
+    y,
     text: hl.map((v) => (v === null ? "∞" : "")),
-    textposition: "outside",
-    marker: { color: NETWORKS.lstm.colour },
-    hovertemplate: "unit %{x}: %{y:.3g} steps<extra></extra>",
-  }], small("unit", "half-life (steps)", "log"), CONFIG);
+    textposition: "top center",
+    marker: { color: NETWORKS.lstm.colour, size: 10, symbol: hl.map((v) => (v === null ? "triangle-up" : "circle")) },
+    hovertext: hl.map((v, u) => `unit ${u}: ${v === null ? "∞" : fmt(v, 4)} steps`),
+    hoverinfo: "text",
+  }], hlLayout, CONFIG);
   await Plotly.react(el("c-chart"), [{
     type: "scatter",
     mode: "lines",
@@ -208,7 +216,7 @@ async function drawBelt() {
     y: lstm.c_norm,
     line: { color: NETWORKS.lstm.colour, width: 3 },
     hovertemplate: "t=%{x}: ‖c‖ = %{y:.4g}<extra></extra>",
-  }], small("step t", "‖c_t‖", "linear"), CONFIG);
+  }], { ...small("step t", "‖cₜ‖"), yaxis: { title: { text: "‖cₜ‖" }, fixedrange: true, rangemode: "tozero", exponentformat: "power" } }, CONFIG);
 }
 
 // --- the backward pass, right to left --------------------------------------------------------

@@ -1,0 +1,232 @@
+"""The gradient lab (GET /compare) in a real browser (Debian's chromium through Playwright).
+
+The server is tests/browser/compare_app.py: the app with the lab's router in front. Each test
+records every request, console message and page error, and fails on any request that leaves
+127.0.0.1 or any error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+pytestmark = pytest.mark.browser
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+]  # fmt: skip
+CURVES = [("rnn", "grad_h_log10"), ("lstm", "grad_h_log10"), ("lstm", "grad_c_log10"),
+          ("lstm", "belt_log10"), ("gru", "grad_h_log10")]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "tests.browser.compare_app:app", "--host",
+         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("the server did not answer /healthz")
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Recorder:
+    def __init__(self, page):
+        self.urls: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.urls.append(r.url))
+        page.on("console", self._console)
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+    def _console(self, msg):
+        if msg.type in ("error", "warning") and "favicon" not in msg.text:
+            self.errors.append(f"console {msg.type}: {msg.text}")
+
+    def check(self):
+        outside = [u for u in self.urls if urlparse(u).scheme not in ("data", "blob")
+                   and urlparse(u).hostname != "127.0.0.1"]  # fmt: skip
+        assert outside == [], f"requests left 127.0.0.1: {outside}"
+        assert self.errors == [], "\n".join(self.errors)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    rec = Recorder(pg)
+    yield pg
+    rec.check()
+    context.close()
+
+
+def open_lab(page, base_url, query=""):
+    page.goto(f"{base_url}/compare?{query}")
+    page.wait_for_selector("#lab-chart[data-state='ready']")
+
+
+def post_compare(base_url, body):
+    req = urllib.request.Request(
+        f"{base_url}/api/compare", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def lab_body(kind="random", length=200, hidden=16, gain=1.0, rinit="uniform", **extra):
+    """The request the page makes for these URL settings (defaults otherwise)."""
+    body = {
+        "input": {"task": {"name": kind, "length": length, "seed": 0}},
+        "hidden_size": hidden, "seed": 0, "recurrent_init": rinit, "recurrent_gain": gain,
+        "forget_bias": 0, "input_bias": 0, "zero_biases": False, "input_scale": 1,
+        "lstm_variant": "standard", "dtype": "float64",
+    }  # fmt: skip
+    body.update(extra)
+    return body
+
+
+def plotted(page):
+    return page.evaluate(
+        "() => document.getElementById('lab-chart').data.map(d => ({name: d.name, x: d.x, y: d.y}))"
+    )
+
+
+def assert_plot_equals_api(page, answer):
+    data = plotted(page)
+    assert len(data) == len(CURVES)
+    for trace, (cell, field) in zip(data, CURVES, strict=True):
+        api = answer["cells"][cell][field]
+        assert trace["x"] == list(range(answer["steps"]))
+        assert len(trace["y"]) == len(api)
+        for got, want in zip(trace["y"], api, strict=True):
+            if want is None:
+                assert got is None
+            else:
+                assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+def test_plotted_points_equal_the_api_numbers(page, base_url):
+    open_lab(page, base_url, "len=60&hidden=8&kind=latch")
+    answer = post_compare(base_url, lab_body(kind="latch", length=60, hidden=8))
+    assert_plot_equals_api(page, answer)
+    rnn_card = page.locator("#card-rnn").inner_text()
+    assert "Half-life" in rnn_card and "σ_max(W_hh)" in rnn_card
+    half = answer["cells"]["rnn"]["fit_h"]["half_life"]
+    assert f"{half:.3g}" in rnn_card
+
+
+def test_moving_a_slider_redraws_and_writes_the_url(page, base_url):
+    open_lab(page, base_url, "len=80&hidden=8")
+    before = plotted(page)[0]["y"]
+    page.focus("#gain")
+    for _ in range(10):
+        page.keyboard.press("ArrowLeft")  # gain 1 -> 0.9 in steps of 0.01
+    page.wait_for_function("() => new URLSearchParams(location.search).get('gain') === '0.9'")
+    page.wait_for_function(
+        "() => document.getElementById('lab-chart').dataset.key.includes('gain=0.9&')"
+    )
+    page.wait_for_selector("#lab-chart[data-state='ready']")
+    after = plotted(page)[0]["y"]
+    assert after != before
+    assert page.locator("#gain-out").inner_text() == "0.9"
+    assert_plot_equals_api(page, post_compare(base_url, lab_body(length=80, hidden=8, gain=0.9)))
+
+
+def test_the_url_restores_the_view(page, base_url):
+    query = "len=120&hidden=8&rinit=orthogonal&gain=1.2&fbias=2&clampf=0-9&k=17"
+    open_lab(page, base_url, query)
+    assert page.input_value("#rinit") == "orthogonal"
+    assert page.input_value("#clampf") == "0-9"
+    assert page.locator("#gain-out").inner_text() == "1.2"
+    assert page.locator("#k-out").inner_text() == "17"
+    assert "at k = 17" in page.locator("#card-lstm").inner_text()
+    clamp = [{"t": list(range(110, 120)), "gate": "f", "value": 1.0}]
+    body = lab_body(length=120, hidden=8, rinit="orthogonal", gain=1.2, forget_bias=2,
+                    clamp=clamp)  # fmt: skip
+    assert_plot_equals_api(page, post_compare(base_url, body))
+    kept = parse_qs(urlparse(page.url).query)
+    assert kept["gain"] == ["1.2"] and kept["k"] == ["17"]
+
+
+def test_a_preset_computes_and_sweeps_the_backward_pass(page, base_url):
+    open_lab(page, base_url, "len=40&hidden=4")
+    page.get_by_role("button", name="RNN explodes").click()
+    page.wait_for_function(
+        "() => document.getElementById('lab-chart').dataset.key?.includes('len=2000&')"
+    )
+    page.wait_for_selector("#lab-chart[data-state='ready']")
+    assert "1.5" in page.locator("#lesson").inner_text()
+    assert page.get_by_role("button", name="RNN explodes").get_attribute("aria-pressed") == "true"
+    rnn = plotted(page)[0]["y"]
+    assert rnn[-1] == pytest.approx(1999 * math.log10(1.5), abs=1e-6)  # 1.5^1999 ~ 1e352
+    assert page.locator("#lab-chart .annotation-text", has_text="float64 overflows").count() == 1
+    page.wait_for_function("() => document.getElementById('k-out').textContent === '1999'")
+    assert "gain=1.5" in page.url
+
+
+def test_every_control_has_a_label_and_bad_input_is_named(page, base_url):
+    open_lab(page, base_url, "len=30&hidden=4")
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select')]
+             .filter(e => e.type !== 'hidden' && e.labels.length === 0).map(e => e.id)"""
+    )
+    assert unlabelled == []
+    page.fill("#clampf", "0-99")
+    page.wait_for_function("() => document.getElementById('error').textContent.includes('f = 1')")
+    page.fill("#clampf", "")
+    page.fill("#len", "20000")
+    page.wait_for_function("() => document.getElementById('error').textContent.includes('Length')")
+
+
+def test_screenshot_at_projector_size(page, base_url):
+    ARTIFACTS.mkdir(exist_ok=True)
+    open_lab(page, base_url, "fbias=30&ibias=-30&len=1000")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ARTIFACTS / "compare-1280x720.png"))
+    page.screenshot(path=str(ARTIFACTS / "compare-full.png"), full_page=True)
+    box = page.locator("#lab-chart").bounding_box()
+    assert box["y"] + 300 < 720  # the chart is on the first screen
