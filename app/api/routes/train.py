@@ -1,0 +1,304 @@
+"""GET /train (the page) and WS /ws/train: train a model live and watch it learn.
+
+Protocol (DESIGN.md). The client sends one message
+    {"task": {"name", "length", "seed"}, "model": {"cell", "hidden_size", "num_layers",
+     "variant", "init"}, "train": {"steps", "batch_size", "optimizer", "lr", "clip", "seed",
+     "eval_every"}}
+and the server answers
+    {"type": "queued", "position": k}          while other trainings hold every slot
+    {"type": "start", "task": {...}, "model": {...}, "train": {...}}
+    {"type": "progress", "step", "loss", "grad_norm", "grad_norm_max", "steps_per_s", "eta_s"}
+    {"type": "eval", "step", "metric": {"mse" | "accuracy": x, "loss": y}}   every eval_every
+    {"type": "snapshot", "step", "trace": {...gates, c, h of held-out sequence 0...}}
+    {"type": "done", "step", "stopped", "metric", "model": {...weights inline...}}
+{"type": "stop"} from the client ends the run early (with "done"); a client that leaves ends
+it at the next chunk boundary. Steps run off the event loop in chunks of ~0.1 s, so frames go
+out and stop/disconnect are noticed between chunks. Bad input: an "error" frame naming the
+field and the limit, then close code 1008.
+
+Environment: LSTMX_MAX_TRAININGS (3: trainings at once, one race), LSTMX_MAX_TRAIN_WORK
+(2e10: steps·batch·T·L·H·(H+D), about three minutes on a 2-core laptop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from app.engine import prepare
+from app.engine.params import LSTM_VARIANTS
+from app.engine.train import TrainConfig, Trainer
+from app.engine.train_tasks import TRAIN_TASKS
+from app.settings import get_settings
+
+from .. import serialize
+from ..schemas import InitIn, Strict
+from .pages import PLOTLY_VERSION, templates
+
+router = APIRouter(tags=["train"])
+
+MAX_T, MAX_H, MAX_LAYERS, MAX_STEPS, MAX_BATCH = 1000, 256, 4, 20_000, 256
+MAX_SNAPSHOT_NUMBERS = 300_000  # T·L·H·(gates + 2) per snapshot; beyond it none is sent
+CHUNK_SECONDS = 0.1  # engine work between two looks at the socket
+
+
+def max_trainings() -> int:
+    return int(os.environ.get("LSTMX_MAX_TRAININGS", "3"))
+
+
+def max_work() -> float:
+    return float(os.environ.get("LSTMX_MAX_TRAIN_WORK", "2e10"))
+
+
+class TrainTaskIn(BaseModel):
+    model_config = Strict
+    name: Literal[tuple(sorted(TRAIN_TASKS))]  # type: ignore[valid-type]
+    length: int = Field(50, ge=1, le=MAX_T, description="T")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds the data and held-out set")
+
+
+class TrainModelIn(BaseModel):
+    model_config = Strict
+    cell: Literal["lstm", "gru", "rnn"] = "lstm"
+    hidden_size: int = Field(16, ge=1, le=MAX_H, description="H")
+    num_layers: int = Field(1, ge=1, le=MAX_LAYERS, description="L")
+    variant: Literal[LSTM_VARIANTS] = "standard"  # type: ignore[valid-type]
+    init: InitIn = Field(default_factory=InitIn)
+
+
+class TrainSettingsIn(BaseModel):
+    model_config = Strict
+    steps: int = Field(1200, ge=1, le=MAX_STEPS)
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(0.01, gt=0, le=10)
+    clip: float = Field(1.0, ge=0, le=1000, description="global-norm threshold; 0: off")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds the order of the batches")
+    eval_every: int = Field(50, ge=1, le=MAX_STEPS)
+
+
+class TrainRequest(BaseModel):
+    model_config = Strict
+    task: TrainTaskIn
+    model: TrainModelIn = Field(default_factory=TrainModelIn)
+    train: TrainSettingsIn = Field(default_factory=TrainSettingsIn)
+
+
+class _RefusedError(Exception):
+    def __init__(self, loc: list, msg: str) -> None:
+        super().__init__(msg)
+        self.detail = [{"loc": loc, "msg": msg, "type": "value_error"}]
+
+
+def check_limits(req: TrainRequest) -> None:
+    """Limits pydantic cannot see: the task's minimum length and the work budget."""
+    task = TRAIN_TASKS[req.task.name]
+    if req.task.length < task.min_length:
+        raise _RefusedError(["task", "length"],
+                       f"task {task.name!r} needs length >= {task.min_length}")  # fmt: skip
+    H, L, D = req.model.hidden_size, req.model.num_layers, task.input_size
+    work = req.train.steps * req.train.batch_size * req.task.length * L * H * (H + D)
+    if work > max_work():
+        raise _RefusedError(
+            ["train", "steps"],
+            f"work steps·batch·T·L·H·(H+D) = {work:.3g} is above the limit {max_work():.3g}: "
+            "fewer steps, a smaller batch, a shorter sequence or a smaller model",
+        )
+
+
+def make_trainer(req: TrainRequest) -> Trainer:
+    config = TrainConfig(
+        task=req.task.name, length=req.task.length, task_seed=req.task.seed,
+        steps=req.train.steps, batch_size=req.train.batch_size, optimizer=req.train.optimizer,
+        lr=req.train.lr, clip=req.train.clip, seed=req.train.seed,
+    )  # fmt: skip
+    return Trainer(config, req.model.model_dump())
+
+
+def snapshot(trainer: Trainer) -> dict[str, Any]:
+    """Gates, c, h and the readout over held-out sequence 0, as the model is now."""
+    X, loss = trainer.sample()
+    spec = trainer.spec
+    size = X.shape[0] * spec.num_layers * spec.hidden_size * (len(spec.gates) + 2)
+    if size > MAX_SNAPSHOT_NUMBERS:
+        return {"skipped": f"{size} numbers is above the snapshot limit {MAX_SNAPSHOT_NUMBERS}"}
+    model = {**trainer.model, "weights": trainer.params}
+    run = prepare(model, X, loss)
+    layers = run.forward()
+    assert run.net is not None
+    return {
+        "cell": spec.cell, "steps": X.shape[0], "hidden_size": spec.hidden_size,
+        "num_layers": spec.num_layers, "gates": list(spec.gates), "inputs": X,
+        "outputs": run.net.Y[:, 0], "target": loss["target"],
+        "layers": [{"gates": rec["gates"], "c": rec["c"], "h": rec["h"]} for rec in layers],
+    }  # fmt: skip
+
+
+def _finite(x: float) -> float | None:
+    return x if np.isfinite(x) else None
+
+
+async def _send(ws: WebSocket, frame: dict[str, Any]) -> None:
+    await ws.send_text(serialize.dumps(frame).decode())
+
+
+async def _listen(ws: WebSocket, stop: asyncio.Event, gone: asyncio.Event) -> None:
+    """Read client messages for the whole run: "stop" ends it; leaving ends it too."""
+    try:
+        while True:
+            try:
+                msg = json.loads(await ws.receive_text())
+            except ValueError:
+                continue
+            if isinstance(msg, dict) and msg.get("type") == "stop":
+                stop.set()
+    except (WebSocketDisconnect, RuntimeError):
+        gone.set()
+        stop.set()
+
+
+class TrainSlots:
+    """At most `limit` trainings at once; the others wait in arrival order."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self.waiting: list[object] = []
+
+    async def acquire(self, ws: WebSocket, stop: asyncio.Event) -> bool:
+        ticket = object()
+        self.waiting.append(ticket)
+        shown = -1
+        try:
+            while not stop.is_set():
+                position = self.waiting.index(ticket)
+                if position == 0 and self.active < self.limit:
+                    self.active += 1
+                    return True
+                if position != shown:
+                    await _send(ws, {"type": "queued", "position": position + 1,
+                                     "running": self.active, "limit": self.limit})  # fmt: skip
+                    shown = position
+                await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=0.2)
+            return False
+        finally:
+            self.waiting.remove(ticket)
+
+    def release(self) -> None:
+        self.active -= 1
+
+
+def _slots(ws: WebSocket) -> TrainSlots:
+    state = ws.app.state
+    if getattr(state, "train_slots", None) is None:
+        state.train_slots = TrainSlots(max_trainings())
+    return state.train_slots
+
+
+@router.get("/train", response_class=HTMLResponse, include_in_schema=False)
+def train_page(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "train.html", {"active": "train", "plotly_version": PLOTLY_VERSION}
+    )
+
+
+@router.websocket("/ws/train")
+async def ws_train(ws: WebSocket) -> None:
+    await ws.accept()
+    try:
+        raw = await ws.receive_text()
+        limit = get_settings().max_body_bytes
+        if len(raw) > limit:
+            await ws.close(code=1009, reason=f"message above {limit} bytes")
+            return
+        try:
+            req = TrainRequest.model_validate_json(raw)
+            check_limits(req)
+        except ValidationError as exc:
+            detail: Any = exc.errors(include_url=False, include_context=False)
+            await _send(ws, {"type": "error", "detail": detail})
+            await ws.close(code=1008)
+            return
+        except _RefusedError as exc:
+            await _send(ws, {"type": "error", "detail": exc.detail})
+            await ws.close(code=1008)
+            return
+        await _run(ws, req)
+    except WebSocketDisconnect:
+        return
+
+
+async def _run(ws: WebSocket, req: TrainRequest) -> None:
+    stop, gone = asyncio.Event(), asyncio.Event()
+    listener = asyncio.create_task(_listen(ws, stop, gone))
+    slots = _slots(ws)
+    try:
+        if not await slots.acquire(ws, stop):
+            return
+        try:
+            await _train(ws, req, stop, gone)
+        finally:
+            slots.release()
+    finally:
+        listener.cancel()
+        if not gone.is_set() and ws.client_state == WebSocketState.CONNECTED:
+            await ws.close()
+
+
+async def _train(ws: WebSocket, req: TrainRequest, stop: asyncio.Event, gone: asyncio.Event):
+    trainer = await run_in_threadpool(make_trainer, req)
+    task = trainer.task
+    await _send(ws, {
+        "type": "start",
+        "task": {"name": task.name, "length": req.task.length, "seed": req.task.seed,
+                 "input_size": task.input_size, "output_size": task.output_size,
+                 "loss": task.loss, "at": task.at, "metric": task.metric,
+                 "baseline_loss": task.baseline_loss, "baseline_metric": task.baseline_metric,
+                 "solved": task.solved, "summary": task.summary},
+        "model": req.model.model_dump(), "train": req.train.model_dump(),
+    })  # fmt: skip
+
+    async def evaluate() -> dict[str, float]:
+        metric, snap = await run_in_threadpool(lambda: (trainer.evaluate(), snapshot(trainer)))
+        await _send(ws, {"type": "eval", "step": trainer.step, "metric": metric})
+        await _send(ws, {"type": "snapshot", "step": trainer.step, "trace": snap})
+        return metric
+
+    metric = await evaluate()
+    every, total = req.train.eval_every, req.train.steps
+    chunk, busy = 5, 0.0  # steps per chunk, seconds spent training
+    while not trainer.finished and not stop.is_set():
+        n = min(chunk, every - trainer.step % every)
+        t0 = time.perf_counter()
+        losses, norms = await run_in_threadpool(trainer.train_steps, n)
+        spent = time.perf_counter() - t0
+        busy += spent
+        chunk = int(np.clip(CHUNK_SECONDS * len(losses) / max(spent, 1e-6), 1, 25))
+        if gone.is_set():
+            return
+        rate = trainer.step / busy
+        await _send(ws, {
+            "type": "progress", "step": trainer.step, "steps": total,
+            "loss": _finite(float(np.mean(losses))), "grad_norm": _finite(float(np.mean(norms))),
+            "grad_norm_max": _finite(float(np.max(norms))), "steps_per_s": rate,
+            "eta_s": (total - trainer.step) / rate,
+        })  # fmt: skip
+        if trainer.step % every == 0 or trainer.finished:
+            metric = await evaluate()
+    if gone.is_set():
+        return
+    if trainer.step % every and not trainer.finished:  # stopped between evaluations
+        metric = await evaluate()
+    model = await run_in_threadpool(trainer.model_dict)
+    await _send(ws, {"type": "done", "step": trainer.step, "stopped": not trainer.finished,
+                     "metric": metric, "model": model})  # fmt: skip

@@ -1,0 +1,124 @@
+// Plotly renderers for the training page: the loss curve (log axis, with the constant
+// predictor's baseline), the held-out metric, and the gate heatmaps of a snapshot.
+// They take plain arrays and know nothing of sockets. SVG traces only (no WebGL: CSP).
+
+import { OKABE_ITO, fmt, heatmapSeries, scaleFor } from "./encodings.js";
+
+// One colour and one dash per cell family, so the race reads without colour too.
+export const RUN_STYLE = {
+  lstm: { color: OKABE_ITO.blue, dash: "solid", name: "LSTM" },
+  gru: { color: OKABE_ITO.green, dash: "dash", name: "GRU" },
+  rnn: { color: OKABE_ITO.vermillion, dash: "dot", name: "RNN (tanh)" },
+};
+
+const FONT = { family: "system-ui, sans-serif", size: 15, color: "#1b2a3a" };
+const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+
+function baseLayout(yTitle, extra = {}) {
+  return {
+    font: FONT,
+    margin: { l: 64, r: 12, t: 8, b: 48 },
+    height: 260,
+    xaxis: { title: { text: "training step" }, zeroline: false },
+    yaxis: { title: { text: yTitle }, zeroline: false },
+    legend: { orientation: "h", y: 1.12, x: 0 },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "#ffffff",
+    ...extra,
+  };
+}
+
+function lineTrace(run, ys) {
+  const st = RUN_STYLE[run.cell];
+  return {
+    type: "scatter", mode: "lines", name: st.name, x: ys.map((p) => p[0]), y: ys.map((p) => p[1]),
+    line: { color: st.color, dash: st.dash, width: 2.5 },
+  };
+}
+
+function baselineTrace(value, xmax, name) {
+  return {
+    type: "scatter", mode: "lines", name, x: [0, xmax], y: [value, value], hoverinfo: "name+y",
+    line: { color: OKABE_ITO.black, dash: "dash", width: 1.5 },
+  };
+}
+
+// runs: [{cell, losses: [[step, loss]], evals: [[step, value]]}]; task: the start frame's task.
+export function drawLoss(box, runs, task, totalSteps) {
+  const data = runs.map((r) => lineTrace(r, r.losses));
+  if (task) data.push(baselineTrace(task.baseline_loss, totalSteps, "constant predictor"));
+  const yTitle = task && task.loss === "cross_entropy" ? "cross-entropy" : "mean squared error";
+  const layout = baseLayout(yTitle, { yaxis: { title: { text: yTitle }, type: "log" },
+    xaxis: { title: { text: "training step" }, range: [0, totalSteps] } });
+  return Plotly.react(box, data, layout, CONFIG);
+}
+
+export function drawMetric(box, runs, task, totalSteps) {
+  const name = task ? task.metric : "metric";
+  const data = runs.map((r) => lineTrace(r, r.evals));
+  if (task) data.push(baselineTrace(task.baseline_metric, totalSteps, "constant predictor"));
+  const accuracy = name === "accuracy";
+  const layout = baseLayout(name, {
+    yaxis: accuracy ? { title: { text: "accuracy" }, range: [0, 1.02] } : { title: { text: "MSE" }, type: "log" },
+    xaxis: { title: { text: "training step" }, range: [0, totalSteps] },
+  });
+  return Plotly.react(box, data, layout, CONFIG);
+}
+
+// Rows (T x H) -> z (H x T): units down, time across.
+function transpose(rows) {
+  const H = rows.length ? rows[0].length : 0;
+  const z = [];
+  for (let j = 0; j < H; j += 1) z.push(rows.map((r) => r[j]));
+  return z;
+}
+
+function maxAbs(rows) {
+  let m = 0;
+  for (const r of rows) for (const v of r) if (v !== null && Math.abs(v) > m) m = Math.abs(v);
+  return m;
+}
+
+// The snapshot's gates, c and h for layer 0, one small heatmap each.
+export function drawSnapshot(container, trace) {
+  const layer = trace.layers[0];
+  const series = heatmapSeries(trace.cell);
+  if (container.dataset.cell !== trace.cell) {
+    container.replaceChildren();
+    container.dataset.cell = trace.cell;
+    for (const [key, title] of series) {
+      const fig = document.createElement("figure");
+      fig.className = "chart-fig";
+      const cap = document.createElement("figcaption");
+      cap.textContent = title;
+      const box = document.createElement("div");
+      box.className = "chart heat";
+      box.dataset.key = key;
+      fig.append(cap, box);
+      container.appendChild(fig);
+    }
+  }
+  return Promise.all(series.map(([key, , kind]) => {
+    const rows = key === "c" ? layer.c : key === "h" ? layer.h : layer.gates[key];
+    const box = container.querySelector(`[data-key="${key}"]`);
+    const data = [{
+      type: "heatmap", z: transpose(rows), ...scaleFor(kind, maxAbs(rows)),
+      colorbar: { thickness: 12, len: 0.9, tickfont: { size: 12 } },
+      hovertemplate: `t=%{x} unit=%{y}<br>${key}=%{z:.3f}<extra></extra>`,
+    }];
+    const layout = {
+      font: { ...FONT, size: 13 }, margin: { l: 44, r: 8, t: 4, b: 36 },
+      height: Math.min(220, 90 + rows[0].length * 7),
+      xaxis: { title: { text: "t" }, zeroline: false },
+      yaxis: { autorange: "reversed", zeroline: false, title: { text: "unit" } },
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#ffffff",
+    };
+    return Plotly.react(box, data, layout, { ...CONFIG, displayModeBar: false });
+  }));
+}
+
+export function metricText(task, metric) {
+  if (!task || !metric) return "";
+  const v = metric[task.metric];
+  return task.metric === "accuracy" ? `accuracy ${(100 * v).toFixed(1)} %` : `MSE ${fmt(v, 3)}`;
+}

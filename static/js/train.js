@@ -1,0 +1,227 @@
+// The training page: settings (kept in the URL), one socket per run (three in race mode),
+// a progress bar and status per run, the loss and metric curves, the gate heatmaps of the
+// latest snapshot, and the trained model for the step-through page or as a download.
+
+import { formatDetail } from "./api.js";
+import { RUN_STYLE, drawLoss, drawMetric, drawSnapshot, metricText } from "./train-charts.js";
+import { evalEvery, formatEta, openTrainSocket, trainBody } from "./train-socket.js";
+
+const $ = (id) => document.getElementById(id);
+
+// key: [default, parse]. The key is the URL parameter and the form field's id.
+const int = (min, max) => (raw) => (/^\d+$/.test(raw) && +raw >= min && +raw <= max ? +raw : undefined);
+const num = (min, max) => (raw) => (raw.trim() !== "" && Number.isFinite(+raw) && +raw >= min && +raw <= max ? +raw : undefined);
+const oneOf = (...c) => (raw) => (c.includes(raw) ? raw : undefined);
+const FIELDS = {
+  task: ["adding", oneOf("adding", "adding_1997", "latch", "temporal_order", "sine")],
+  len: [50, int(1, 1000)],
+  tseed: [0, int(0, 2 ** 31 - 1)],
+  mode: ["single", oneOf("single", "race")],
+  cell: ["lstm", oneOf("lstm", "gru", "rnn")],
+  hidden: [16, int(1, 256)],
+  fbias: [1, num(-10, 10)],
+  steps: [1200, int(1, 20000)],
+  lr: [0.01, num(1e-6, 10)],
+  batch: [32, int(1, 256)],
+  clip: [1, num(0, 1000)],
+  optimizer: ["adam", oneOf("adam", "sgd")],
+  seed: [0, int(0, 2 ** 31 - 1)],
+};
+const HINTS = {
+  adding: "Two values in [0, 1] are marked, one in each half; the target is their sum. Knowing nothing scores MSE 1/6; solved below 0.01.",
+  adding_1997: "Values in [−1, 1]; the first marked value early, the second before T/2. Target 0.5 + (X1+X2)/4, correct within 0.04.",
+  latch: "The first value is +1 or −1, then noise. At the end, say which. A forget bias of 3 helps the LSTM keep it.",
+  temporal_order: "X or Y appears twice among distractors; the class is the order (XX, XY, YX, YY). Needs T ≥ 10.",
+  sine: "Predict the next value of a sine wave: a short-memory control where the plain RNN does fine.",
+};
+
+function readUrl() {
+  const params = new URLSearchParams(window.location.search);
+  const s = {};
+  for (const [key, [def, parse]] of Object.entries(FIELDS)) {
+    const raw = params.get(key);
+    const v = raw === null ? undefined : parse(raw);
+    s[key] = v === undefined ? def : v;
+  }
+  return s;
+}
+
+function writeUrl(s) {
+  const params = new URLSearchParams();
+  for (const [key, [def]] of Object.entries(FIELDS)) if (s[key] !== def) params.set(key, String(s[key]));
+  const q = params.toString();
+  window.history.replaceState(null, "", q ? `?${q}` : window.location.pathname);
+}
+
+function readForm() {
+  const s = {};
+  for (const [key, [def, parse]] of Object.entries(FIELDS)) {
+    const v = parse(String($(key).value));
+    s[key] = v === undefined ? def : v;
+  }
+  return s;
+}
+
+let settings = readUrl();
+let runs = []; // {cell, socket, losses, evals, task, bar, text, metric, model, done}
+let task = null; // the start frame's task description (shared by every run)
+let shown = null; // the run whose gates are drawn
+let drawQueued = false;
+
+function fillForm(s) {
+  for (const key of Object.keys(FIELDS)) $(key).value = String(s[key]);
+  $("task-hint").textContent = HINTS[s.task];
+  $("cell").disabled = s.mode === "race";
+}
+
+function setRunning(on) {
+  $("start").disabled = on;
+  $("stop").disabled = !on;
+}
+
+function runCard(cell) {
+  const st = RUN_STYLE[cell];
+  const card = document.createElement("div");
+  card.className = `run-card run-${cell}`;
+  const title = document.createElement("h3");
+  title.textContent = st.name;
+  const bar = document.createElement("progress");
+  bar.max = 1;
+  bar.value = 0;
+  bar.setAttribute("aria-label", `${st.name} training progress`);
+  const text = document.createElement("p");
+  text.className = "run-text";
+  text.textContent = "connecting…";
+  const metric = document.createElement("p");
+  metric.className = "run-metric";
+  card.append(title, bar, text, metric);
+  $("runs").appendChild(card);
+  return { card, bar, text, metric };
+}
+
+function scheduleDraw() {
+  if (drawQueued) return;
+  drawQueued = true;
+  requestAnimationFrame(() => {
+    drawQueued = false;
+    drawLoss($("loss-chart"), runs, task, settings.steps);
+    drawMetric($("metric-chart"), runs, task, settings.steps);
+  });
+}
+
+function handlers(run) {
+  return {
+    queued(f) {
+      run.text.textContent = `waiting: place ${f.position} in the queue (${f.running} of ${f.limit} trainings running)`;
+    },
+    start(f) {
+      task = f.task;
+      run.text.textContent = "started";
+      scheduleDraw();
+    },
+    progress(f) {
+      run.bar.value = f.step / f.steps;
+      run.card.dataset.step = String(f.step);
+      if (f.loss !== null) run.losses.push([f.step, f.loss]);
+      run.text.textContent = `step ${f.step} / ${f.steps} · ${Math.round(f.steps_per_s)} steps/s · ${formatEta(f.eta_s)} left · gradient norm ${f.grad_norm === null ? "∞" : f.grad_norm.toFixed(2)}`;
+      scheduleDraw();
+    },
+    eval(f) {
+      run.evals.push([f.step, f.metric[task.metric]]);
+      run.metric.textContent = metricText(task, f.metric);
+      scheduleDraw();
+    },
+    snapshot(f) {
+      if (run !== shown || f.trace.skipped) return;
+      $("snap-step").textContent = `(${RUN_STYLE[run.cell].name}, step ${f.step})`;
+      drawSnapshot($("heatmaps"), f.trace);
+    },
+    done(f) {
+      run.done = true;
+      run.model = f.model;
+      run.bar.value = f.step / settings.steps;
+      run.text.textContent = `${f.stopped ? "stopped" : "finished"} at step ${f.step}`;
+      run.metric.textContent = metricText(task, f.metric);
+      if (run === shown) offerModel(run);
+      finishIfAllDone();
+    },
+    error(f) {
+      $("error").textContent = formatDetail(f.detail);
+      run.text.textContent = "refused";
+    },
+    close(info) {
+      if (!info.finished && !run.done) run.text.textContent = `connection closed (${info.code})`;
+      run.done = true;
+      finishIfAllDone();
+    },
+  };
+}
+
+function finishIfAllDone() {
+  if (runs.every((r) => r.done)) setRunning(false);
+}
+
+function offerModel(run) {
+  const json = JSON.stringify(run.model);
+  try {
+    sessionStorage.setItem("lstmx.trainedModel", json);
+  } catch {
+    // storage full or disabled: the download still works
+  }
+  const link = $("download");
+  if (link.href) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(new Blob([json], { type: "application/json" }));
+  link.download = `${settings.task}-${run.cell}-H${run.model.hidden_size}.json`;
+  link.hidden = false;
+  $("open-step").hidden = false;
+  $("open-step").removeAttribute("aria-disabled");
+  $("result-text").textContent = `${RUN_STYLE[run.cell].name}, H = ${run.model.hidden_size}, with its readout (${run.model.output_size} output${run.model.output_size > 1 ? "s" : ""}): weights under PyTorch names.`;
+}
+
+function start() {
+  for (const r of runs) r.socket.close();
+  settings = readForm();
+  writeUrl(settings);
+  fillForm(settings);
+  $("error").textContent = "";
+  $("runs").replaceChildren();
+  $("download").hidden = true;
+  $("open-step").hidden = true;
+  $("metric-hint").textContent = `On 256 fresh sequences, every ${evalEvery(settings.steps)} steps.`;
+  task = null;
+  const cells = settings.mode === "race" ? ["rnn", "lstm", "gru"] : [settings.cell];
+  runs = cells.map((cell) => ({ cell, losses: [], evals: [], done: false, ...runCard(cell) }));
+  shown = runs.find((r) => r.cell === "lstm") || runs[0];
+  const pick = $("gates-pick");
+  pick.replaceChildren(...runs.map((r) => new Option(RUN_STYLE[r.cell].name, r.cell)));
+  pick.value = shown.cell;
+  $("gates-pick-box").hidden = runs.length < 2;
+  for (const run of runs) run.socket = openTrainSocket(trainBody(settings, run.cell), handlers(run));
+  setRunning(true);
+  $("status").textContent = settings.mode === "race" ? "Racing RNN, LSTM and GRU on the same data." : "Training…";
+}
+
+$("train-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  start();
+});
+$("stop").addEventListener("click", () => {
+  for (const r of runs) r.socket.stop();
+  $("status").textContent = "Stopping…";
+});
+$("train-form").addEventListener("change", () => {
+  const s = readForm();
+  writeUrl(s);
+  $("task-hint").textContent = HINTS[s.task];
+  $("cell").disabled = s.mode === "race";
+});
+$("gates-pick").addEventListener("change", () => {
+  shown = runs.find((r) => r.cell === $("gates-pick").value) || shown;
+  $("snap-step").textContent = "(at the next snapshot)";
+  if (shown.done && shown.model) offerModel(shown);
+});
+
+fillForm(settings);
+drawLoss($("loss-chart"), [], null, settings.steps);
+drawMetric($("metric-chart"), [], null, settings.steps);
+document.body.dataset.ready = "1";
