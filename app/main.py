@@ -11,7 +11,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from app import __version__
 from app.api.errors import RequestError, request_error_handler
 from app.api.middleware import BodyLimit, SecurityHeaders
-from app.api.routes import health, pages, trace, weights
+from app.api.routes import compare, health, pages, trace, weights
 from app.api.slots import RunSlots
 from app.settings import get_settings
 
@@ -27,7 +27,7 @@ def create_app() -> FastAPI:
     )
     app.state.slots = RunSlots(settings.max_concurrent_runs)
     app.add_exception_handler(RequestError, request_error_handler)
-    for module in (health, trace, weights, pages):
+    for module in (health, trace, weights, compare, pages):  # before pages' placeholders
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
