@@ -102,7 +102,7 @@ function buildLstm(svg, refs, variant) {
   el("circle", { cx: 228, cy: 340, r: 5, class: "dot" }, svg);
   for (const x of Object.values(xs)) wire(svg, `M ${x} 340 V 268`);
   // forget gate multiplies the belt; input gate times candidate is added to it
-  if (variant !== "no_forget_gate") gatedWire(svg, `M ${xs.f} 184 V 88`, "f", refs);
+  gatedWire(svg, `M ${xs.f} 184 V 88`, "f", refs);
   gatedWire(svg, `M ${xs.i} 184 V 150 H ${xs.g - 18}`, "i", refs);
   gatedWire(svg, `M ${xs.g} 184 V 168`, "g", refs);
   node(svg, xs.g, 150, "×");
@@ -118,11 +118,10 @@ function buildLstm(svg, refs, variant) {
     for (const x of [xs.f, xs.i]) wire(svg, `M ${x - 30} 70 Q ${x - 44} 130 ${x - 30} 184`, "wire peep");
     wire(svg, `M 660 70 Q 690 160 ${xs.o + 30} 184`, "wire peep");
   }
-  const gates = variant === "no_forget_gate" ? ["i", "g", "o"] : ["f", "i", "g", "o"];
-  for (const gate of gates) gateBlock(svg, xs[gate], gate, refs);
+  for (const gate of ["f", "i", "g", "o"]) gateBlock(svg, xs[gate], gate, refs);
   if (variant === "no_forget_gate") {
-    const t = el("text", { x: xs.f, y: 140, "text-anchor": "middle", class: "gate-word" }, svg);
-    t.textContent = "f = 1 (no forget gate)";
+    const t = el("text", { x: xs.f - 12, y: 140, "text-anchor": "end", class: "gate-word" }, svg);
+    t.textContent = "f ≡ 1";
   }
   if (variant === "coupled") {
     const t = el("text", { x: xs.f - 12, y: 140, "text-anchor": "end", class: "gate-word" }, svg);

@@ -121,13 +121,15 @@ function run() {
       const x = frame.t >= (trace.pendingInputs?.length ?? 0) ? live.pendingX.shift() : undefined;
       api.addStep(trace, frame, x);
       player.setLength(trace.steps);
-      if (live.ready) player.seek(frame.t); // live typing: follow the newest step
-      scheduleCharts();
+      if (live.ready) {
+        player.seek(frame.t); // live typing: follow the newest step
+        scheduleCharts();
+      }
       scheduleRender();
     }),
     grad: mine((frame) => {
       api.addGrad(trace, frame);
-      scheduleCharts();
+      scheduleCharts(!live.ready && !ended); // while the first pass streams, only the gradient chart
     }),
     ready: mine(() => {
       live.ready = true;
@@ -138,7 +140,7 @@ function run() {
       ended = true;
       trace.loss = frame.loss;
       if (!live.ready) finish(wantT, `Done: ${trace.steps} steps, loss L = ${fmt(frame.loss)}.`);
-      scheduleCharts();
+      else scheduleCharts(true);
     }),
     error: mine((frame) => {
       ended = ended || !live.ready;
@@ -330,13 +332,20 @@ async function updateCharts() {
   render(trace, player.t);
 }
 
+// Plotly redraws are throttled: frames can arrive far faster than charts can be drawn.
 let chartsTimer = null;
-function scheduleCharts() {
+let gradOnly = true;
+function scheduleCharts(onlyGrad = false) {
+  gradOnly = gradOnly && onlyGrad;
   if (chartsTimer) return;
   chartsTimer = setTimeout(() => {
     chartsTimer = null;
-    updateCharts();
-  }, 120);
+    const only = gradOnly;
+    gradOnly = true;
+    if (!trace || trace.steps === 0) return;
+    if (only) updateGradOnly();
+    else updateCharts();
+  }, 150);
 }
 
 // --- the player ---------------------------------------------------------------------------------
@@ -453,9 +462,11 @@ dom.layer.addEventListener("change", () => {
   plottedReveal = null;
   updateCharts();
 });
+const setFast = () => document.body.classList.toggle("fast", state.speed >= 8);
 dom.speed.addEventListener("change", () => {
   state.speed = Number(dom.speed.value);
   player.setSpeed(state.speed);
+  setFast();
   saveUrl(true);
 });
 dom.scrubber.addEventListener("input", () => {
@@ -535,6 +546,7 @@ document.addEventListener("click", (ev) => {
 });
 
 fillControls();
+setFast();
 run();
 // Exposed for debugging in the console and for the browser tests' diagnostics.
 globalThis.lstmExplainer = { state, get trace() { return trace; }, player, traceKey };

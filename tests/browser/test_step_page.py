@@ -205,6 +205,22 @@ def test_step_scrub_and_keys_move_the_step(page, base_url):
     assert page.locator("#t-label").inner_text() == "7 of 10"
 
 
+def test_clicking_a_heatmap_cell_jumps_to_its_step_and_unit(page, base_url):
+    open_page(page, base_url, "hidden=4")
+    chart = page.locator("#heat-f")
+    chart.scroll_into_view_if_needed()
+    box = chart.locator(".nsewdrag").first.bounding_box()
+    # the plot spans steps -0.5..10.5 across and units -0.5..3.5 down (unit 0 at the top)
+    x = box["x"] + box["width"] * (8.5 / 11)
+    y = box["y"] + box["height"] * (2.5 / 4)
+    page.mouse.move(x, y)
+    page.mouse.move(x + 1, y)
+    page.mouse.click(x + 1, y)
+    page.wait_for_function("() => document.getElementById('diagram').dataset.t === '8'")
+    assert diagram(page)["unit"] == "2"
+    assert page.input_value("#unit") == "2"
+
+
 def test_reloading_the_url_restores_the_view(page, base_url):
     open_page(page, base_url, "cell=gru&hidden=6&layers=2&seed=3&text=abcabc")
     page.select_option("#layer", "1")
