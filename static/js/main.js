@@ -79,7 +79,7 @@ function showStatus(message) {
 function requestBody() {
   const input = buildInput(state);
   const model = uploadedModel
-    ? { ...uploadedModel }
+    ? modelFields(uploadedModel)
     : {
         cell: state.cell,
         hidden_size: state.hidden,
@@ -92,6 +92,12 @@ function requestBody() {
   const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64" };
   if (state.live && state.kind === "text") body.live = true;
   return body;
+}
+
+// The fields of a model object /api/trace takes (an upload's answer may carry more, e.g. its file name).
+const MODEL_FIELDS = ["cell", "input_size", "hidden_size", "num_layers", "variant", "output_size", "init", "weights"];
+function modelFields(model) {
+  return Object.fromEntries(MODEL_FIELDS.filter((k) => model[k] !== undefined).map((k) => [k, model[k]]));
 }
 
 function run() {
@@ -217,6 +223,7 @@ function liveTyped(text) {
     return;
   }
   const alphabet = trace.alphabet || "";
+  let accepted = live.sent;
   for (const ch of text.slice(live.sent.length)) {
     const k = alphabet.indexOf(ch);
     if (k < 0) {
@@ -225,8 +232,12 @@ function liveTyped(text) {
     }
     live.pendingX.push(Array.from({ length: alphabet.length }, (_, j) => (j === k ? 1 : 0)));
     socket.send({ type: "input", char: ch });
+    accepted += ch;
   }
-  live.sent = text;
+  live.sent = accepted;
+  if (accepted !== text) dom.text.value = accepted; // the box shows what the network saw
+  state.text = accepted;
+  saveUrl();
   sendBackward();
 }
 
@@ -431,8 +442,10 @@ $("live").addEventListener("change", (ev) => {
 
 dom.text.addEventListener("input", () => {
   if (!state.live) return;
-  state.text = dom.text.value;
-  saveUrl();
+  if (!dom.text.value.startsWith(live.sent)) {
+    state.text = dom.text.value;
+    saveUrl();
+  }
   liveTyped(dom.text.value);
 });
 

@@ -82,7 +82,7 @@ function maxAbs(rows) {
 // The snapshot's gates, c and h for layer 0, one small heatmap each.
 export function drawSnapshot(container, trace) {
   const layer = trace.layers[0];
-  const series = heatmapSeries(trace.cell);
+  const series = [["x", "x  input", "signed"], ...heatmapSeries(trace.cell)];
   if (container.dataset.cell !== trace.cell) {
     container.replaceChildren();
     container.dataset.cell = trace.cell;
@@ -99,7 +99,7 @@ export function drawSnapshot(container, trace) {
     }
   }
   return Promise.all(series.map(([key, , kind]) => {
-    const rows = key === "c" ? layer.c : key === "h" ? layer.h : layer.gates[key];
+    const rows = key === "x" ? trace.inputs : key === "c" ? layer.c : key === "h" ? layer.h : layer.gates[key];
     const box = container.querySelector(`[data-key="${key}"]`);
     const data = [{
       type: "heatmap", z: transpose(rows), ...scaleFor(kind, maxAbs(rows)),
@@ -107,9 +107,9 @@ export function drawSnapshot(container, trace) {
       hovertemplate: `t=%{x} unit=%{y}<br>${key}=%{z:.3f}<extra></extra>`,
     }];
     const layout = {
-      font: { ...FONT, size: 13 }, margin: { l: 44, r: 8, t: 4, b: 36 },
-      height: Math.min(220, 90 + rows[0].length * 7),
-      xaxis: { title: { text: "t" }, zeroline: false },
+      font: { ...FONT, size: 13 }, margin: { l: 44, r: 8, t: 4, b: 28 },
+      height: Math.min(220, 70 + Math.max(rows[0].length, 3) * 7),
+      xaxis: { zeroline: false },
       yaxis: { autorange: "reversed", zeroline: false, title: { text: "unit" } },
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#ffffff",
     };

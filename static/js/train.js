@@ -158,7 +158,10 @@ function handlers(run) {
 }
 
 function finishIfAllDone() {
-  if (runs.every((r) => r.done)) setRunning(false);
+  if (!runs.every((r) => r.done)) return;
+  setRunning(false);
+  const stopped = runs.some((r) => r.text.textContent.startsWith("stopped"));
+  $("status").textContent = $("error").textContent ? "" : stopped ? "Stopped." : "Finished.";
 }
 
 function offerModel(run) {
