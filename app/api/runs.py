@@ -77,6 +77,8 @@ def resolve_input(req: TraceRequest, s: Settings) -> tuple[np.ndarray, str | Non
     if len(widths) > 1:
         raise RequestError(("body", "input", "sequence"), "every row must have the same width")
     D = widths.pop() if widths else (req.model.input_size or 1)
+    if D == 0:
+        raise RequestError(("body", "input", "sequence"), "rows must hold at least one number")
     check_shape_limits(req, len(seq), D, s)
     return np.asarray(seq, dtype=np.float64).reshape(len(seq), D), None
 

@@ -20,7 +20,7 @@ from app.engine.params import LSTM_VARIANTS, model_params
 from app.settings import Settings, get_settings
 
 from .. import serialize
-from ..errors import RequestError
+from ..errors import RESPONSES, RequestError
 from ..runs import resolve_input
 from ..schemas import ClampIn, InputIn, ModelIn, Strict, TraceRequest
 from .pages import PLOTLY_VERSION, templates
@@ -63,7 +63,11 @@ def compare_page(request: Request) -> HTMLResponse:
     )
 
 
-@router.post("/api/compare", summary="Gradient decay of an RNN, an LSTM and a GRU, side by side")
+@router.post(
+    "/api/compare",
+    summary="Gradient decay of an RNN, an LSTM and a GRU, side by side",
+    responses=RESPONSES,
+)
 async def post_compare(req: CompareRequest, request: Request) -> Response:
     X = check_and_resolve(req, get_settings())
     with request.app.state.slots.take():
