@@ -25,6 +25,8 @@ class Settings:
     max_upload_bytes: int = 64 * 2**20  # weight files
     max_concurrent_runs: int = 8  # heavy engine runs at once; beyond: 503 "busy, retry"
     allowed_hosts: str = "*"  # comma-separated, for TrustedHostMiddleware
+    allowed_origins: str = ""  # extra WebSocket origins (host:port), comma-separated
+    frame_ancestors: str = "'self'"  # CSP frame-ancestors: who may embed the pages
 
 
 @lru_cache

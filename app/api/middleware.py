@@ -9,18 +9,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+    "base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}"
 )
 HEADERS = [
-    (b"content-security-policy", CSP.encode()),
+    (b"content-security-policy", CSP.format(ancestors="'self'").encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    """frame_ancestors: who may embed the pages ('self' by default; set it to allow an embed)."""
+
+    def __init__(self, app: ASGIApp, frame_ancestors: str = "'self'") -> None:
         self.app = app
+        csp = CSP.format(ancestors=frame_ancestors).encode()
+        self.headers = [(b"content-security-policy", csp)] + HEADERS[1:]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,7 +32,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + HEADERS
+                message["headers"] = list(message.get("headers", [])) + self.headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -240,3 +240,35 @@ def test_security_headers_on_pages_and_api():
         assert "script-src 'self'" in csp and "unsafe-eval" not in csp
         assert r.headers["x-content-type-options"] == "nosniff"
         assert r.headers["referrer-policy"] == "no-referrer"
+
+
+def test_websocket_from_a_foreign_origin_is_refused():
+    headers = {"origin": "http://evil.example"}
+    with pytest.raises(WebSocketDisconnect) as closed:
+        with client.websocket_connect("/ws/trace", headers=headers) as ws:
+            ws.receive_text()
+    assert closed.value.code == 1008
+    with client.websocket_connect("/ws/trace", headers={"origin": "http://testserver"}) as ws:
+        ws.send_text(json.dumps(BODY))
+        assert strict_json(ws.receive_text())["type"] == "start"
+
+
+def test_live_mode_survives_a_malformed_message():
+    body = {"model": {"hidden_size": 3}, "input": {"text": "", "alphabet": "ab"}, "live": True}
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_text(json.dumps(body))
+        assert strict_json(ws.receive_text())["type"] == "start"
+        assert strict_json(ws.receive_text()) == {"type": "ready", "t": 0}
+        ws.send_text("{broken")
+        assert strict_json(ws.receive_text())["type"] == "error"
+        ws.send_json({"type": "input", "char": "a"})
+        assert strict_json(ws.receive_text())["t"] == 0
+
+
+TRAVERSALS = ["/static/..%2f..%2fapp%2fmain.py", "/static/%2e%2e/README.md",
+              "/static/..\\app\\main.py", "/static/js/main.js%00.png"]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_static_traversal_attempts_are_404(path):
+    assert client.get(path).status_code == 404

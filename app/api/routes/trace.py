@@ -10,6 +10,7 @@ and close code 1008 (for a bad live input the socket stays open).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -22,10 +23,11 @@ from starlette.websockets import WebSocketDisconnect
 from app.engine import prepare
 from app.settings import get_settings
 
-from .. import serialize
+from .. import serialize, wsutil
 from ..errors import RESPONSES, RequestError
 from ..runs import build_run, check_shape_limits, model_dict, resolve_input
 from ..schemas import TraceRequest
+from ..wsutil import ClientGoneError
 
 router = APIRouter(tags=["trace"])
 
@@ -41,19 +43,15 @@ async def post_trace(req: TraceRequest, request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
-class _ClosedError(Exception):
-    """The client sent something the protocol cannot go on from (already answered)."""
-
-
 async def _error(ws: WebSocket, detail: Any, close: bool = True) -> None:
-    await ws.send_text(serialize.dumps({"type": "error", "detail": detail}).decode())
+    """An error frame; with close, code 1008 and the route ends."""
+    await _send(ws, serialize.dumps({"type": "error", "detail": detail}))
     if close:
-        await ws.close(code=1008)
-        raise _ClosedError
+        await wsutil.close(ws, 1008)
+        raise ClientGoneError
 
 
-async def _send(ws: WebSocket, frame: bytes) -> None:
-    await ws.send_text(frame.decode())
+_send = wsutil.send
 
 
 def _start_frame(run: Any, extra: dict[str, Any], steps: int) -> bytes:
@@ -81,11 +79,14 @@ async def _stream(ws: WebSocket, run: Any, t0: int = 0, grads: bool = True) -> A
 @router.websocket("/ws/trace")
 async def ws_trace(ws: WebSocket) -> None:
     settings = get_settings()
+    if not wsutil.origin_allowed(ws, settings.allowed_origins):
+        await ws.close(code=1008, reason="foreign origin")
+        return
     await ws.accept()
     try:
         raw = await ws.receive_text()
         if len(raw) > settings.max_body_bytes:
-            await ws.close(code=1009, reason=f"message above {settings.max_body_bytes} bytes")
+            await wsutil.close(ws, 1009, f"message above {settings.max_body_bytes} bytes")
             return
         try:
             req = TraceRequest.model_validate_json(raw)
@@ -100,8 +101,8 @@ async def ws_trace(ws: WebSocket) -> None:
         with ws.app.state.slots.take():
             await _send(ws, _start_frame(run, extra, run.X.shape[0]))
             await _stream(ws, run)
-        await ws.close()
-    except (WebSocketDisconnect, _ClosedError):
+        await wsutil.close(ws)
+    except (WebSocketDisconnect, ClientGoneError):
         return
     except RequestError as exc:  # busy
         await _error(ws, exc.detail())
@@ -135,7 +136,11 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
         state = final_state(await _stream(ws, first, grads=False))
     await _send(ws, serialize.dumps({"type": "ready", "t": len(rows)}))
     while True:
-        msg = await ws.receive_json()
+        raw = await ws.receive_text()
+        try:
+            msg = json.loads(raw) if len(raw) <= settings.max_body_bytes else None
+        except ValueError:
+            msg = None
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "input":
             x = _live_input(msg, alphabet, D)
