@@ -108,9 +108,12 @@ export function drawSnapshot(container, trace) {
     }];
     const layout = {
       font: { ...FONT, size: 13 }, margin: { l: 44, r: 8, t: 4, b: 28 },
-      height: Math.min(220, 70 + Math.max(rows[0].length, 3) * 7),
+      height: Math.min(220, 70 + Math.max(rows[0].length, 6) * 7),
       xaxis: { zeroline: false },
-      yaxis: { autorange: "reversed", zeroline: false, title: { text: "unit" } },
+      yaxis: {
+        autorange: "reversed", zeroline: false, title: { text: key === "x" ? "channel" : "unit" },
+        dtick: rows[0].length <= 8 ? 1 : undefined,
+      },
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#ffffff",
     };
     return Plotly.react(box, data, layout, { ...CONFIG, displayModeBar: false });

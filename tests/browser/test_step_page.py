@@ -279,5 +279,10 @@ def test_screenshots(browser, base_url, width, height):
     pg.screenshot(path=str(ARTIFACTS / f"step_{width}x{height}_full.png"), full_page=True)
     # nothing wider than the viewport: no sideways scrolling on a phone
     assert pg.evaluate("document.documentElement.scrollWidth") <= width
+    if width >= 1000:  # projector view: controls hidden, the stage takes the whole width
+        pg.click("#toggle-controls")
+        assert pg.locator("#sidebar").is_hidden()
+        pg.wait_for_timeout(400)
+        pg.screenshot(path=str(ARTIFACTS / f"step_{width}x{height}_wide.png"))
     rec.check()
     context.close()
