@@ -1,0 +1,154 @@
+"""The training page in a real browser: start a short training, watch it, keep the model."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = pytest.mark.browser
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+]  # fmt: skip
+
+
+SERVER = """
+import sys, uvicorn
+from app.api.routes import train
+from app.main import create_app
+app = create_app()
+n = len(app.router.routes)
+app.include_router(train.router)
+added = app.router.routes[n:]
+del app.router.routes[n:]
+app.router.routes[0:0] = added  # before the placeholder GET /train
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    """The app with the training router in front, in its own process (its own GIL)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("the server did not answer /healthz")
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    errors: list[str] = []
+    urls: list[str] = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+    pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    pg.on("request", lambda r: urls.append(r.url))
+    yield pg
+    outside = [u for u in urls if urlparse(u).scheme not in ("data", "blob")
+               and urlparse(u).hostname != "127.0.0.1"]  # fmt: skip
+    assert outside == []
+    assert errors == []
+    context.close()
+
+
+def progress_of(page, cell):
+    return page.eval_on_selector(f".run-{cell} progress", "p => p.value")
+
+
+def test_a_short_training_moves_the_bar_draws_curves_and_gates_and_offers_the_model(page, base_url):
+    page.goto(f"{base_url}/train?len=20&steps=300&hidden=8")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.input_value("#len") == "20"
+    page.get_by_label("Learning rate").fill("0.02")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function("() => document.querySelector('.run-lstm progress')?.value > 0")
+    first = progress_of(page, "lstm")
+    assert 0 < first <= 1
+    page.wait_for_selector("#heatmaps [data-key='f'] svg")
+    page.wait_for_selector("#open-step:not([hidden])", timeout=30_000)
+    assert progress_of(page, "lstm") == 1.0
+    assert "finished at step 300" in page.text_content(".run-lstm .run-text")
+    assert "MSE" in page.text_content(".run-lstm .run-metric")
+    assert page.text_content("#status") == "Finished."
+    assert "lr=0.02" in page.url  # the settings live in the URL
+    # the loss curve has points and the constant-predictor line
+    names = page.evaluate("() => document.getElementById('loss-chart').data.map(d => d.name)")
+    assert names == ["LSTM", "constant predictor"]
+    n_points = page.evaluate("() => document.getElementById('loss-chart').data[0].x.length")
+    assert n_points >= 10
+    model = json.loads(page.evaluate("() => sessionStorage.getItem('lstmx.trainedModel')"))
+    assert model["cell"] == "lstm" and "readout.weight" in model["weights"]
+    assert page.get_attribute("#download", "href").startswith("blob:")
+    page.locator("#gates-title").scroll_into_view_if_needed()
+    page.evaluate("() => window.scrollTo(0, 0)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "train_1280x720.png"))
+    page.screenshot(path=str(ARTIFACTS / "train_1280x720_full.png"), full_page=True)
+
+
+def test_race_mode_trains_three_cells_side_by_side_stop_ends_them_and_errors_name_the_field(
+    page, base_url
+):
+    page.goto(f"{base_url}/train?mode=race&len=20&steps=20000&hidden=8")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.is_disabled("#cell")
+    page.get_by_role("button", name="Start training").click()
+    for cell in ("rnn", "lstm", "gru"):
+        page.wait_for_function(
+            f"() => document.querySelector('.run-{cell} progress')?.value > 0", timeout=20_000
+        )
+    page.get_by_role("button", name="Stop").click()
+    for cell in ("rnn", "lstm", "gru"):
+        page.wait_for_function(
+            f"() => document.querySelector('.run-{cell} .run-text').textContent"
+            ".startsWith('stopped')"
+        )
+    assert page.is_enabled("#start")
+    names = page.evaluate("() => document.getElementById('loss-chart').data.map(d => d.name)")
+    assert names == ["RNN (tanh)", "LSTM", "GRU", "constant predictor"]
+    # a refused setting: an error naming the field, and the page ready for another try
+    page.select_option("#task", "temporal_order")
+    page.get_by_label("Length T").fill("5")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function("() => document.getElementById('error').textContent.length > 0")
+    assert "task.length" in page.text_content("#error")
+    assert page.is_enabled("#start")
