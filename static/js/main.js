@@ -4,10 +4,11 @@ import * as cellView from "./cell.js";
 import * as charts from "./charts.js";
 import * as equations from "./equations.js";
 import * as exporter from "./export.js";
-import { GATES, SIGMOID, NAMES, readingCounts, fmt } from "./encodings.js";
+import { NAMES, fmt } from "./encodings.js";
 import { buildInput, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToText } from "./inputs.js";
 import { Player } from "./player.js";
 import { parse, serialise, traceKey } from "./state.js";
+import { charLabels, inputLabel, readingRows, stepView } from "./view.js";
 
 const $ = (id) => document.getElementById(id);
 const state = parse(location.search.slice(1));
@@ -242,70 +243,38 @@ function liveTyped(text) {
 }
 
 // --- rendering ------------------------------------------------------------------------------------
-const pick = (row, unit) => {
-  if (!row) return null;
-  if (unit !== "mean") return row[Number(unit)] ?? null;
-  let s = 0;
-  for (const v of row) s += v;
-  return s / row.length;
-};
-
-function gateValues(layer, t, unit) {
-  const v = {};
-  for (const g of GATES[trace.cell]) v[g] = pick(layer.gates[g]?.[t], unit);
-  if (trace.cell === "lstm" && v.f === null && state.variant === "no_forget_gate") v.f = 1;
-  return v;
-}
-
-function inputText(t) {
-  const x = trace.inputs[t];
-  if (trace.alphabet && x) {
-    const k = x.indexOf(1);
-    const ch = k >= 0 ? trace.alphabet[k] : "?";
-    return `Step ${t}: input “${ch === " " ? "␣ (space)" : ch}”`;
-  }
-  return x ? `Step ${t}: input x = [${x.map((v) => fmt(v, 3)).join(", ")}]` : `Step ${t}`;
-}
-
-function renderReading(layer, t) {
-  const items = GATES[trace.cell].filter((g) => SIGMOID.has(g) && layer.gates[g]?.[t]);
-  const rows = items.map((g) => {
-    const c = readingCounts(layer.gates[g][t], state.lo, state.hi);
+function renderReading(rows) {
+  const items = rows.map(({ gate, counts }) => {
     const li = document.createElement("li");
     const name = document.createElement("strong");
-    name.textContent = `${g} (${NAMES[g]})`;
-    const counts = document.createElement("span");
-    counts.textContent = `closed ${c.closed} · partly open ${c["partly open"]} · open ${c.open}`;
-    li.append(name, counts);
+    name.textContent = `${gate} (${NAMES[gate]})`;
+    const text = document.createElement("span");
+    text.textContent = `closed ${counts.closed} · partly open ${counts["partly open"]} · open ${counts.open}`;
+    li.append(name, text);
     return li;
   });
   const list = document.createElement("ul");
-  list.append(...rows);
+  list.append(...items);
   const head = document.createElement("p");
   head.className = "hint";
   head.textContent = `Units per gate state (closed < ${state.lo}, open > ${state.hi}):`;
-  dom.reading.replaceChildren(...(rows.length ? [head, list] : []));
+  dom.reading.replaceChildren(...(items.length ? [head, list] : []));
 }
 
 // One render for playing and scrubbing alike.
 function render(tr, t) {
   if (!tr || tr.steps === 0 || !refs) return;
-  const layer = tr.layers[state.layer];
   const unit = state.unit;
-  const at = (rows, s) => (s >= 0 ? pick(rows?.[s], unit) : 0);
-  const gates = gateValues(layer, t, unit);
-  const view = {
-    gates, lo: state.lo, hi: state.hi,
-    cPrev: layer.c ? at(layer.c, t - 1) : null, c: layer.c ? at(layer.c, t) : null,
-    hPrev: at(layer.h, t - 1), h: at(layer.h, t),
-  };
+  const where = { t, unit, layer: state.layer, lo: state.lo, hi: state.hi };
+  const slice = stepView(tr, where);
+  const view = { ...slice, lo: state.lo, hi: state.hi };
   cellView.update(refs, view);
   dom.diagram.dataset.t = String(t);
   dom.diagram.dataset.unit = unit;
   dom.diagram.dataset.layer = String(state.layer);
-  renderReading(layer, t);
-  equations.render(dom.equations, tr.cell, state.variant, { ...view, ...gates, mean: unit === "mean", unit });
-  dom.inputNow.textContent = inputText(t);
+  renderReading(readingRows(tr, where));
+  equations.render(dom.equations, tr.cell, state.variant, { ...slice, ...slice.gates, mean: unit === "mean", unit });
+  dom.inputNow.textContent = inputLabel(tr, t, state.layer);
   dom.scrubber.max = String(Math.max(0, tr.steps - 1));
   dom.scrubber.value = String(t);
   dom.tLabel.textContent = `${t} of ${tr.steps - 1}`;
@@ -325,19 +294,17 @@ function scheduleRender() {
   });
 }
 
-const labelsOf = (tr) => (tr.alphabet ? tr.inputs.map((x) => tr.alphabet[x.indexOf(1)] ?? "?") : null);
-
 async function updateGradOnly() {
   const layer = trace.layers[state.layer];
   plottedReveal = Math.max(trace.gradFrom, hideGradsFrom);
-  await charts.updateGradChart(gradChart, layer, trace.steps, plottedReveal, labelsOf(trace));
+  await charts.updateGradChart(gradChart, layer, trace.steps, plottedReveal, charLabels(trace));
 }
 
 async function updateCharts() {
   if (!trace || trace.steps === 0) return;
   const layer = trace.layers[state.layer];
   await Promise.all([
-    charts.updateHeatmaps(heat, layer, trace.steps, trace.hidden_size, labelsOf(trace)),
+    charts.updateHeatmaps(heat, layer, trace.steps, trace.hidden_size, charLabels(trace)),
     updateGradOnly(),
   ]);
   render(trace, player.t);

@@ -1,0 +1,60 @@
+// Plain slices of a trace for one step: what the diagram, the equations and the gate reading
+// show. Pure functions of (trace, step, unit, layer), so node --test can check them.
+import { GATES, SIGMOID, fmt, readingCounts } from "./encodings.js";
+
+// One unit's value, or the mean over units (null when any value is missing or non-finite).
+export function pick(row, unit) {
+  if (!row) return null;
+  if (unit !== "mean") return row[Number(unit)] ?? null;
+  let s = 0;
+  for (const v of row) {
+    if (v === null) return null;
+    s += v;
+  }
+  return s / row.length;
+}
+
+// Gates and states of one layer at step t; the states before step 0 are zero.
+export function stepView(trace, { t, unit, layer }) {
+  const L = trace.layers[layer];
+  const at = (rows, s) => (s >= 0 ? pick(rows?.[s], unit) : 0);
+  const gates = {};
+  for (const g of GATES[trace.cell] || []) gates[g] = pick(L.gates[g]?.[t], unit);
+  return {
+    gates,
+    cPrev: L.c ? at(L.c, t - 1) : null,
+    c: L.c ? at(L.c, t) : null,
+    hPrev: at(L.h, t - 1),
+    h: at(L.h, t),
+  };
+}
+
+// How many units each sigmoid gate has closed / partly open / open at step t.
+export function readingRows(trace, { t, layer, lo, hi }) {
+  const L = trace.layers[layer];
+  return (GATES[trace.cell] || [])
+    .filter((g) => SIGMOID.has(g) && L.gates[g]?.[t])
+    .map((g) => ({ gate: g, counts: readingCounts(L.gates[g][t], lo, hi) }));
+}
+
+// The character of a one-hot row, or null.
+export function charOf(trace, x) {
+  if (!trace.alphabet || !x) return null;
+  const k = x.indexOf(1);
+  return k >= 0 ? trace.alphabet[k] : "?";
+}
+
+export function inputLabel(trace, t, layer = 0) {
+  const x = trace.inputs[t];
+  const ch = charOf(trace, x);
+  let text = `Step ${t}`;
+  if (ch !== null) text += `: input “${ch === " " ? "␣ (space)" : ch}”`;
+  else if (x) text += `: input x = [${x.map((v) => fmt(v, 3)).join(", ")}]`;
+  if (layer > 0) text += ` · layer ${layer} reads h of layer ${layer - 1}`;
+  return text;
+}
+
+// Axis labels for the charts: the typed characters, when the input is text.
+export function charLabels(trace) {
+  return trace.alphabet ? trace.inputs.map((x) => charOf(trace, x)) : null;
+}
