@@ -130,7 +130,9 @@ def diagram(page):
         """() => {
           const d = document.getElementById('diagram');
           const gates = {};
-          for (const g of d.querySelectorAll('[data-gate]')) gates[g.dataset.gate] = g.dataset.value;
+          for (const g of d.querySelectorAll('[data-gate]')) {
+            gates[g.dataset.gate] = g.dataset.value;
+          }
           return {t: Number(d.dataset.t), unit: d.dataset.unit, gates};
         }"""
     )
