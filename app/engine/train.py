@@ -322,7 +322,7 @@ class Trainer:
         """The task's metric (and the loss) on the held-out set."""
         Y, _ = forward_outputs(self.spec, self.params, self.eval_X, self.task.at)
         L, _ = losses.value_and_grad(self._loss(self.eval_target), Y)
-        value = train_tasks.metric(self.task, Y, self.eval_target)
+        value = train_tasks.metric(self.task, Y, self.eval_target, self.eval_X[-Y.shape[0] :])
         return {self.task.metric: value, "loss": L}
 
     def sample(self) -> tuple[np.ndarray, dict[str, Any]]:

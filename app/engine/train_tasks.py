@@ -17,6 +17,11 @@ form `losses.Loss` takes: mse (T', B, O), cross_entropy (T', B) int, with T' = 1
                              random among a..d; classes XX XY YX YY. Chance: 1/4.
     sine            D=1 O=1  x_t = sin(2πt/16 + φ); predict x_{t+1} at every step. A control
                              where a tanh RNN is not handicapped. Constant 0 scores MSE 1/2.
+    embedded_reber  D=7 O=7  Exp. 1 as a continual stream (Gers et al. 2000: no resets between
+                             strings): symbols B T P S X V E one-hot; predict the next symbol at
+                             every step (cross-entropy). The metric is the accuracy on the
+                             long-lag step: after the inner string's E, recall the second symbol
+                             (T or P). Chance: 1/2.
 
 The 1997 paper also marks the first and last steps with -1 in Exp. 4; we leave them at 0
 (the lag structure, the target and the error criterion are the paper's).
@@ -97,6 +102,50 @@ def _sine(T: int, B: int, rng: np.random.Generator) -> Batch:
     return X.transpose(1, 0, 2), y.transpose(1, 0, 2)
 
 
+REBER = "BTPSXVE"
+# The Reber grammar: state -> [(symbol, next state)]; state 6 emits E and ends.
+_REBER_EDGES = {1: [(1, 2), (2, 3)], 2: [(3, 2), (4, 4)], 3: [(1, 3), (5, 5)],
+                4: [(4, 3), (3, 6)], 5: [(2, 4), (5, 6)]}  # fmt: skip
+
+
+def _reber_string(rng: np.random.Generator) -> list[int]:
+    out, state = [0], 1  # B
+    while state != 6:
+        symbol, state = _REBER_EDGES[state][rng.integers(2)]
+        out.append(symbol)
+    out.append(6)  # E
+    return out
+
+
+def _embedded_reber_string(rng: np.random.Generator) -> list[int]:
+    c = 1 + int(rng.integers(2))  # T or P: to be recalled after the inner string
+    return [0, c, *_reber_string(rng), c, 6]
+
+
+def _embedded_reber(T: int, B: int, rng: np.random.Generator) -> Batch:
+    sym = np.empty((T + 1, B), dtype=np.int64)
+    for b in range(B):  # a continual stream: strings back to back, cut at T + 1 symbols
+        stream: list[int] = []
+        while len(stream) < T + 1:
+            stream.extend(_embedded_reber_string(rng))
+        sym[:, b] = stream[: T + 1]
+    return np.eye(7)[sym[:T]], sym[1:]  # (T, B, 7), (T, B) next symbols
+
+
+def _recall_steps(X: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Where the input is an E and the next symbol is T or P: the long-lag predictions."""
+    return (X[..., 6] == 1) & ((target == 1) | (target == 2))
+
+
+def _unigram_entropy() -> float:
+    """Cross-entropy of the best constant predictor (the symbol frequencies) on the stream."""
+    _, sym = _embedded_reber(400, 32, np.random.default_rng(0))
+    p = np.bincount(sym.ravel(), minlength=7) / sym.size
+    return float(-(p[p > 0] * np.log(p[p > 0])).sum())
+
+
+REBER_UNIGRAM_ENTROPY = _unigram_entropy()
+
 TRAIN_TASKS: dict[str, TrainTask] = {
     t.name: t
     for t in (
@@ -111,6 +160,9 @@ TRAIN_TASKS: dict[str, TrainTask] = {
                   "the order of X and Y among distractors (1997, Exp. 6a)"),
         TrainTask("sine", 1, 1, "mse", "all", "mse", 0.5, 0.5, 0.001, 1, _sine,
                   "predict the next value of a sine wave (control)"),
+        TrainTask("embedded_reber", 7, 7, "cross_entropy", "all", "accuracy",
+                  REBER_UNIGRAM_ENTROPY, 0.5, 0.99, 12, _embedded_reber,
+                  "next symbol of a continual embedded Reber stream (1997, Exp. 1)"),
     )
 }  # fmt: skip
 
@@ -121,8 +173,11 @@ def get(name: str) -> TrainTask:
     return TRAIN_TASKS[name]
 
 
-def metric(task: TrainTask, Y: np.ndarray, target: np.ndarray) -> float:
+def metric(task: TrainTask, Y: np.ndarray, target: np.ndarray, X: np.ndarray) -> float:
     """The task's metric for outputs Y (T', B, O) at the positions the loss looks at."""
+    if task.name == "embedded_reber":
+        recall = _recall_steps(X, target)
+        return float(np.mean(Y.argmax(-1)[recall] == target[recall])) if recall.any() else 0.0
     if task.name == "adding_1997":
         return float(np.mean(np.abs(Y[..., 0] - target[..., 0]) < 0.04))
     if task.metric == "mse":

@@ -13,7 +13,7 @@ const int = (min, max) => (raw) => (/^\d+$/.test(raw) && +raw >= min && +raw <= 
 const num = (min, max) => (raw) => (raw.trim() !== "" && Number.isFinite(+raw) && +raw >= min && +raw <= max ? +raw : undefined);
 const oneOf = (...c) => (raw) => (c.includes(raw) ? raw : undefined);
 const FIELDS = {
-  task: ["adding", oneOf("adding", "adding_1997", "latch", "temporal_order", "sine")],
+  task: ["adding", oneOf("adding", "adding_1997", "latch", "temporal_order", "embedded_reber", "sine")],
   len: [50, int(1, 1000)],
   tseed: [0, int(0, 2 ** 31 - 1)],
   mode: ["single", oneOf("single", "race")],
@@ -32,6 +32,7 @@ const HINTS = {
   adding_1997: "Values in [−1, 1]; the first marked value early, the second before T/2. Target 0.5 + (X1+X2)/4, correct within 0.04.",
   latch: "The first value is +1 or −1, then noise. At the end, say which. A forget bias of 3 helps the LSTM keep it.",
   temporal_order: "X or Y appears twice among distractors; the class is the order (XX, XY, YX, YY). Needs T ≥ 10.",
+  embedded_reber: "A stream of embedded Reber strings: predict each next symbol. Scored on the hard step: after the inner string, recall its second symbol (T or P). Needs T ≥ 12.",
   sine: "Predict the next value of a sine wave: a short-memory control where the plain RNN does fine.",
 };
 

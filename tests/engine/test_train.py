@@ -9,7 +9,7 @@ from app.engine import losses, run
 from app.engine import train as tr
 from app.engine.optim import SGD, Adam, clip_global_norm, global_norm
 from app.engine.params import init_params, spec_from_dict
-from app.engine.train_tasks import TRAIN_TASKS, get, metric
+from app.engine.train_tasks import _REBER_EDGES, TRAIN_TASKS, get, metric
 
 
 @pytest.mark.parametrize("name", sorted(TRAIN_TASKS))
@@ -42,8 +42,8 @@ def test_adding_1997_follows_experiment_4():
     assert X[:, :, 0].min() < -0.9 and X[:, :, 0].max() > 0.9
     np.testing.assert_allclose(y[0, :, 0], 0.5 + (X[:, :, 0] * marks).sum(0) / 4)
     task = get("adding_1997")
-    exact = metric(task, y + 0.039, y)
-    off = metric(task, y + 0.041, y)
+    exact = metric(task, y + 0.039, y, X[-1:])
+    off = metric(task, y + 0.041, y, X[-1:])
     assert (exact, off) == (1.0, 0.0)
 
 
@@ -148,3 +148,29 @@ def test_trained_model_dict_holds_every_weight_and_reopens_in_the_engine():
 def test_too_short_a_sequence_for_the_task_is_refused_with_the_minimum():
     with pytest.raises(ValueError, match="at least 10"):
         tr.Trainer(tr.TrainConfig(task="temporal_order", length=5), {"cell": "lstm"})
+
+
+def test_embedded_reber_stream_follows_the_grammar_and_the_recall_is_scored():
+    task = get("embedded_reber")
+    X, y = task.batch(60, 8, np.random.default_rng(3))
+    sym = X.argmax(-1)  # (T, B)
+    np.testing.assert_array_equal(sym[1:], y[:-1])  # the target is the next input
+    for b in range(8):
+        stream = iter(sym[:, b].tolist())
+        try:
+            while True:  # B c [B inner E] c E, strings back to back, the last one cut
+                assert next(stream) == 0
+                c = next(stream)
+                assert c in (1, 2) and next(stream) == 0
+                state = 1
+                while state != 6:
+                    symbol = next(stream)
+                    state = dict(_REBER_EDGES[state])[symbol]
+                assert next(stream) == 6 and next(stream) == c and next(stream) == 6
+        except StopIteration:
+            pass
+    Y = np.eye(7)[y]  # a perfect predictor
+    assert metric(task, Y, y, X) == 1.0
+    wrong = np.eye(7)[np.where(y == 1, 2, np.where(y == 2, 1, y))]  # T and P swapped
+    assert metric(task, wrong, y, X) == 0.0
+    assert 1.0 < task.baseline_loss < np.log(7)
