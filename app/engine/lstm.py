@@ -39,13 +39,17 @@ class Cache:
     clamp: Clamp | None
 
 
-def _activate(z: np.ndarray, a: np.ndarray, H: int) -> None:
-    """a = [σ(z_i), σ(z_f), tanh(z_g), σ(z_o)]; σ as 1/(1+e^-z) keeps tiny gates exact."""
-    np.negative(z, out=a)
-    np.exp(a, out=a)  # may overflow to inf for z < -709: σ is then exactly 0
-    a += 1.0
-    np.reciprocal(a, out=a)
-    np.tanh(z[..., 2 * H : 3 * H], out=a[..., 2 * H : 3 * H])
+def _signed(p: LayerParams, H: int) -> tuple[np.ndarray, ...]:
+    """W_ih, W_hh, b and peepholes with the sigmoid rows negated (exact in floating point).
+
+    The forward loop then holds -z for i, f, o and +z for g, so every gate costs one exp (or
+    tanh) and σ(z) = 1/(1 + e^-z) comes out bit for bit as PyTorch computes it, tiny gates too.
+    """
+    sign = np.full(4 * H, -1.0, dtype=p.W_ih.dtype)
+    sign[2 * H : 3 * H] = 1.0
+    b = (p.b_ih + p.b_hh) * sign
+    neg = [None if w is None else -w for w in (p.w_ci, p.w_cf, p.w_co)]
+    return p.W_ih * sign[:, None], np.ascontiguousarray((p.W_hh * sign[:, None]).T), b, *neg
 
 
 def forward(
@@ -59,36 +63,48 @@ def forward(
     T, B, _ = X.shape
     H = p.W_hh.shape[1]
     peephole = variant == "peephole"
-    Z = X @ p.W_ih.T  # (T, B, 4H): the input projection of every step in one product
-    Z += p.b_ih + p.b_hh
+    W_ih, W_hhT, b, w_ci, w_cf, w_co = _signed(p, H)
+    # Every step's input projection in one call. Kept as T stacked (B, D) products, not one
+    # flattened product: BLAS sums in a different order for other shapes, and a run fed one
+    # step at a time (live mode) must give bit for bit the same numbers as the whole run.
+    Z = X @ W_ih.T  # (T, B, 4H)
+    Z += b
     A = np.empty_like(Z)
     C = np.empty((T, B, H), dtype=X.dtype)
     Hs = np.empty_like(C)
     TC = np.empty_like(C)
-    W_hhT = np.ascontiguousarray(p.W_hh.T)
+    # per-gate (T, B, H) views, made once so a step only indexes [t]
+    Ai, Af, Ag, Ao = (A[..., k * H : (k + 1) * H] for k in range(4))
+    Zg, Zo = Z[..., 2 * H : 3 * H], Z[..., 3 * H :]
+    rec = np.empty((B, 4 * H), dtype=X.dtype)
     ig = np.empty((B, H), dtype=X.dtype)
+    special = variant != "standard" or clamp is not None
     h, c = h0, c0
     with np.errstate(over="ignore"):
         for t in range(T):
             z, a = Z[t], A[t]
-            z += h @ W_hhT  # recurrent term
-            if peephole:
-                z[:, :H] += p.w_ci * c  # i and f look at c_{t-1}
-                z[:, H : 2 * H] += p.w_cf * c
-            _activate(z, a, H)
-            _derive_forget(a, H, variant, clamp, t)
-            i, f, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H]
-            np.multiply(f, c, out=C[t])  # c_t = f ⊙ c_{t-1} + i ⊙ g
-            np.multiply(i, g, out=ig)
+            np.matmul(h, W_hhT, out=rec)  # recurrent term
+            z += rec
+            if peephole:  # i and f look at c_{t-1}
+                z[:, :H] += w_ci * c
+                z[:, H : 2 * H] += w_cf * c
+            np.exp(z, out=a)  # e^-z on the sigmoid blocks; may overflow: σ is then 0
+            a += 1.0
+            np.reciprocal(a, out=a)
+            np.tanh(Zg[t], out=Ag[t])
+            if special:
+                _derive_forget(a, H, variant, clamp, t)
+            np.multiply(Af[t], c, out=C[t])  # c_t = f ⊙ c_{t-1} + i ⊙ g
+            np.multiply(Ai[t], Ag[t], out=ig)
             C[t] += ig
             if peephole:  # o looks at c_t, so it is computed after c_t
-                z_o = z[:, 3 * H :]
-                z_o += p.w_co * C[t]
-                np.reciprocal(1.0 + np.exp(-z_o), out=a[:, 3 * H :])
+                z_o = Zo[t]
+                z_o += w_co * C[t]
+                np.reciprocal(1.0 + np.exp(z_o), out=Ao[t])
                 if clamp is not None:
                     clamp.apply(t, a)
             np.tanh(C[t], out=TC[t])  # h_t = o ⊙ tanh(c_t)
-            np.multiply(a[:, 3 * H :], TC[t], out=Hs[t])
+            np.multiply(Ao[t], TC[t], out=Hs[t])
             h, c = Hs[t], C[t]
     return Cache(X, h0, c0, A, C, Hs, TC, variant, clamp)
 
@@ -154,44 +170,47 @@ def backward(
     the parameter gradients and dL/dx, dL/dh0, dL/dc0.
     """
     T, B, H = cache.C.shape
+    dt = cache.C.dtype
     Kc, K3, Kzo, F = _step_factors(p, cache)
-    dZ = np.empty((T, B, 4 * H), dtype=cache.C.dtype)
+    dZ = np.empty((T, B, 4 * H), dtype=dt)
     dZ3 = dZ.reshape(T, B, 4, H)[:, :, :3]  # view on the [i|f|g] blocks
-    grad_h = np.zeros((T, B, H), dtype=cache.C.dtype)
-    grad_c = np.zeros_like(grad_h)
-    exp = np.zeros(T, dtype=np.int64)
-    dh_next = np.zeros((B, H), dtype=cache.C.dtype)
-    dc_next = np.zeros_like(dh_next)
+    dZo = dZ[:, :, 3 * H :]
+    G = np.zeros((T + 1, B, 2 * H), dtype=dt)  # row t: [dL/dh_t | dL/dc_t]; row -1 is t = -1
+    GH, GC = G[:, :, :H], G[:, :, H:]
+    exp = [0] * T
+    ext_steps = set(np.flatnonzero(has_ext).tolist())
+    tmp = np.empty((B, H), dtype=dt)
+    W_hh = p.W_hh
     E = int(ext.exp[T - 1])
     with np.errstate(under="ignore"):
-        for t in reversed(range(T)):
-            dh, dc = grad_h[t], grad_c[t]
-            dh[...] = dh_next
-            if has_ext[t]:  # dL/dh_t from outside the recurrence
-                e_t, E = align([dh, dc_next], E, ext.values[t], int(ext.exp[t]))
+        for t in range(T - 1, -1, -1):
+            dh, dc = GH[t], GC[t]  # hold what step t+1 sent back (zero at T-1)
+            if t in ext_steps:  # dL/dh_t from outside the recurrence
+                e_t, E = align([G[t]], E, ext.values[t], int(ext.exp[t]))
                 dh += e_t
-            np.multiply(dh, Kc[t], out=dc)  # backprop through h_t = o ⊙ tanh(c_t)
-            dc += dc_next
+            np.multiply(dh, Kc[t], out=tmp)  # backprop through h_t = o ⊙ tanh(c_t)
+            dc += tmp
             np.multiply(dc[:, None, :], K3[t], out=dZ3[t])  # through c_t = f c + i g
-            np.multiply(dh, Kzo[t], out=dZ[t, :, 3 * H :])  # through o_t
+            np.multiply(dh, Kzo[t], out=dZo[t])  # through o_t
             exp[t] = E
-            np.matmul(dZ[t], p.W_hh, out=dh_next)  # into h_{t-1} through W_hh
-            np.multiply(dc, F[t], out=dc_next)  # into c_{t-1} through f (and peepholes)
-            E += renormalise(dh_next, dc_next)
-    return _gradients(
-        p, cache, dZ, exp, ScaledGrad(grad_h, exp), ScaledGrad(grad_c, exp), dh_next, dc_next, E
-    )
+            np.matmul(dZ[t], W_hh, out=GH[t - 1])  # into h_{t-1} through W_hh
+            np.multiply(dc, F[t], out=GC[t - 1])  # into c_{t-1} through f (and peepholes)
+            E += renormalise(G[t - 1])
+    e = np.array(exp, dtype=np.int64)
+    grad_h, grad_c = ScaledGrad(GH[:T], e), ScaledGrad(GC[:T], e)
+    return _gradients(p, cache, dZ, e, grad_h, grad_c, GH[-1], GC[-1], E)
 
 
 def _gradients(p, cache, dZ, exp, grad_h, grad_c, dh0, dc0, E) -> dict[str, object]:
-    H = cache.C.shape[2]
+    T, B, H = cache.C.shape
     dZ_true = ScaledGrad(dZ, exp).plain()  # (T, B, 4H)
     flat = dZ_true.reshape(-1, 4 * H)
     H_prev = np.concatenate([cache.h0[None], cache.Hs[:-1]])  # (T, B, H) h_{t-1}
     with np.errstate(all="ignore"):  # an exploded gradient is inf: kept as it is
         return {
             "params": _param_grads(p, cache, dZ_true, flat, H_prev),
-            "dX": ScaledGrad(dZ @ p.W_ih, exp),  # dL/dx_t, in the same per-step scale
+            # dL/dx_t, in the same per-step scale
+            "dX": ScaledGrad((dZ.reshape(T * B, 4 * H) @ p.W_ih).reshape(T, B, -1), exp),
             "grad_h": grad_h,
             "grad_c": grad_c,
             "dh0": np.ldexp(dh0, E),
@@ -201,11 +220,12 @@ def _gradients(p, cache, dZ, exp, grad_h, grad_c, dh0, dc0, E) -> dict[str, obje
 
 def _param_grads(p, cache, dZ_true, flat, H_prev) -> dict[str, np.ndarray]:
     H = cache.C.shape[2]
+    db = flat.sum(0)
     grads = {
         "W_ih": flat.T @ cache.X.reshape(flat.shape[0], -1),
         "W_hh": flat.T @ H_prev.reshape(flat.shape[0], -1),
-        "b_ih": flat.sum(0),
-        "b_hh": flat.sum(0),
+        "b_ih": db,
+        "b_hh": db.copy(),
     }
     if p.w_ci is not None:
         C_prev = np.concatenate([cache.c0[None], cache.C[:-1]])
