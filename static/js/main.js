@@ -39,7 +39,7 @@ function saveUrl(now = false) {
   else urlTimer = setTimeout(write, 250);
 }
 
-const FIELDS = ["cell", "variant", "hidden", "layers", "seed", "fbias", "kind", "text", "len", "iseed", "lo", "hi"];
+const FIELDS = ["cell", "variant", "hidden", "layers", "seed", "fbias", "rinit", "gain", "kind", "text", "len", "iseed", "lo", "hi"];
 function fillControls() {
   for (const key of FIELDS) $(key).value = String(state[key]);
   $("live").checked = state.live;
@@ -366,7 +366,7 @@ function playPause() {
 }
 
 // --- controls -------------------------------------------------------------------------------------
-const NUMERIC = new Set(["hidden", "layers", "seed", "fbias", "len", "iseed", "lo", "hi"]);
+const NUMERIC = new Set(["hidden", "layers", "seed", "fbias", "gain", "len", "iseed", "lo", "hi"]);
 
 dom.form.addEventListener("submit", (ev) => {
   ev.preventDefault();

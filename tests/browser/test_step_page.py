@@ -116,9 +116,10 @@ def post_trace(base_url, body):
         return json.loads(r.read())
 
 
-def page_body(cell="lstm", hidden=8, layers=1, seed=0, text="hello world"):
-    """The request the page makes for these URL settings (default init options)."""
+def page_body(cell="lstm", hidden=8, layers=1, seed=0, text="hello world", **init_options):
+    """The request the page makes for these URL settings."""
     init = {"seed": seed, "forget_bias": 0, "recurrent_init": "uniform", "recurrent_gain": 1}
+    init.update(init_options)
     model = {"cell": cell, "hidden_size": hidden, "num_layers": layers, "variant": "standard",
              "init": init, "weights": None}  # fmt: skip
     return {"model": model, "input": {"text": text}, "loss": {"kind": "sum_last"},
@@ -224,7 +225,7 @@ def test_clicking_a_heatmap_cell_jumps_to_its_step_and_unit(page, base_url):
 
 
 def test_reloading_the_url_restores_the_view(page, base_url):
-    open_page(page, base_url, "cell=gru&hidden=6&layers=2&seed=3&text=abcabc")
+    open_page(page, base_url, "cell=gru&hidden=6&layers=2&seed=3&rinit=orthogonal&text=abcabc")
     page.select_option("#layer", "1")
     page.select_option("#unit", "4")
     page.locator("#scrubber").fill("5")
@@ -243,7 +244,8 @@ def test_reloading_the_url_restores_the_view(page, base_url):
     assert page.input_value("#layer") == "1"
     assert page.input_value("#speed") == "8"
     assert page.input_value("#text") == "abcabc"
-    trace = post_trace(base_url, page_body("gru", 6, 2, 3, "abcabc"))
+    assert page.input_value("#rinit") == "orthogonal"
+    trace = post_trace(base_url, page_body("gru", 6, 2, 3, "abcabc", recurrent_init="orthogonal"))
     assert_diagram_matches(page, trace, layer=1)
 
 
