@@ -52,12 +52,10 @@ function rnnRows(v) {
   return [["h", "h_t", "tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t−1} + b_{hh})", null, v.h]];
 }
 
-// values: {i, f, g, o | r, z, n, cPrev, c, hPrev, h, mean, gradH, gradC} for one unit or means.
-export function render(container, cell, variant, values) {
-  const rows = cell === "lstm" ? lstmRows(values, variant) : cell === "gru" ? gruRows(values) : rnnRows(values);
+function build(container, rows) {
   const list = document.createElement("dl");
   list.className = "eq-list";
-  for (const [sym, lhs, def, arith, value] of rows) {
+  const parts = rows.map(([sym, lhs, def]) => {
     const dt = document.createElement("dt");
     dt.className = "eq-lhs";
     const swatch = document.createElement("span");
@@ -70,23 +68,39 @@ export function render(container, cell, variant, values) {
     const defSpan = document.createElement("span");
     defSpan.className = "eq-def";
     math(defSpan, `= ${def}`);
-    dd.appendChild(defSpan);
-    if (arith) {
-      const a = document.createElement("span");
-      a.className = "eq-arith";
-      a.textContent = `= ${arith}`;
-      dd.appendChild(a);
-    }
+    const arith = document.createElement("span");
+    arith.className = "eq-arith";
     const val = document.createElement("strong");
     val.className = "eq-val";
-    val.textContent = `= ${fmt(value, 4)}`;
-    dd.appendChild(val);
+    dd.append(defSpan, arith, val);
     list.append(dt, dd);
-  }
+    return { arith, val };
+  });
   const note = document.createElement("p");
   note.className = "hint";
-  note.textContent = values.mean
+  container.replaceChildren(list, note);
+  return { parts, note };
+}
+
+const built = new WeakMap(); // container -> {key, parts, note}
+
+// values: {i, f, g, o | r, z, n, cPrev, c, hPrev, h, mean, unit} for one unit or means.
+// The structure is built once per cell and variant; each step only rewrites the numbers.
+export function render(container, cell, variant, values) {
+  const rows = cell === "lstm" ? lstmRows(values, variant) : cell === "gru" ? gruRows(values) : rnnRows(values);
+  const key = `${cell}/${variant}`;
+  let eq = built.get(container);
+  if (!eq || eq.key !== key) {
+    eq = { key, ...build(container, rows) };
+    built.set(container, eq);
+  }
+  rows.forEach(([, , , arith, value], k) => {
+    const { arith: a, val } = eq.parts[k];
+    a.textContent = arith ? `= ${arith}` : "";
+    a.hidden = !arith;
+    val.textContent = `= ${fmt(value, 4)}`;
+  });
+  eq.note.textContent = values.mean
     ? "Showing the mean over all units; choose one unit to see the arithmetic."
     : `Unit ${values.unit}. Products are element-wise (⊙): each unit has its own gates.`;
-  container.replaceChildren(list, note);
 }
