@@ -264,11 +264,35 @@ def test_typing_in_live_mode_adds_steps(page, base_url):
 def test_bad_numbers_show_a_polite_error(page, base_url):
     open_page(page, base_url, "kind=custom&seq=1%202%3B3%204")
     assert page.locator("#seq").input_value() == "1 2\n3 4"
+    assert page.locator("#gen-group").is_hidden() and page.locator("#text-group").is_hidden()
     page.locator("#seq").fill("1 2\n3")
     page.locator("#seq").blur()
     error = page.locator("#error")
     assert "Line 2 has 1 numbers" in error.inner_text()
     assert error.get_attribute("aria-live") == "polite"
+
+
+def test_exports_hold_the_trace(browser, base_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
+    pg = context.new_page()
+    rec = Recorder(pg)
+    open_page(pg, base_url, "hidden=3&text=abc")
+    with pg.expect_download() as d:
+        pg.click("#export-json")
+    exported = json.loads(Path(d.value.path()).read_text())
+    trace = post_trace(base_url, page_body(hidden=3, text="abc"))
+    assert exported["layers"][0]["h"] == trace["layers"][0]["h"]
+    assert exported["layers"][0]["grad_h_log10_norm"] == trace["layers"][0]["grad_h_log10_norm"]
+    with pg.expect_download() as d:
+        pg.click("#export-csv")
+    lines = Path(d.value.path()).read_text().splitlines()
+    assert lines[0] == "layer,t,unit,i,f,g,o,c,h,grad_h,grad_c"
+    assert len(lines) == 1 + 3 * 3  # one row per (layer, step, unit)
+    with pg.expect_download() as d:
+        pg.click("button.png[data-chart='heat-f']")
+    assert Path(d.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rec.check()
+    context.close()
 
 
 @pytest.mark.parametrize("width,height", [(1280, 720), (390, 844)])
