@@ -331,7 +331,8 @@ const player = new Player({
   speed: state.speed,
   onChange: (t) => {
     state.t = t;
-    if (player.playing && player.direction < 0) hideGradsFrom = Math.min(hideGradsFrom, t);
+    if (!player.playing) hideGradsFrom = 0; // moving by hand: show every gradient there is
+    else if (player.direction < 0) hideGradsFrom = Math.min(hideGradsFrom, t);
     render(trace, t);
     saveUrl();
   },
@@ -359,8 +360,9 @@ function playPause() {
   }
   if (!trace) return;
   if (player.t >= player.last_t || player.t === 0) {
-    hideGradsFrom = trace.steps; // a play-through: gradients come after the forward pass
     player.seek(0);
+    hideGradsFrom = trace.steps; // a play-through: gradients come after the forward pass
+    render(trace, 0);
   }
   player.play(1);
 }

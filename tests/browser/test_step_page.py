@@ -167,8 +167,11 @@ def test_page_loads_and_gates_show_the_trace_values(page, base_url):
 def test_play_animates_and_every_frame_shows_trace_values(page, base_url):
     open_page(page, base_url, "speed=30")
     trace = post_trace(base_url, page_body())
+    shown = "() => document.getElementById('grad-chart').data[0].y.filter((v) => v !== null).length"
+    assert page.evaluate(shown) == 11  # every gradient is there before playing
     page.click("#btn-play")
     page.wait_for_function("() => Number(document.getElementById('diagram').dataset.t) >= 3")
+    assert page.evaluate(shown) == 0  # a play-through hides them until the backward pass
     page.keyboard.press("Space")  # pause (focus is on the play button, which toggles)
     t = diagram(page)["t"]
     assert 3 <= t <= 10
@@ -182,6 +185,7 @@ def test_play_animates_and_every_frame_shows_trace_values(page, base_url):
         timeout=8000,
     )
     assert diagram(page)["t"] == 0
+    assert page.evaluate(shown) == 11  # filled in from right to left, now complete
     assert_diagram_matches(page, trace)
 
 
