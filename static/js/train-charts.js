@@ -17,11 +17,11 @@ const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: [
 function baseLayout(yTitle, extra = {}) {
   return {
     font: FONT,
-    margin: { l: 64, r: 12, t: 8, b: 48 },
-    height: 260,
+    margin: { l: 64, r: 12, t: 44, b: 48 },
+    height: 290,
     xaxis: { title: { text: "training step" }, zeroline: false },
     yaxis: { title: { text: yTitle }, zeroline: false },
-    legend: { orientation: "h", y: 1.12, x: 0 },
+    legend: { orientation: "h", y: 1.0, yanchor: "bottom", x: 0 },
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "#ffffff",
     ...extra,
