@@ -103,22 +103,35 @@ def lstm_forward(W_ih, W_hh, b, X, ws=None):
 def lstm_backward(W_ih, W_hh, cache, dHs, need_dX=True):
     X, Gs, C, TC, Hs, ws = (cache[k] for k in ("X", "G", "C", "TC", "Hs", "ws"))
     T, B, H = C.shape
+    i, f, g, o = (Gs[..., k * H : (k + 1) * H] for k in range(4))  # (T, B, H) views
+    # Whole-sequence factors first (few big ops), so each step below is 8 small ones.
+    dAct = _buf(ws, "dAct", (T, B, 4 * H))  # d gate / d pre-activation: σ(1-σ), 1-tanh²
+    np.multiply(Gs, Gs, out=dAct)
+    np.subtract(Gs, dAct, out=dAct)
+    dg_act = dAct[..., 2 * H : 3 * H]
+    np.multiply(g, g, out=dg_act)
+    np.subtract(1.0, dg_act, out=dg_act)
+    OT = _buf(ws, "OT", (T, B, H))  # dh/dc = o ⊙ (1 - tanh²(c))
+    np.multiply(TC, TC, out=OT)
+    np.subtract(1.0, OT, out=OT)
+    OT *= o
+    P = _buf(ws, "P", (T, B, 3, H))  # dc -> (di, df, dg) = dc ⊙ (g, c_{t-1}, i)
+    P[:, :, 0] = g
+    P[0, :, 1] = 0.0
+    P[1:, :, 1] = C[:-1]
+    P[:, :, 2] = i
     dA = _buf(ws, "dA", (T, B, 4 * H))  # dL/d pre-activation
     dh_next = np.zeros((B, H))
     dc_next = np.zeros((B, H))
-    zeros = np.zeros((B, H))
     for t in reversed(range(T)):
-        G, tc = Gs[t], TC[t]
-        i, f, g, o = G[:, :H], G[:, H : 2 * H], G[:, 2 * H : 3 * H], G[:, 3 * H :]
-        c_prev = C[t - 1] if t else zeros
         dh = dHs[t] + dh_next
-        dc = dh * o * (1.0 - tc * tc) + dc_next  # through h = o⊙tanh(c), plus the carousel
+        dc = dh * OT[t]  # through h = o⊙tanh(c) ...
+        dc += dc_next  # ... plus the carousel from c_{t+1}
         dG = dA[t]
-        dG[:, :H] = dc * g * i * (1.0 - i)  # di, back through the sigmoid
-        dG[:, H : 2 * H] = dc * c_prev * f * (1.0 - f)  # df
-        dG[:, 2 * H : 3 * H] = dc * i * (1.0 - g * g)  # dg, back through tanh
-        dG[:, 3 * H :] = dh * tc * o * (1.0 - o)  # do
-        dc_next = dc * f
+        np.multiply(dc[:, None, :], P[t], out=dG[:, : 3 * H].reshape(B, 3, H))  # di df dg
+        np.multiply(dh, TC[t], out=dG[:, 3 * H :])  # do
+        dG *= dAct[t]  # back through the sigmoids and tanh
+        dc_next = dc * f[t]
         dh_next = dG @ W_hh
     return _linear_grads(dA, X, Hs, W_ih, need_dX=need_dX)
 

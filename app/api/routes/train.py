@@ -73,7 +73,7 @@ class TrainModelIn(BaseModel):
     hidden_size: int = Field(16, ge=1, le=MAX_H, description="H")
     num_layers: int = Field(1, ge=1, le=MAX_LAYERS, description="L")
     variant: Literal[LSTM_VARIANTS] = "standard"  # type: ignore[valid-type]
-    init: InitIn = Field(default_factory=lambda: InitIn())
+    init: InitIn = Field(default_factory=InitIn)
 
 
 class TrainSettingsIn(BaseModel):
@@ -90,8 +90,8 @@ class TrainSettingsIn(BaseModel):
 class TrainRequest(BaseModel):
     model_config = Strict
     task: TrainTaskIn
-    model: TrainModelIn = Field(default_factory=lambda: TrainModelIn())
-    train: TrainSettingsIn = Field(default_factory=lambda: TrainSettingsIn())
+    model: TrainModelIn = Field(default_factory=TrainModelIn)
+    train: TrainSettingsIn = Field(default_factory=TrainSettingsIn)
 
 
 class _RefusedError(Exception):
