@@ -155,11 +155,12 @@ export function powerTicks(lo, hi) {
     }
     return { tickvals: vals, ticktext: vals.map((v) => String(Number((10 ** v).toPrecision(1)))) };
   }
-  const a = Math.floor(lo);
-  const b = Math.ceil(hi);
-  const stride = Math.max(1, Math.ceil((b - a) / 6));
+  // a round stride (1, 2, 5, 10, 20, 50, ... decades) giving at most about six ticks
+  const raw = Math.max(1, (hi - lo) / 6);
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const stride = [1, 2, 5, 10].map((m) => m * mag).find((v) => v >= raw);
   const vals = [];
-  for (let k = b; k >= a; k -= stride) vals.push(k);
+  for (let k = Math.floor(hi / stride) * stride; k >= lo; k -= stride) vals.push(k);
   return { tickvals: vals, ticktext: vals.map((k) => (k === 0 ? "1" : `10<sup>${k}</sup>`)) };
 }
 

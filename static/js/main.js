@@ -8,7 +8,7 @@ import { NAMES, fmt } from "./encodings.js";
 import { buildInput, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToText } from "./inputs.js";
 import { Player } from "./player.js";
 import { parse, serialise, traceKey } from "./state.js";
-import { charLabels, inputLabel, readingRows, stepView } from "./view.js";
+import { charLabels, gradLabel, inputLabel, readingRows, stepView } from "./view.js";
 
 const $ = (id) => document.getElementById(id);
 const state = parse(location.search.slice(1));
@@ -16,7 +16,7 @@ const dom = {
   form: $("controls"), diagram: $("diagram"), reading: $("reading"), equations: $("equations"),
   heatmaps: $("heatmaps"), grad: $("grad-chart"), scrubber: $("scrubber"), tLabel: $("t-label"),
   play: $("btn-play"), unit: $("unit"), layer: $("layer"), speed: $("speed"), status: $("status"),
-  error: $("error"), inputNow: $("input-now"), seq: $("seq"), text: $("text"),
+  error: $("error"), inputNow: $("input-now"), seq: $("seq"), text: $("text"), gradNow: $("grad-now"),
 };
 
 let trace = null; // the trace being shown, as /api/trace answers it (plus gradFrom)
@@ -261,6 +261,17 @@ function renderReading(rows) {
   dom.reading.replaceChildren(...(items.length ? [head, list] : []));
 }
 
+// Text with "10^−68" written as a real superscript (built from text nodes, never HTML).
+function setWithPowers(el, text) {
+  const parts = text.split(/\^(−?\d+)/);
+  el.replaceChildren(...parts.map((p, k) => {
+    if (k % 2 === 0) return document.createTextNode(p);
+    const sup = document.createElement("sup");
+    sup.textContent = p;
+    return sup;
+  }));
+}
+
 // One render for playing and scrubbing alike.
 function render(tr, t) {
   if (!tr || tr.steps === 0 || !refs) return;
@@ -281,6 +292,7 @@ function render(tr, t) {
   if (heat) charts.moveHeatmapCursor(heat, t, unit === "mean" ? null : Number(unit));
   charts.moveGradCursor(gradChart, t);
   const reveal = Math.max(tr.gradFrom, hideGradsFrom);
+  setWithPowers(dom.gradNow, gradLabel(tr, where, reveal));
   if (reveal !== plottedReveal) updateGradOnly();
 }
 

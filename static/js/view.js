@@ -58,3 +58,20 @@ export function inputLabel(trace, t, layer = 0) {
 export function charLabels(trace) {
   return trace.alphabet ? trace.inputs.map((x) => charOf(trace, x)) : null;
 }
+
+// A norm given by its log10, readable even far below the float range (1e-500 is possible).
+export function normText(log10) {
+  if (log10 === null || log10 === undefined) return "not yet";
+  if (log10 > -4 && log10 < 5) return fmt(10 ** log10, 3);
+  const e = Math.floor(log10);
+  return `${fmt(10 ** (log10 - e), 3)}×10^${e}`.replace("-", "\u2212");
+}
+
+// The gradient norms at step t, once the backward pass has reached it.
+export function gradLabel(trace, { t, layer }, revealFrom) {
+  const L = trace.layers[layer];
+  const shown = (arr) => (arr && t >= revealFrom ? arr[t] : null);
+  let text = `At step ${t}: ‖∂L/∂h‖ = ${normText(shown(L.grad_h_log10_norm))}`;
+  if (L.grad_c_log10_norm) text += `, ‖∂L/∂c‖ = ${normText(shown(L.grad_c_log10_norm))}`;
+  return text;
+}

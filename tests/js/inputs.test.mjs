@@ -70,3 +70,10 @@ test("chart helpers: transpose to unit x time; log ticks label the norms", () =>
   const narrow = powerTicks(-1.2, 0.2);
   assert.ok(narrow.ticktext.includes("0.1") && narrow.ticktext.includes("1"));
 });
+
+test("log-axis ticks use round strides of decades", () => {
+  const { tickvals } = powerTicks(-68.4, 0.3);
+  const steps = tickvals.slice(1).map((v, k) => tickvals[k] - v);
+  assert.ok(steps.every((d) => d === steps[0]) && [10, 20].includes(steps[0]), String(tickvals));
+  assert.ok(tickvals.every((v) => v % steps[0] === 0 && v >= -68.4 && v <= 0.3));
+});

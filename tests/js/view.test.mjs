@@ -26,3 +26,14 @@ test("gate reading rows count units per sigmoid gate; text inputs label the step
   assert.equal(inputLabel(tiny, 1), "Step 1: input “b”");
   assert.deepEqual(charLabels(tiny), ["a", "b"]);
 });
+
+import { normText, gradLabel } from "../../static/js/view.js";
+
+test("gradient norms read as numbers, even far below the float range", () => {
+  assert.equal(normText(Math.log10(0.0631)), "0.0631");
+  assert.equal(normText(-500.5), "3.16×10^\u2212501");
+  assert.equal(normText(null), "not yet");
+  const tr = { layers: [{ grad_h_log10_norm: [-2, 0], grad_c_log10_norm: null }] };
+  assert.equal(gradLabel(tr, { t: 0, layer: 0 }, 0), "At step 0: ‖∂L/∂h‖ = 0.01");
+  assert.equal(gradLabel(tr, { t: 0, layer: 0 }, 1), "At step 0: ‖∂L/∂h‖ = not yet");
+});
