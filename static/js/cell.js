@@ -182,7 +182,7 @@ function buildRnn(svg, refs) {
 export function build(container, cell, variant = "standard") {
   container.replaceChildren();
   const svg = el("svg", {
-    viewBox: "0 0 760 420",
+    viewBox: cell === "rnn" ? "0 90 760 330" : "0 0 760 420", // the RNN has nothing up top
     role: "img",
     class: `cell-svg cell-${cell}`,
     "aria-labelledby": "diagram-desc",

@@ -102,5 +102,7 @@ export function render(container, cell, variant, values) {
   });
   eq.note.textContent = values.mean
     ? "Showing the mean over all units; choose one unit to see the arithmetic."
-    : `Unit ${values.unit}. Products are element-wise (⊙): each unit has its own gates.`;
+    : cell === "rnn"
+      ? `Unit ${values.unit}. Every unit is rewritten through tanh at every step.`
+      : `Unit ${values.unit}. Products are element-wise (⊙): each unit has its own gates.`;
 }

@@ -19,7 +19,7 @@ export const PROPERTIES = {
   kind: ["text", oneOf("text", "sine", "random", "adding", "brackets", "custom")],
   text: ["hello world", { type: "string", max: 200 }],
   live: [false, { type: "bool" }],
-  len: [24, int(1, 400)], // generated sequence length
+  len: [24, int(1, 2000)], // generated sequence length
   iseed: [0, int(0, 2 ** 31 - 1)], // generator seed
   seq: ["", { type: "string", max: 8000 }], // custom numbers, "1 0;0.5 2;..." (rows by ;)
   t: [0, int(0, 100000)], // current step
