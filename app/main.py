@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app import __version__
-from app.api.errors import RequestError, request_error_handler
-from app.api.middleware import BodyLimit, SecurityHeaders
+from app.api.errors import (
+    RequestError,
+    request_error_handler,
+    validation_error_handler,
+)
+from app.api.middleware import BodyLimit, OpenStreams, SecurityHeaders
 from app.api.routes import compare, health, pages, trace, weights
 from app.api.slots import RunSlots
 from app.settings import get_settings
@@ -26,15 +31,23 @@ def create_app() -> FastAPI:
         description="Step through an LSTM, GRU or tanh RNN: every gate, state and gradient.",
     )
     app.state.slots = RunSlots(settings.max_concurrent_runs)
+    app.state.streams = {"open": 0}
     app.add_exception_handler(RequestError, request_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     for module in (health, trace, weights, compare, pages):  # before pages' placeholders
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
-                       upload_limit=settings.max_upload_bytes)  # fmt: skip
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        upload_limit=settings.max_upload_bytes,
+        max_lists=settings.max_lists,
+    )
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
     hosts = [h.strip() for h in settings.allowed_hosts.split(",") if h.strip()]
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts or ["*"])
+    app.add_middleware(OpenStreams, counter=app.state.streams)
+    # No CORSMiddleware: the pages and the API share one origin, so browsers need none.
     return app
 
 

@@ -1,5 +1,6 @@
 """One Settings object from the environment (prefix LSTMX_), with documented defaults.
 
+Every field is LSTMX_<NAME> in the environment (LSTMX_MAX_STEPS=2000, LSTMX_SEND_TIMEOUT=2.5).
 The defaults are sized to a few seconds of compute on a 2-core laptop: a T = 2,000, H = 128,
 2-layer LSTM trace is well inside them.
 """
@@ -24,9 +25,18 @@ class Settings:
     max_body_bytes: int = 8 * 2**20  # JSON request bodies and WebSocket messages
     max_upload_bytes: int = 64 * 2**20  # weight files
     max_concurrent_runs: int = 8  # heavy engine runs at once; beyond: 503 "busy, retry"
+    retry_after: int = 2  # seconds, in the Retry-After header of a 503 busy answer
+    send_timeout: float = 10.0  # seconds one WebSocket frame may wait on a client not reading
     allowed_hosts: str = "*"  # comma-separated, for TrustedHostMiddleware
     allowed_origins: str = ""  # extra WebSocket origins (host:port), comma-separated
     frame_ancestors: str = "'self'"  # CSP frame-ancestors: who may embed the pages
+
+    @property
+    def max_lists(self) -> int:
+        """Lists ("[") a JSON body within the limits can need, with room: rows of a sequence
+        and a loss target, clamp step and unit lists, rows of inline weights, "[" in text."""
+        weights_rows = self.max_layers * (8 * self.max_hidden + 8) + self.max_hidden + 8
+        return 3 * self.max_steps + self.max_text + 2 * self.max_clamps + weights_rows + 64
 
 
 @lru_cache
@@ -35,5 +45,6 @@ def get_settings() -> Settings:
     for f in fields(Settings):
         raw = os.environ.get(f"LSTMX_{f.name.upper()}")
         if raw is not None:
-            values[f.name] = int(raw) if f.type in ("int", int) else raw
+            kind = {"int": int, "float": float}.get(str(f.type), f.type)
+            values[f.name] = kind(raw) if kind in (int, float) else raw
     return Settings(**values)

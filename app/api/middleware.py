@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # plotly.js inserts <style> elements when it loads, so styles need 'unsafe-inline' (scripts do
@@ -39,42 +40,89 @@ class SecurityHeaders:
 
 
 class BodyLimit:
-    """413 for bodies above the cap (a larger cap on the upload route), checked as they stream."""
+    """413 for bodies above the cap (a larger cap on the upload route), checked as they stream.
 
-    def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
+    JSON bodies are also capped in their number of lists (`max_lists`, counted as "[" bytes as
+    they stream): parsing turns each "[0]," into a Python list and a validated one, so a 4 MB
+    body of a million one-number rows would take seconds and hundreds of MB before any limit
+    could be checked. The cap is far above what any request within the limits needs.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int, max_lists: int) -> None:
         self.app, self.limit, self.upload_limit = app, limit, upload_limit
+        self.max_lists = max_lists
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.upload_limit + 65536 if scope["path"] == "/api/weights" else self.limit
+        upload = scope["path"] == "/api/weights"
+        limit = self.upload_limit + 65536 if upload else self.limit
+        max_lists = None if upload else self.max_lists
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            return await _too_large(send, limit)
-        seen = 0
+            return await _too_large(send, f"request body above {limit} bytes")
+        seen = lists = 0
+        refused = ""  # set when the body breaks a cap: the app's own answer is replaced
+        answered = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, lists, refused
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                body = message.get("body", b"")
+                seen += len(body)
                 if seen > limit:
-                    raise _TooLargeError
+                    refused = f"request body above {limit} bytes"
+                elif max_lists is not None:
+                    lists += body.count(b"[")
+                    if lists > max_lists:
+                        refused = f"request body holds more than {max_lists} lists ('[')"
+                if refused:
+                    raise _TooLargeError  # FastAPI may catch it and answer 400: replaced below
             return message
 
+        async def guarded_send(message: Message) -> None:
+            nonlocal answered
+            if refused:
+                if not answered:
+                    answered = True
+                    await _too_large(send, refused)
+                return
+            await send(message)
+
         try:
-            await self.app(scope, counting_receive, send)
+            await self.app(scope, counting_receive, guarded_send)
         except _TooLargeError:
-            await _too_large(send, limit)
+            pass
+        if refused and not answered:
+            await _too_large(send, refused)
 
 
 class _TooLargeError(Exception):
     pass
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = b'{"detail":[{"loc":["body"],"msg":"request body above %d bytes","type":"too_large"}]}'
-    body = body % limit
+async def _too_large(send: Send, msg: str) -> None:
+    body = orjson.dumps({"detail": [{"loc": ["body"], "msg": msg, "type": "too_large"}]})
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json")] + HEADERS})  # fmt: skip
     await send({"type": "http.response.body", "body": body})
+
+
+class OpenStreams:
+    """Counts the WebSocket connections in progress (every route), in `counter["open"]`.
+
+    GET /healthz?detail=true reports it: after clients leave it must return to its baseline.
+    """
+
+    def __init__(self, app: ASGIApp, counter: dict[str, int]) -> None:
+        self.app, self.counter = app, counter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+        self.counter["open"] += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.counter["open"] -= 1

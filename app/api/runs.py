@@ -38,10 +38,27 @@ def check_shape_limits(req: TraceRequest, T: int, D: int, s: Settings) -> None:
             "shorten the sequence or shrink the model",
         )
     gates = {"lstm": 4, "gru": 3, "rnn": 0}[m.cell]
+    check_clamp_cost(req.clamp or [], T, H, L, max(gates, 1))
     numbers = T * L * H * (gates + 4) + T * D
     if numbers > s.max_answer_numbers:
         raise RequestError(
             ("body",), f"the answer would hold {numbers:,} numbers, above {s.max_answer_numbers:,}"
+        )
+
+
+def check_clamp_cost(clamp: list, T: int, H: int, L: int, G: int) -> None:
+    """Each clamp entry sets len(t)·len(units) gate values per layer; together they may not set
+    more than the run holds (T·L·G·H), which only repeated steps or units could exceed."""
+    cost = 0
+    for c in clamp:
+        steps = len(c.t) if isinstance(c.t, list) else 1
+        units = len(c.units) if c.units is not None else H
+        cost += steps * units * (L if c.layer is None else 1)
+    if cost > T * L * G * H:
+        raise RequestError(
+            ("body", "clamp"),
+            f"the clamp entries set {cost:,} gate values, more than the run's {T * L * G * H:,}: "
+            "remove repeated steps or units",
         )
 
 

@@ -1,16 +1,23 @@
-"""Request schemas. Pydantic checks types and fixed ranges; `check_limits` then checks the
-settings' limits (T, H, L, the work budget, the answer size) before any work is done."""
+"""Request schemas. Pydantic checks types, fixed ranges and the lengths of lists and strings
+(from the settings, so a 10^6-row sequence or a clamp naming 10^6 steps stops at the first item
+past the limit); `runs.check_shape_limits` then checks the limits that follow from several
+fields (T, H, L, the work budget, the answer size) before any work is done. NaN and infinity
+are refused in every float field (allow_inf_nan=False): they never enter, so never echo back."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.engine.params import LSTM_VARIANTS
 from app.engine.tasks import TASKS
+from app.settings import get_settings
 
-Strict = ConfigDict(extra="forbid", strict=True)  # no silent coercion (false -> 0.0)
+# no silent coercion (false -> 0.0), no NaN or infinity
+Strict = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+_S = get_settings()  # list and string lengths, read once at import (environment variables)
+Row = Annotated[list[float], Field(max_length=_S.max_input)]
 
 
 class InitIn(BaseModel):
@@ -42,9 +49,9 @@ class TaskIn(BaseModel):
 
 class InputIn(BaseModel):
     model_config = Strict
-    sequence: list[list[float]] | None = None
-    text: str | None = None
-    alphabet: str | None = None
+    sequence: list[Row] | None = Field(None, max_length=_S.max_steps, description="T rows of D")
+    text: str | None = Field(None, max_length=_S.max_text)
+    alphabet: str | None = Field(None, max_length=_S.max_input)
     task: TaskIn | None = None
 
 
@@ -57,11 +64,18 @@ class LossIn(BaseModel):
 
 class ClampIn(BaseModel):
     model_config = Strict
-    t: int | list[int]
+    t: int | Annotated[list[int], Field(max_length=_S.max_steps)]
     gate: Literal["i", "f", "g", "o", "r", "z", "n"]
     value: float = Field(ge=-1, le=1)
-    units: list[int] | None = None
+    units: list[int] | None = Field(None, max_length=_S.max_hidden)
     layer: int | None = None
+
+    @field_validator("t", "units")
+    @classmethod
+    def _once(cls, v: Any) -> Any:  # repeats would only multiply the work of building masks
+        if isinstance(v, list) and len(set(v)) != len(v):
+            raise ValueError("each step or unit may appear once")
+        return v
 
 
 class TraceRequest(BaseModel):
@@ -70,5 +84,5 @@ class TraceRequest(BaseModel):
     input: InputIn
     loss: LossIn = Field(default_factory=LossIn)
     dtype: Literal["float64", "float32"] = "float64"
-    clamp: list[ClampIn] | None = None
+    clamp: list[ClampIn] | None = Field(None, max_length=_S.max_clamps)
     live: bool = Field(False, description="WebSocket only: keep the socket open for input")

@@ -33,7 +33,12 @@ def _c(a: np.ndarray | None) -> np.ndarray | None:
 
 
 def first_nonfinite(trace: Trace) -> dict | None:
-    """The first (field, layer, step) holding NaN or infinity, or None."""
+    """The first (field, layer, step) holding NaN or infinity, or None.
+
+    "t" is the earliest such step; "diverged_at" the step where the run diverged in the order
+    it computes: the same for forward fields (gates, c, h), the latest one for gradients,
+    which BPTT computes from T-1 down to 0 (an exploding gradient is inf at every t below it).
+    """
     for k, layer in enumerate(trace.layers):
         named = {f"gates.{g}": v for g, v in layer.gates.items()}
         named.update(c=layer.c, h=layer.h, grad_h=layer.grad_h, grad_c=layer.grad_c)
@@ -42,8 +47,9 @@ def first_nonfinite(trace: Trace) -> dict | None:
                 continue
             bad = ~np.isfinite(arr)
             if bad.any():
-                t = int(np.argmax(bad.any(axis=tuple(range(1, arr.ndim)))))
-                return {"field": name, "layer": k, "t": t}
+                steps = np.flatnonzero(bad.any(axis=tuple(range(1, arr.ndim))))
+                at = int(steps[-1] if name.startswith("grad_") else steps[0])
+                return {"field": name, "layer": k, "t": int(steps[0]), "diverged_at": at}
     return None
 
 

@@ -13,12 +13,20 @@ class RunSlots:
         self.limit = limit
         self.active = 0  # only touched from the event loop thread: no lock needed
 
+    @property
+    def full(self) -> bool:
+        return self.active >= self.limit
+
+    def busy(self) -> RequestError:
+        return RequestError(
+            ("body",), f"the server is busy ({self.limit} runs at once); retry shortly", 503
+        )
+
     @contextmanager
     def take(self) -> Iterator[None]:
-        if self.active >= self.limit:
-            raise RequestError(
-                ("body",), f"the server is busy ({self.limit} runs at once); retry shortly", 503
-            )
+        """Hold a slot for the block; raise the 503 busy RequestError when none is free."""
+        if self.full:
+            raise self.busy()
         self.active += 1
         try:
             yield

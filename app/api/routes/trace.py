@@ -2,10 +2,14 @@
 
 WebSocket protocol (DESIGN.md): the client sends the request body once; the server sends
 "start", one "step" frame per time step, one "grad" frame per step from T-1 down to 0, then
-"end". With "live": true the socket stays open after the forward frames ("ready"): the client
+"end" (with "nonfinite": the first field, layer and step holding NaN or infinity, or null: a
+diverging run is reported as diverged at step t, and its non-finite numbers are sent as null).
+With "live": true the socket stays open after the forward frames ("ready"): the client
 sends {"type": "input", "x": [...]} or {"type": "input", "char": "a"} for one more step, or
 {"type": "backward"} for the gradient frames of everything so far. Bad input: an "error" frame
-and close code 1008 (for a bad live input the socket stays open).
+and close code 1008 (for a bad live input the socket stays open). Busy (every run slot taken):
+an "error" frame and close code 1013, "try again later"; over HTTP, 503 with Retry-After.
+Everything that allocates arrays (prepare, forward, backward) runs off the event loop.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from app.engine import prepare
 from app.settings import get_settings
 
 from .. import serialize, wsutil
-from ..errors import RESPONSES, RequestError
+from ..errors import RESPONSES, RequestError, clean_errors
 from ..runs import build_run, check_shape_limits, model_dict, resolve_input
 from ..schemas import TraceRequest
 from ..wsutil import ClientGoneError
@@ -36,19 +40,25 @@ router = APIRouter(tags=["trace"])
     "/api/trace", summary="Run a model over a sequence and record everything", responses=RESPONSES
 )
 async def post_trace(req: TraceRequest, request: Request) -> Response:
-    run, extra = build_run(req, get_settings())
+    run, extra = await run_in_threadpool(build_run, req, get_settings())
     with request.app.state.slots.take():
         body = await run_in_threadpool(lambda: serialize.dumps(
             serialize.trace_dict(run.backward(), extra)))  # fmt: skip
     return Response(body, media_type="application/json")
 
 
-async def _error(ws: WebSocket, detail: Any, close: bool = True) -> None:
-    """An error frame; with close, code 1008 and the route ends."""
+async def _error(ws: WebSocket, detail: Any, close: bool = True, code: int = 1008) -> None:
+    """An error frame; with close, close code `code` (1013 when busy) and the route ends."""
     await _send(ws, serialize.dumps({"type": "error", "detail": detail}))
     if close:
-        await wsutil.close(ws, 1008)
+        await wsutil.close(ws, code)
         raise ClientGoneError
+
+
+def _end_frame(trace: Any) -> bytes:
+    return serialize.dumps(
+        {"type": "end", "loss": trace.loss, "nonfinite": serialize.first_nonfinite(trace)}
+    )
 
 
 _send = wsutil.send
@@ -72,7 +82,7 @@ async def _stream(ws: WebSocket, run: Any, t0: int = 0, grads: bool = True) -> A
         trace = await run_in_threadpool(run.backward)
         for t in reversed(range(trace.steps)):
             await _send(ws, serialize.grad_frame(t, trace))
-        await _send(ws, serialize.dumps({"type": "end", "loss": trace.loss}))
+        await _send(ws, _end_frame(trace))
     return forward
 
 
@@ -88,30 +98,34 @@ async def ws_trace(ws: WebSocket) -> None:
         if len(raw) > settings.max_body_bytes:
             await wsutil.close(ws, 1009, f"message above {settings.max_body_bytes} bytes")
             return
+        if raw.count("[") > settings.max_lists:  # as BodyLimit does for HTTP bodies
+            await wsutil.close(ws, 1009, f"message holds more than {settings.max_lists} lists")
+            return
         try:
             req = TraceRequest.model_validate_json(raw)
             if req.live:
                 await _live(ws, req)
                 return
-            run, extra = build_run(req, settings)
+            run, extra = await run_in_threadpool(build_run, req, settings)
         except ValidationError as exc:
-            await _error(ws, exc.errors(include_url=False, include_context=False))
-        except RequestError as exc:
-            await _error(ws, exc.detail())
-        with ws.app.state.slots.take():
+            await _error(ws, clean_errors(exc.errors()))
+        except RequestError as exc:  # a limit, or busy (503) in live mode
+            await _error(ws, exc.detail(), code=1013 if exc.status == 503 else 1008)
+        slots = ws.app.state.slots
+        if slots.full:  # no await between this check and take(): nobody can slip in
+            await _error(ws, slots.busy().detail(), code=1013)
+        with slots.take():
             await _send(ws, _start_frame(run, extra, run.X.shape[0]))
             await _stream(ws, run)
         await wsutil.close(ws)
     except (WebSocketDisconnect, ClientGoneError):
         return
-    except RequestError as exc:  # busy
-        await _error(ws, exc.detail())
 
 
 async def _live(ws: WebSocket, req: TraceRequest) -> None:
     """Live mode: one step per input message, gradients on request."""
-    settings = get_settings()
-    X, alphabet = resolve_input(req, settings)
+    settings, slots = get_settings(), ws.app.state.slots
+    X, alphabet = await run_in_threadpool(resolve_input, req, settings)
     model = model_dict(req, X.shape[1])
     D = X.shape[1]
     rows: list[np.ndarray] = list(X)
@@ -120,6 +134,10 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
     def step_run(x: np.ndarray) -> Any:
         return prepare(model, x, dtype=req.dtype, initial_state=state)
 
+    def whole_run() -> Any:
+        check_shape_limits(req, len(rows), D, settings)
+        return prepare(model, np.stack(rows), dtype=req.dtype)
+
     def final_state(forward: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         st = {"h": np.stack([rec["h"][-1] for rec in forward])}
         if forward[0]["c"] is not None:
@@ -127,13 +145,16 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
         return st
 
     try:
-        first = prepare(model, X if len(X) else np.zeros((1, D)), dtype=req.dtype)
+        first = await run_in_threadpool(
+            prepare, model, X if len(X) else np.zeros((1, D)), None, req.dtype
+        )
     except ValueError as exc:
         raise RequestError(("body",), str(exc)) from None
     extra = {"input_size": D, "alphabet": alphabet, "dtype": req.dtype, "live": True}
     await _send(ws, _start_frame(first, extra, len(X)))
     if len(X):
-        state = final_state(await _stream(ws, first, grads=False))
+        with slots.take():
+            state = final_state(await _stream(ws, first, grads=False))
     await _send(ws, serialize.dumps({"type": "ready", "t": len(rows)}))
     while True:
         raw = await ws.receive_text()
@@ -149,7 +170,7 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
                 continue
             if len(rows) + 1 > settings.max_steps:
                 await _error(ws, f"live sequence reached the limit of {settings.max_steps} steps")
-            run = step_run(x[None])
+            run = await run_in_threadpool(step_run, x[None])
             forward = await _stream(ws, run, t0=len(rows), grads=False)
             rows.append(x)
             state = final_state(forward)
@@ -157,12 +178,15 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
             if not rows:
                 await _error(ws, "nothing to differentiate yet: send an input first", close=False)
                 continue
-            check_shape_limits(req, len(rows), D, settings)
-            run = prepare(model, np.stack(rows), dtype=req.dtype)
-            trace = await run_in_threadpool(run.backward)
-            for t in reversed(range(trace.steps)):
-                await _send(ws, serialize.grad_frame(t, trace))
-            await _send(ws, serialize.dumps({"type": "end", "loss": trace.loss}))
+            if slots.full:
+                await _error(ws, "the server is busy; send backward again shortly", close=False)
+                continue
+            with slots.take():
+                run = await run_in_threadpool(whole_run)
+                trace = await run_in_threadpool(run.backward)
+                for t in reversed(range(trace.steps)):
+                    await _send(ws, serialize.grad_frame(t, trace))
+                await _send(ws, _end_frame(trace))
         else:
             await _error(ws, "expected {'type': 'input'} or {'type': 'backward'}", close=False)
 

@@ -22,7 +22,9 @@ router = APIRouter(tags=["weights"])
 )
 async def post_weights(file: Annotated[UploadFile, File()]) -> Response:
     limit = get_settings().max_upload_bytes
-    data = await file.read(limit + 1)
+    if file.size is not None and file.size > limit:
+        raise RequestError(("body", "file"), f"file is larger than {limit} bytes", 413)
+    data = await file.read()  # not read(limit + 1): on a spooled file that allocates the limit
     if len(data) > limit:
         raise RequestError(("body", "file"), f"file is larger than {limit} bytes", 413)
     name = file.filename or ""
