@@ -12,7 +12,6 @@ import time
 import tracemalloc
 import zipfile
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from numpy.lib import format as npy_format
