@@ -57,8 +57,11 @@ function wsUrl(path) {
 export function openTraceSocket(body, handlers) {
   const ws = new WebSocket(wsUrl("/ws/trace"));
   let closedByUs = false;
-  ws.addEventListener("open", () => ws.send(JSON.stringify(body)));
+  ws.addEventListener("open", () => {
+    if (!closedByUs) ws.send(JSON.stringify(body));
+  });
   ws.addEventListener("message", (event) => {
+    if (closedByUs) return;
     const frame = JSON.parse(event.data);
     const handler = handlers[frame.type];
     if (handler) handler(frame);
@@ -72,7 +75,9 @@ export function openTraceSocket(body, handlers) {
     },
     close: () => {
       closedByUs = true;
-      ws.close();
+      // Closing a socket that is still connecting makes the browser log a warning: wait for it.
+      if (ws.readyState === WebSocket.CONNECTING) ws.addEventListener("open", () => ws.close());
+      else ws.close();
     },
   };
 }

@@ -5,7 +5,7 @@ import * as charts from "./charts.js";
 import * as equations from "./equations.js";
 import * as exporter from "./export.js";
 import { NAMES, fmt } from "./encodings.js";
-import { buildInput, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToText } from "./inputs.js";
+import { brackets, buildInput, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToText } from "./inputs.js";
 import { Player } from "./player.js";
 import { parse, serialise, traceKey } from "./state.js";
 import { charLabels, gradLabel, inputLabel, readingRows, stepView } from "./view.js";
@@ -53,8 +53,11 @@ function fillControls() {
 }
 
 function showInputGroups() {
-  const textual = state.kind === "text";
+  const textual = state.kind === "text" || state.kind === "brackets";
   $("text-group").hidden = !textual;
+  $("live-label").hidden = state.kind !== "text";
+  if (state.kind === "brackets") dom.text.value = brackets(state.len, state.iseed); // edit it: it becomes text
+  else if (state.kind === "text") dom.text.value = state.text;
   $("gen-group").hidden = state.kind === "text" || state.kind === "custom";
   $("seq-group").hidden = state.kind === "text" || state.kind === "brackets";
   $("variant").disabled = state.cell !== "lstm";
@@ -101,7 +104,14 @@ function modelFields(model) {
   return Object.fromEntries(MODEL_FIELDS.filter((k) => model[k] !== undefined).map((k) => [k, model[k]]));
 }
 
+let lastRun = { key: "", at: -Infinity };
+
 function run() {
+  // Enter in a field fires "change" and then "submit": one run is enough.
+  const key = `${traceKey(state)}|${uploadedModel ? "weights" : ""}`;
+  const now = performance.now();
+  if (key === lastRun.key && now - lastRun.at < 300) return;
+  lastRun = { key, at: now };
   runId += 1;
   const id = runId;
   if (socket) socket.close();
@@ -401,6 +411,10 @@ dom.form.addEventListener("change", (ev) => {
       showError(`${ev.target.labels?.[0]?.textContent ?? key}: ${ev.target.validationMessage}`);
       return;
     }
+  }
+  if (key === "text" && state.kind === "brackets") {
+    state.kind = "text"; // an edited bracket string is typed text from now on
+    $("kind").value = "text";
   }
   state[key] = value;
   if (key === "lo" || key === "hi") {
