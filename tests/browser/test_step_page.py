@@ -265,6 +265,25 @@ def test_typing_in_live_mode_adds_steps(page, base_url):
     page.wait_for_function("() => location.search.includes('text=abcde')")
 
 
+def test_generated_inputs_are_editable(page, base_url):
+    open_page(page, base_url, "kind=brackets&len=8")
+    text = page.input_value("#text")
+    assert len(text) == 8 and set(text) <= {"(", ")"}
+    page.fill("#text", "(()")
+    page.press("#text", "Enter")
+    page.wait_for_function("() => document.getElementById('scrubber').max === '2'")
+    assert page.input_value("#kind") == "text"
+    page.select_option("#kind", "sine")
+    page.wait_for_function("() => document.getElementById('scrubber').max === '7'")
+    rows = page.input_value("#seq").splitlines()
+    assert len(rows) == 8
+    page.fill("#seq", "\n".join(rows[:5]))
+    page.locator("#seq").blur()
+    page.wait_for_function("() => document.getElementById('scrubber').max === '4'")
+    assert page.input_value("#kind") == "custom"
+    assert "kind=custom" in page.url
+
+
 def test_bad_numbers_show_a_polite_error(page, base_url):
     open_page(page, base_url, "kind=custom&seq=1%202%3B3%204")
     assert page.locator("#seq").input_value() == "1 2\n3 4"
