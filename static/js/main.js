@@ -184,6 +184,7 @@ function run() {
 
 function startTrace(start) {
   trace = api.traceFromStart(start);
+  for (const list of document.querySelectorAll(".howto [data-cell]")) list.hidden = list.dataset.cell !== trace.cell;
   refs = cellView.build(dom.diagram, trace.cell, state.variant);
   heat = charts.createHeatmaps(dom.heatmaps, trace.cell, (t, unit) => {
     state.unit = String(unit);
