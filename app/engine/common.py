@@ -53,6 +53,8 @@ class ScaledGrad:
 
     def plain(self) -> np.ndarray:
         """The true values; they may underflow to 0 or overflow to inf in the dtype."""
+        if not self.exp.any():  # nothing was rescaled (the usual case over short sequences)
+            return self.values
         with np.errstate(over="ignore", under="ignore"):
             return np.ldexp(self.values, self.exp[:, None, None].astype(np.int32))
 

@@ -134,10 +134,13 @@ def _step_factors(p: LayerParams, cache: Cache) -> tuple[np.ndarray, ...]:
     A, C, TC, H = cache.A, cache.C, cache.TC, cache.C.shape[2]
     i, f, g, o = (A[..., k * H : (k + 1) * H] for k in range(4))
     C_prev = np.concatenate([cache.c0[None], C[:-1]])  # (T, B, H) c_{t-1}
-    D = A * (1.0 - A)  # σ' on the sigmoid blocks
-    D[..., 2 * H : 3 * H] = 1.0 - g * g  # tanh' on the g block
+    D = np.subtract(1.0, A)  # σ' = a(1 - a) on the sigmoid blocks
+    D *= A
+    D_i, D_f, D_g, D_o = (D[..., k * H : (k + 1) * H] for k in range(4))
+    np.multiply(g, g, out=D_g)  # tanh' = 1 - g² on the g block
+    np.subtract(1.0, D_g, out=D_g)
     if cache.variant in ("no_forget_gate", "coupled"):
-        D[..., H : 2 * H] = 0.0  # f is not a function of z_f
+        D_f[...] = 0.0  # f is not a function of z_f
     coupling = None
     if cache.variant == "coupled":  # f = 1 - i: df flows into i, unless f itself is held
         coupling = np.full_like(C, -1.0)
@@ -145,18 +148,19 @@ def _step_factors(p: LayerParams, cache: Cache) -> tuple[np.ndarray, ...]:
         D *= ~cache.clamp.mask[:, None, :]  # held gates pass no gradient to their inputs
         if coupling is not None:
             coupling *= ~cache.clamp.mask[:, None, H : 2 * H]
-    D_i, D_f, D_g, D_o = (D[..., k * H : (k + 1) * H] for k in range(4))
-    Kzo = TC * D_o  # dz_o / dh
-    Kc = o * (1.0 - TC * TC)  # dc_t / dh_t through h_t = o ⊙ tanh(c_t)
+    Kzo = np.multiply(TC, D_o)  # dz_o / dh
+    Kc = np.multiply(TC, TC)  # dc_t / dh_t through h_t = o ⊙ tanh(c_t)
+    np.subtract(1.0, Kc, out=Kc)
+    Kc *= o
     if p.w_co is not None:
         Kc += Kzo * p.w_co  # and through the output peephole
     K3 = np.empty((*C.shape[:2], 3, H), dtype=C.dtype)  # dz_[i|f|g] / dc
-    K3[:, :, 0] = (g if coupling is None else g + coupling * C_prev) * D_i
-    K3[:, :, 1] = C_prev * D_f
-    K3[:, :, 2] = i * D_g
-    F = f.copy()  # dc_{t-1} / dc_t
+    np.multiply(g if coupling is None else g + coupling * C_prev, D_i, out=K3[:, :, 0])
+    np.multiply(C_prev, D_f, out=K3[:, :, 1])
+    np.multiply(i, D_g, out=K3[:, :, 2])
+    F = f  # dc_{t-1} / dc_t
     if p.w_ci is not None:
-        F += K3[:, :, 0] * p.w_ci + K3[:, :, 1] * p.w_cf
+        F = f + K3[:, :, 0] * p.w_ci + K3[:, :, 1] * p.w_cf
     return Kc, K3, Kzo, F
 
 
