@@ -9,6 +9,11 @@ VENV   ?= .venv
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 APP    ?= app.main:app
+# Shutdown within 5 s with streams open; pings every 20 s, a client silent for 20 s more is
+# dropped (a closed laptop); WebSocket messages capped at 8 MiB like JSON bodies
+# (LSTMX_MAX_BODY_BYTES). `python -m app` uses the same values.
+UVICORN_OPTS ?= --timeout-graceful-shutdown 5 --ws-ping-interval 20 --ws-ping-timeout 20 \
+                --ws-max-size 8388608
 PY     := $(VENV)/bin/python
 
 RUN_STAMP := $(VENV)/.stamp-run
@@ -37,7 +42,7 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
 venv: $(DEV_STAMP)
 
 run: $(RUN_STAMP)
-	$(PY) -m uvicorn $(APP) --host $(HOST) --port $(PORT)
+	$(PY) -m uvicorn $(APP) --host $(HOST) --port $(PORT) $(UVICORN_OPTS)
 
 test: ruff hadolint pytest jstest
 

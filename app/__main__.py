@@ -8,6 +8,7 @@ import webbrowser
 from collections.abc import Sequence
 
 from app import __version__
+from app.settings import get_settings
 
 APP = "app.main:app"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -65,7 +66,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        # the same values as `make run` (see the Makefile): shutdown within 5 s with streams
+        # open; a client silent for 20 s after a ping is dropped; messages capped like bodies
         timeout_graceful_shutdown=5,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        ws_max_size=get_settings().max_body_bytes,
     )
 
 

@@ -71,6 +71,9 @@ def test_main_calls_uvicorn_run(monkeypatch: pytest.MonkeyPatch) -> None:
                 "workers": 1,
                 "log_level": "warning",
                 "timeout_graceful_shutdown": 5,
+                "ws_ping_interval": 20.0,
+                "ws_ping_timeout": 20.0,
+                "ws_max_size": 8 * 2**20,
             },
         )
     ]

@@ -20,6 +20,60 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=OPTIONS, default=_default)
 
 
+CHUNK_NUMBERS = 2**16  # numbers per orjson call in `dumps_parts`: ~2 ms of holding the GIL
+PART_BYTES = 2**20  # pieces of an answer are gathered into parts of about this size
+
+
+def dumps_parts(obj: Any) -> list[bytes]:
+    """`dumps(obj)` as a list of parts whose concatenation is the same JSON.
+
+    orjson holds the GIL for a whole call: one call over a 150 MB trace answer stops every
+    other thread, the event loop's too, for ~0.2 s. Here big arrays go through orjson a few
+    rows at a time, so the loop gets the GIL back every few ms; the parts are sent as they
+    are (a StreamingResponse), never joined into one more copy of the answer.
+    """
+    parts: list[bytes] = []
+    pending: list[bytes] = []
+    size = 0
+    for piece in _pieces(obj):
+        pending.append(piece)
+        size += len(piece)
+        if size >= PART_BYTES:
+            parts.append(b"".join(pending))
+            pending, size = [], 0
+    if pending:
+        parts.append(b"".join(pending))
+    return parts
+
+
+_NESTED = (dict, list, tuple, np.ndarray)
+
+
+def _pieces(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        yield b"{"
+        for n, (key, value) in enumerate(obj.items()):
+            yield (b"," if n else b"") + orjson.dumps(str(key)) + b":"
+            yield from _pieces(value)
+        yield b"}"
+    elif isinstance(obj, (list, tuple)) and any(isinstance(v, _NESTED) for v in obj):
+        yield b"["
+        for n, value in enumerate(obj):
+            if n:
+                yield b","
+            yield from _pieces(value)
+        yield b"]"
+    elif isinstance(obj, np.ndarray) and obj.ndim >= 1 and obj.size > CHUNK_NUMBERS:
+        rows = max(1, CHUNK_NUMBERS * obj.shape[0] // obj.size)
+        yield b"["
+        for start in range(0, obj.shape[0], rows):
+            block = dumps(np.ascontiguousarray(obj[start : start + rows]))
+            yield (b"," if start else b"") + block[1:-1]
+        yield b"]"
+    else:
+        yield dumps(obj)
+
+
 def _default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):  # non-contiguous views
         return np.ascontiguousarray(obj)

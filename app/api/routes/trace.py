@@ -15,11 +15,12 @@ Everything that allocates arrays (prepare, forward, backward) runs off the event
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request, WebSocket
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
@@ -42,9 +43,16 @@ router = APIRouter(tags=["trace"])
 async def post_trace(req: TraceRequest, request: Request) -> Response:
     run, extra = await run_in_threadpool(build_run, req, get_settings())
     with request.app.state.slots.take():
-        body = await run_in_threadpool(lambda: serialize.dumps(
+        parts = await run_in_threadpool(lambda: serialize.dumps_parts(
             serialize.trace_dict(run.backward(), extra)))  # fmt: skip
-    return Response(body, media_type="application/json")
+    if len(parts) == 1:
+        return Response(parts[0], media_type="application/json")
+
+    async def stream() -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    return StreamingResponse(stream(), media_type="application/json")
 
 
 async def _error(ws: WebSocket, detail: Any, close: bool = True, code: int = 1008) -> None:
