@@ -554,6 +554,25 @@ document.addEventListener("click", (ev) => {
   if (gd && gd.data) exporter.downloadChartPng(gd, `${baseName()}-${btn.dataset.chart}`);
 });
 
+// A model trained on /train arrives through sessionStorage (weights are never put in a URL).
+function adoptTrainedModel() {
+  if (new URLSearchParams(location.search).get("trained") !== "1") return;
+  let model = null;
+  try {
+    model = JSON.parse(sessionStorage.getItem("lstmx.trainedModel") || "null");
+  } catch {
+    model = null;
+  }
+  if (!model || !model.weights) {
+    showError("The trained model is no longer here: train it again on the Train page.");
+    return;
+  }
+  uploadedModel = model;
+  $("weights-status").textContent = "Using the model trained on the Train page (not kept in the link).";
+  $("weights-clear").hidden = false;
+}
+
+adoptTrainedModel();
 fillControls();
 setFast();
 run();

@@ -3,6 +3,7 @@
 // latest snapshot, and the trained model for the step-through page or as a download.
 
 import { formatDetail } from "./api.js";
+import { rowsToUrl } from "./inputs.js";
 import { RUN_STYLE, drawLoss, drawMetric, drawSnapshot, metricText } from "./train-charts.js";
 import { evalEvery, formatEta, openTrainSocket, trainBody } from "./train-socket.js";
 
@@ -133,6 +134,7 @@ function handlers(run) {
       scheduleDraw();
     },
     snapshot(f) {
+      if (!f.trace.skipped && f.trace.inputs) run.sample = f.trace.inputs; // opens with the model
       if (run !== shown || f.trace.skipped) return;
       $("snap-step").textContent = `(${RUN_STYLE[run.cell].name}, step ${f.step})`;
       drawSnapshot($("heatmaps"), f.trace);
@@ -177,8 +179,21 @@ function offerModel(run) {
   link.href = URL.createObjectURL(new Blob([json], { type: "application/json" }));
   link.download = `${settings.task}-${run.cell}-H${run.model.hidden_size}.json`;
   link.hidden = false;
-  $("open-step").hidden = false;
-  $("open-step").removeAttribute("aria-disabled");
+  // The step-through page takes the model from sessionStorage and the held-out sample
+  // sequence from its URL (as its own "my numbers" input), so the link shows the trained net.
+  const open = $("open-step");
+  const m = run.model;
+  const query = new URLSearchParams({
+    cell: m.cell, hidden: String(m.hidden_size), layers: String(m.num_layers),
+    variant: m.variant || "standard", trained: "1",
+  });
+  if (run.sample && run.sample.length <= 400) {
+    query.set("kind", "custom");
+    query.set("seq", rowsToUrl(run.sample.map((row) => row.map((v) => +v.toPrecision(6)))));
+  }
+  open.href = `/?${query}`;
+  open.hidden = false;
+  open.removeAttribute("aria-disabled");
   $("result-text").textContent = `${RUN_STYLE[run.cell].name}, H = ${run.model.hidden_size}, with its readout (${run.model.output_size} output${run.model.output_size > 1 ? "s" : ""}): weights under PyTorch names.`;
 }
 

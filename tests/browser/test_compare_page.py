@@ -1,6 +1,6 @@
 """The gradient lab (GET /compare) in a real browser (Debian's chromium through Playwright).
 
-The server is tests/browser/compare_app.py: the app with the lab's router in front. Each test
+The server is the real app (app.main:app) in its own process. Each test
 records every request, console message and page error, and fails on any request that leaves
 127.0.0.1 or any error.
 """
@@ -43,7 +43,7 @@ def free_port() -> int:
 def base_url():
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tests.browser.compare_app:app", "--host",
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host",
          "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         cwd=ROOT,
     )  # fmt: skip

@@ -25,27 +25,15 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-SERVER = """
-import sys, uvicorn
-from app.api.routes import train
-from app.main import create_app
-app = create_app()
-n = len(app.router.routes)
-app.include_router(train.router)
-added = app.router.routes[n:]
-del app.router.routes[n:]
-app.router.routes[0:0] = added  # before the placeholder GET /train
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
-"""
-
-
 @pytest.fixture(scope="module")
 def base_url():
-    """The app with the training router in front, in its own process (its own GIL)."""
+    """The app in its own process (its own GIL)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=ROOT)
+    cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+           "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -123,6 +111,26 @@ def test_a_short_training_moves_the_bar_draws_curves_and_gates_and_offers_the_mo
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "train_1280x720.png"))
     page.screenshot(path=str(ARTIFACTS / "train_1280x720_full.png"), full_page=True)
+
+    # The trained model opens in the step-through page, on the held-out sample sequence
+    page.click("#open-step")
+    page.wait_for_selector("body[data-ready='1']")
+    assert "trained on the Train page" in page.text_content("#weights-status")
+    seq = page.evaluate("() => new URLSearchParams(location.search).get('seq')")
+    rows = [[float(v) for v in row.split()] for row in seq.split(";")]
+    assert len(rows) == 20 and len(rows[0]) == 2  # adding: (value, marker) per step
+    fields = ("cell", "hidden_size", "num_layers", "variant", "output_size", "weights")
+    body = {"model": {k: model[k] for k in fields}, "input": {"sequence": rows}}
+    request = urllib.request.Request(f"{base_url}/api/trace", json.dumps(body).encode(),
+                                     {"content-type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request) as r:
+        want = json.loads(r.read())
+    diagram = page.locator("[data-t]").first
+    t, unit = int(diagram.get_attribute("data-t")), diagram.get_attribute("data-unit")
+    shown = float(page.get_attribute("[data-gate='f']", "data-value"))
+    f_t = want["layers"][0]["gates"]["f"][t]
+    expected = sum(f_t) / len(f_t) if unit == "mean" else f_t[int(unit)]
+    assert abs(shown - expected) < 1e-12
 
 
 def test_race_mode_trains_three_cells_side_by_side_stop_ends_them_and_errors_name_the_field(

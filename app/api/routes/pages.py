@@ -28,20 +28,6 @@ def step_page(request: Request) -> HTMLResponse:
     )
 
 
-@router.get("/compare", response_class=HTMLResponse, include_in_schema=False)
-def compare_page(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, "placeholder.html", {"active": "compare", "title": "Gradient lab"}
-    )
-
-
-@router.get("/train", response_class=HTMLResponse, include_in_schema=False)
-def train_page(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, "placeholder.html", {"active": "train", "title": "Train"}
-    )
-
-
 @router.api_route("/vendor/plotly.min.js", methods=["GET", "HEAD"], include_in_schema=False)
 def plotly_js() -> FileResponse:
     # The file only changes with the plotly package; the page adds ?v=<version> to the URL.
