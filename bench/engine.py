@@ -34,9 +34,11 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `make bench` sets no path
+
+# `app` first: it pins NumPy's BLAS to one thread before NumPy loads, as the server runs it
+import app  # noqa: E402, F401, I001
+import numpy as np  # noqa: E402
 
 import app.engine as engine  # noqa: E402
 from app.engine.losses import Loss  # noqa: E402
