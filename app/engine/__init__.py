@@ -106,7 +106,7 @@ def prepare(
     T = X.shape[0]
     O = spec.output_size or spec.hidden_size
     loss_spec = losses.parse(dict(loss) if loss else None, T, 1, O)
-    clamps = network.build_clamps(spec, list(clamp or []), T)
+    clamps = network.build_clamps(spec, [dict(c) for c in clamp or []], T)
     state0 = _state(spec, initial_state)
     return Run(spec, params, X.astype(DTYPES[dtype]), loss_spec, clamps, state0)
 

@@ -171,7 +171,12 @@ def pascanu_condition(cell: str, params: dict[str, np.ndarray], H: int) -> dict[
 def first_crossing(log10_abs: np.ndarray, below: float | None = None, above: float | None = None):
     """The first k whose absolute log10 value is below / above a limit, else None."""
     y = np.asarray(log10_abs, dtype=np.float64)
-    hit = (y < below) if below is not None else (y > above)  # NaN compares False
+    if below is not None:
+        hit = y < below  # NaN compares False
+    elif above is not None:
+        hit = y > above
+    else:
+        raise ValueError("first_crossing needs a limit: below or above")
     return int(np.argmax(hit)) if hit.any() else None
 
 

@@ -77,6 +77,8 @@ def parse(spec: dict | None, T: int, B: int, O: int) -> Loss:
         raise LossError(f"loss.target is required for loss.kind {kind!r}")
     steps = 1 if at == "last" else T
     raw = np.asarray(spec["target"])
+    canonical: tuple[int, ...]
+    lead: tuple[int, ...]
     if kind == "mse":
         canonical, lead = (steps, B, O), ((B, O) if at == "last" else (T, B, O))
     else:
@@ -88,7 +90,7 @@ def parse(spec: dict | None, T: int, B: int, O: int) -> Loss:
     if kind == "mse":
         if raw.dtype.kind not in "iuf" or not np.all(np.isfinite(raw)):
             raise LossError("loss.target must hold finite numbers")
-        target = raw.astype(np.float64).reshape(canonical)
+        target: np.ndarray = raw.astype(np.float64).reshape(canonical)
     else:
         if raw.dtype.kind not in "iu":
             raise LossError("loss.target must hold integer class indices for cross_entropy")

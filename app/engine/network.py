@@ -25,13 +25,15 @@ class ClampError(ValueError):
 
 
 def layer_params(spec: ModelSpec, params: dict[str, np.ndarray], k: int, dtype) -> LayerParams:
-    def get(name: str) -> np.ndarray | None:
-        value = params.get(f"{name}_l{k}")
-        return None if value is None else np.asarray(value, dtype=dtype)
+    def get(name: str) -> np.ndarray:
+        return np.asarray(params[f"{name}_l{k}"], dtype=dtype)
+
+    def peephole(name: str) -> np.ndarray | None:
+        return get(name) if f"{name}_l{k}" in params else None
 
     return LayerParams(
         W_ih=get("weight_ih"), W_hh=get("weight_hh"), b_ih=get("bias_ih"), b_hh=get("bias_hh"),
-        w_ci=get("weight_ci"), w_cf=get("weight_cf"), w_co=get("weight_co"),
+        w_ci=peephole("weight_ci"), w_cf=peephole("weight_cf"), w_co=peephole("weight_co"),
     )  # fmt: skip
 
 
@@ -73,9 +75,9 @@ def build_clamps(spec: ModelSpec, entries: Sequence[dict] | None, T: int) -> lis
             mask[k][np.ix_(steps, cols)] = True
             value[k][np.ix_(steps, cols)] = v
     for k in range(spec.num_layers):
-        steps = frozenset(np.flatnonzero(mask[k].any(axis=1)).tolist())
-        if steps:
-            clamps[k] = Clamp(mask=mask[k], value=value[k], steps=steps)
+        held = frozenset(np.flatnonzero(mask[k].any(axis=1)).tolist())
+        if held:
+            clamps[k] = Clamp(mask=mask[k], value=value[k], steps=held)
     return clamps
 
 
@@ -96,11 +98,12 @@ def forward(
     T, B, _ = X.shape
     H, dtype = spec.hidden_size, X.dtype
     clamps = clamps or [None] * spec.num_layers
-    caches = []
+    caches: list[Any] = []
     inp = X
     for k in range(spec.num_layers):
         p = layer_params(spec, params, k, dtype)
         h0 = np.zeros((B, H), dtype) if state0 is None else state0["h"][k].astype(dtype)
+        cache: Any
         if spec.cell == "lstm":
             c0 = np.zeros((B, H), dtype) if state0 is None else state0["c"][k].astype(dtype)
             cache = lstm.forward(p, inp, h0, c0, spec.variant, clamps[k])
