@@ -36,7 +36,7 @@ def create_app() -> FastAPI:
         version=__version__,
         description="Step through an LSTM, GRU or tanh RNN: every gate, state and gradient.",
     )
-    app.state.slots = RunSlots(settings.max_concurrent_runs)
+    app.state.slots = RunSlots(settings.max_concurrent_runs, settings.run_queue_seconds)
     app.state.streams = {"open": 0}
     app.add_exception_handler(RequestError, request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)

@@ -25,6 +25,7 @@ class Settings:
     max_body_bytes: int = 8 * 2**20  # JSON request bodies and WebSocket messages
     max_upload_bytes: int = 64 * 2**20  # weight files
     max_concurrent_runs: int = 8  # heavy engine runs at once; beyond: 503 "busy, retry"
+    run_queue_seconds: float = 5.0  # a run waits this long for a slot before "busy"
     retry_after: int = 2  # seconds, in the Retry-After header of a 503 busy answer
     send_timeout: float = 10.0  # seconds one WebSocket frame may wait on a client not reading
     allowed_hosts: str = "*"  # comma-separated, for TrustedHostMiddleware

@@ -24,6 +24,7 @@ def check_shape_limits(req: TraceRequest, T: int, D: int, s: Settings) -> None:
         (("body", "model", "num_layers"), m.num_layers, s.max_layers, "number of layers L"),
         (("body", "input"), T, s.max_steps, "sequence length T"),
         (("body", "model", "input_size"), D, s.max_input, "input size D"),
+        (("body", "model", "output_size"), m.output_size or 0, s.max_input, "output size O"),
         (("body", "clamp"), len(req.clamp or []), s.max_clamps, "number of clamp entries"),
     ]
     for loc, value, limit, what in checks:

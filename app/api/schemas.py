@@ -18,6 +18,8 @@ from app.settings import get_settings
 Strict = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 _S = get_settings()  # list and string lengths, read once at import (environment variables)
 Row = Annotated[list[float], Field(max_length=_S.max_input)]
+Step = Annotated[int, Field(ge=0, lt=_S.max_steps)]  # bounded: no int64 overflow downstream
+Unit = Annotated[int, Field(ge=0, lt=_S.max_hidden)]
 
 
 class InitIn(BaseModel):
@@ -64,11 +66,11 @@ class LossIn(BaseModel):
 
 class ClampIn(BaseModel):
     model_config = Strict
-    t: int | Annotated[list[int], Field(max_length=_S.max_steps)]
+    t: Step | Annotated[list[Step], Field(max_length=_S.max_steps)]
     gate: Literal["i", "f", "g", "o", "r", "z", "n"]
     value: float = Field(ge=-1, le=1)
-    units: list[int] | None = Field(None, max_length=_S.max_hidden)
-    layer: int | None = None
+    units: list[Unit] | None = Field(None, max_length=_S.max_hidden)
+    layer: int | None = Field(None, ge=0, lt=_S.max_layers)
 
     @field_validator("t", "units")
     @classmethod

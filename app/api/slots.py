@@ -1,16 +1,29 @@
-"""A global cap on concurrent heavy runs: beyond it, a clear "busy, retry" instead of a crawl."""
+"""A global cap on concurrent heavy runs: beyond it, a clear "busy, retry" instead of a crawl.
+
+A slot is held while the engine computes (forward, backward, serialising an answer), not
+while frames stream to a client: streaming is I/O, and holding a slot for it would let 8 slow
+viewers turn a classroom away. A run that finds every slot taken waits up to `wait` seconds
+(LSTMX_RUN_QUEUE_SECONDS, default 5: a burst of 100 small runs drains in about that on two
+cores) and is then answered busy: HTTP 503 with Retry-After, or a WebSocket error frame and
+close code 1013.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from .errors import RequestError
 
+POLL_SECONDS = 0.02  # how often a waiting run looks for a free slot
+
 
 class RunSlots:
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, wait: float = 0.0) -> None:
         self.limit = limit
+        self.wait = wait
         self.active = 0  # only touched from the event loop thread: no lock needed
 
     @property
@@ -32,3 +45,14 @@ class RunSlots:
             yield
         finally:
             self.active -= 1
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """Hold a slot for the block, waiting up to `wait` seconds for one; then busy."""
+        deadline = time.monotonic() + self.wait
+        while self.full:  # checked and taken with no await between: nobody slips in
+            if time.monotonic() >= deadline:
+                raise self.busy()
+            await asyncio.sleep(POLL_SECONDS)
+        with self.take():
+            yield

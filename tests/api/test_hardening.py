@@ -80,6 +80,11 @@ REFUSALS = [
      422, "10000"),
     ("H=1e6", "/api/trace", {"model": {"hidden_size": 10**6}, "input": {"text": "abc"}},
      422, "512"),
+    ("O=1e9", "/api/trace", {"model": {"output_size": 10**9}, "input": {"text": "abc"}},
+     422, "256"),
+    ("clamp t=2**70", "/api/trace", {"input": {"text": "abc"},
+                                     "clamp": [{"gate": "f", "value": 1, "t": [2**70]}]},
+     422, "less than"),
     ("L=1e6", "/api/trace", {"model": {"num_layers": 10**6}, "input": {"text": "abc"}},
      422, "4"),
     ("work budget", "/api/trace", {"model": {"hidden_size": 512, "num_layers": 4},
@@ -209,8 +214,8 @@ def test_compare_of_an_exploding_rnn_parses_strictly():
 
 def test_busy_answers_503_with_retry_after_and_a_1013_websocket_close():
     slots = app.state.slots
-    old = slots.limit
-    slots.limit = 0
+    old = slots.limit, slots.wait
+    slots.limit, slots.wait = 0, 0.2
     try:
         r = client.post("/api/trace", json={"input": {"text": "ab"}})
         assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
@@ -223,7 +228,7 @@ def test_busy_answers_503_with_retry_after_and_a_1013_websocket_close():
                 ws.receive_text()
             assert closed.value.code == 1013
     finally:
-        slots.limit = old
+        slots.limit, slots.wait = old
     assert client.post("/api/trace", json={"input": {"text": "ab"}}).status_code == 200
 
 

@@ -220,8 +220,8 @@ def test_a_client_that_stops_reading_slows_nobody_and_is_dropped(server_factory)
     server = server_factory(env={"LSTMX_SEND_TIMEOUT": "1"})
     stalled = raw_ws(server.port, BIG_STREAM)
     try:
-        time.sleep(0.5)  # its run has started and filled the socket buffers
-        assert server.detail()["active_runs"] == 1
+        time.sleep(0.5)  # its run has computed and its frames filled the socket buffers
+        assert server.detail()["streams"] == 1
         t0 = time.perf_counter()
         frames = stream_all(server.url("/ws/trace"), SMALL_STREAM)
         assert frames[-1]["type"] == "end" and len(frames) == 1 + 200 + 200 + 1
@@ -260,11 +260,24 @@ def test_clients_that_vanish_or_go_silent_cost_nothing_and_log_no_error(server_f
     assert not any(e in log for e in ERRORS), log
 
 
+HOLD = """
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=120)
+c.request("POST", "/api/trace", body=sys.argv[2], headers={"content-type": "application/json"})
+r = c.getresponse(); r.read(); print(r.status)
+"""
+
+
 def test_busy_beyond_the_global_cap_is_503_retry_after_and_ws_1013(server_factory):
-    server = server_factory(env={"LSTMX_MAX_CONCURRENT_RUNS": "1", "LSTMX_SEND_TIMEOUT": "30"})
-    holder = raw_ws(server.port, BIG_STREAM)  # holds the one slot: streams, then stalls
+    env = {"LSTMX_MAX_CONCURRENT_RUNS": "1", "LSTMX_RUN_QUEUE_SECONDS": "0.2"}
+    server = server_factory(env=env)
+    # the largest trace computes for over a second, holding the one slot
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(server.port), json.dumps(LARGEST)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10
+        while server.detail()["active_runs"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
         status, body, headers = server.request("POST", "/api/trace", SMALL_STREAM)
         assert status == 503 and int(headers["retry-after"]) >= 1
         assert "busy" in json.loads(body)["detail"][0]["msg"]
@@ -276,8 +289,7 @@ def test_busy_beyond_the_global_cap_is_503_retry_after_and_ws_1013(server_factor
                 ws.recv(timeout=5)
             assert ws.close_code == 1013
     finally:
-        holder.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        holder.close()
+        assert holder.communicate(timeout=60)[0].strip() == "200"
     assert server.wait_idle(5)["active_runs"] == 0
     assert server.request("POST", "/api/trace", SMALL_STREAM)[0] == 200
 

@@ -42,7 +42,7 @@ router = APIRouter(tags=["trace"])
 )
 async def post_trace(req: TraceRequest, request: Request) -> Response:
     run, extra = await run_in_threadpool(build_run, req, get_settings())
-    with request.app.state.slots.take():
+    async with request.app.state.slots.hold():
         parts = await run_in_threadpool(lambda: serialize.dumps_parts(
             serialize.trace_dict(run.backward(), extra)))  # fmt: skip
     if len(parts) == 1:
@@ -81,13 +81,22 @@ def _start_frame(run: Any, extra: dict[str, Any], steps: int) -> bytes:
     })  # fmt: skip
 
 
-async def _stream(ws: WebSocket, run: Any, t0: int = 0, grads: bool = True) -> Any:
-    """Forward frames (then gradient frames) of one run; returns the forward records."""
-    forward = await run_in_threadpool(run.forward)
+async def _stream(
+    ws: WebSocket, run: Any, t0: int = 0, grads: bool = True, start: bytes | None = None
+) -> Any:
+    """Forward frames (then gradient frames) of one run; returns the forward records.
+    A run slot is held while the engine computes, not while frames go out; the start frame,
+    if given, goes out once the forward pass holds one (a busy answer comes first)."""
+    slots = ws.app.state.slots
+    async with slots.hold():
+        forward = await run_in_threadpool(run.forward)
+    if start is not None:
+        await _send(ws, start)
     for t in range(run.X.shape[0]):
         await _send(ws, serialize.step_frame(t, forward, offset=t0))
     if grads:
-        trace = await run_in_threadpool(run.backward)
+        async with slots.hold():
+            trace = await run_in_threadpool(run.backward)
         for t in reversed(range(trace.steps)):
             await _send(ws, serialize.grad_frame(t, trace))
         await _send(ws, _end_frame(trace))
@@ -119,12 +128,10 @@ async def ws_trace(ws: WebSocket) -> None:
             await _error(ws, clean_errors(exc.errors()))
         except RequestError as exc:  # a limit, or busy (503) in live mode
             await _error(ws, exc.detail(), code=1013 if exc.status == 503 else 1008)
-        slots = ws.app.state.slots
-        if slots.full:  # no await between this check and take(): nobody can slip in
-            await _error(ws, slots.busy().detail(), code=1013)
-        with slots.take():
-            await _send(ws, _start_frame(run, extra, run.X.shape[0]))
-            await _stream(ws, run)
+        try:
+            await _stream(ws, run, start=_start_frame(run, extra, run.X.shape[0]))
+        except RequestError as exc:  # busy: every run slot stayed taken
+            await _error(ws, exc.detail(), code=1013)
         await wsutil.close(ws)
     except (WebSocketDisconnect, ClientGoneError):
         return
@@ -132,7 +139,7 @@ async def ws_trace(ws: WebSocket) -> None:
 
 async def _live(ws: WebSocket, req: TraceRequest) -> None:
     """Live mode: one step per input message, gradients on request."""
-    settings, slots = get_settings(), ws.app.state.slots
+    settings, slots = get_settings(), ws.app.state.slots  # slots: for live backward
     X, alphabet = await run_in_threadpool(resolve_input, req, settings)
     model = model_dict(req, X.shape[1])
     D = X.shape[1]
@@ -161,8 +168,7 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
     extra = {"input_size": D, "alphabet": alphabet, "dtype": req.dtype, "live": True}
     await _send(ws, _start_frame(first, extra, len(X)))
     if len(X):
-        with slots.take():
-            state = final_state(await _stream(ws, first, grads=False))
+        state = final_state(await _stream(ws, first, grads=False))
     await _send(ws, serialize.dumps({"type": "ready", "t": len(rows)}))
     while True:
         raw = await ws.receive_text()
@@ -186,15 +192,18 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
             if not rows:
                 await _error(ws, "nothing to differentiate yet: send an input first", close=False)
                 continue
-            if slots.full:
+            try:
+                async with slots.hold():
+                    run = await run_in_threadpool(whole_run)
+                    trace = await run_in_threadpool(run.backward)
+            except RequestError as exc:
+                if exc.status != 503:
+                    raise
                 await _error(ws, "the server is busy; send backward again shortly", close=False)
                 continue
-            with slots.take():
-                run = await run_in_threadpool(whole_run)
-                trace = await run_in_threadpool(run.backward)
-                for t in reversed(range(trace.steps)):
-                    await _send(ws, serialize.grad_frame(t, trace))
-                await _send(ws, _end_frame(trace))
+            for t in reversed(range(trace.steps)):
+                await _send(ws, serialize.grad_frame(t, trace))
+            await _send(ws, _end_frame(trace))
         else:
             await _error(ws, "expected {'type': 'input'} or {'type': 'backward'}", close=False)
 
