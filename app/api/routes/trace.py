@@ -35,6 +35,7 @@ from ..schemas import TraceRequest
 from ..wsutil import ClientGoneError
 
 router = APIRouter(tags=["trace"])
+LIVE_MESSAGE_CHARS = 65536  # a live input is one character or one row of at most D numbers
 
 
 @router.post(
@@ -119,7 +120,8 @@ async def ws_trace(ws: WebSocket) -> None:
             await wsutil.close(ws, 1009, f"message holds more than {settings.max_lists} lists")
             return
         try:
-            req = TraceRequest.model_validate_json(raw)
+            # off the loop: an 8 MB message takes a while to parse
+            req = await run_in_threadpool(TraceRequest.model_validate_json, raw)
             if req.live:
                 await _live(ws, req)
                 return
@@ -173,7 +175,7 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
     while True:
         raw = await ws.receive_text()
         try:
-            msg = json.loads(raw) if len(raw) <= settings.max_body_bytes else None
+            msg = json.loads(raw) if len(raw) <= LIVE_MESSAGE_CHARS else None
         except ValueError:
             msg = None
         kind = msg.get("type") if isinstance(msg, dict) else None
