@@ -338,3 +338,23 @@ def test_big_answers_are_serialised_in_short_gil_holding_pieces(monkeypatch):
     assert b"".join(parts) == serialize.dumps(answer)
     assert max(sizes) < 2 * 2**20  # bytes per orjson call: ~65k numbers, a couple of ms
     assert len(parts) > 10 and max(len(p) for p in parts) < 4 * 2**20
+
+
+def test_trace_bodies_are_parsed_off_the_event_loop(monkeypatch):
+    """FastAPI parses bodies on the event loop: a 4 MB body of numbers held it ~0.45 s."""
+    import threading
+
+    from app.api.schemas import TraceRequest
+
+    threads = []
+    real = TraceRequest.model_validate_json.__func__
+
+    def recording(cls, *args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(TraceRequest, "model_validate_json", classmethod(recording))
+    assert client.post("/api/trace", json={"input": {"text": "ab"}}).status_code == 200
+    r = client.post("/api/trace", json={"model": {"cell": "x"}, "input": {"text": "ab"}})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "model", "cell"]
+    assert len(threads) == 2 and all("worker" in name.lower() for name in threads), threads

@@ -30,11 +30,12 @@ from app.settings import get_settings
 
 from .. import serialize, wsutil
 from ..errors import RESPONSES, RequestError, clean_errors
+from ..middleware import OffLoopJSONRoute
 from ..runs import build_run, check_shape_limits, model_dict, resolve_input
 from ..schemas import TraceRequest
 from ..wsutil import ClientGoneError
 
-router = APIRouter(tags=["trace"])
+router = APIRouter(tags=["trace"], route_class=OffLoopJSONRoute)
 LIVE_MESSAGE_CHARS = 65536  # a live input is one character or one row of at most D numbers
 
 
