@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Settings:
 
 @lru_cache
 def get_settings() -> Settings:
-    values = {}
+    values: dict[str, Any] = {}
     for f in fields(Settings):
         raw = os.environ.get(f"LSTMX_{f.name.upper()}")
         if raw is not None:

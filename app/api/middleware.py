@@ -155,12 +155,14 @@ class OffLoopJSONRoute(APIRoute):
         if len(body) != 1 or not names <= {body[0].name, "request"}:
             return super().get_route_handler()
         name, model = body[0].name, body[0].field_info.annotation
+        if not hasattr(model, "model_validate_json"):
+            return super().get_route_handler()
         endpoint = self.endpoint
 
         async def handler(request: Request) -> Response:
             raw = await request.body()
             try:
-                value = await run_in_threadpool(model.model_validate_json, raw or b"null")
+                value = await run_in_threadpool(model.model_validate_json, raw or b"null")  # type: ignore[union-attr]
             except ValidationError as exc:
                 errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
                 raise RequestValidationError(errors, body=None) from None

@@ -94,7 +94,7 @@ def first_nonfinite(trace: Trace) -> dict | None:
     which BPTT computes from T-1 down to 0 (an exploding gradient is inf at every t below it).
     """
     for k, layer in enumerate(trace.layers):
-        named = {f"gates.{g}": v for g, v in layer.gates.items()}
+        named: dict[str, np.ndarray | None] = {f"gates.{g}": v for g, v in layer.gates.items()}
         named.update(c=layer.c, h=layer.h, grad_h=layer.grad_h, grad_c=layer.grad_c)
         for name, arr in named.items():
             if arr is None:
@@ -153,15 +153,15 @@ def grad_frame(t: int, trace: Trace) -> bytes:
     """One backward step: each layer's dL/dh_t, dL/dc_t and their norms at step t."""
     layers = []
     for layer in trace.layers:
-        lstm = layer.grad_c is not None
+        gc, gc_norm, gc_log = layer.grad_c, layer.grad_c_norm, layer.grad_c_log10_norm
         layers.append(
             {
                 "grad_h": layer.grad_h[t],
-                "grad_c": layer.grad_c[t] if lstm else None,
+                "grad_c": None if gc is None else gc[t],
                 "grad_h_norm": layer.grad_h_norm[t],
-                "grad_c_norm": layer.grad_c_norm[t] if lstm else None,
+                "grad_c_norm": None if gc is None or gc_norm is None else gc_norm[t],
                 "grad_h_log10_norm": layer.grad_h_log10_norm[t],
-                "grad_c_log10_norm": layer.grad_c_log10_norm[t] if lstm else None,
+                "grad_c_log10_norm": None if gc is None or gc_log is None else gc_log[t],
             }
         )
     return dumps({"type": "grad", "t": t, "layers": layers})

@@ -179,7 +179,9 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
             msg = json.loads(raw) if len(raw) <= LIVE_MESSAGE_CHARS else None
         except ValueError:
             msg = None
-        kind = msg.get("type") if isinstance(msg, dict) else None
+        if not isinstance(msg, dict):
+            msg = {}
+        kind = msg.get("type")
         if kind == "input":
             x = _live_input(msg, alphabet, D)
             if isinstance(x, str):
@@ -220,9 +222,8 @@ def _live_input(msg: dict, alphabet: str | None, D: int) -> np.ndarray | str:
         x = np.zeros(D)
         x[alphabet.index(ch)] = 1.0
         return x
-    x = msg.get("x")
     try:
-        arr = np.asarray(x, dtype=np.float64)
+        arr = np.asarray(msg.get("x"), dtype=np.float64)
     except (TypeError, ValueError):
         return f"x must be a list of {D} numbers"
     if arr.shape != (D,) or not np.all(np.isfinite(arr)):
