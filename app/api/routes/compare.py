@@ -27,13 +27,14 @@ from .pages import PLOTLY_VERSION, templates
 
 router = APIRouter(tags=["compare"])
 
-CELLS = ("rnn", "lstm", "gru")
+Cell = Literal["rnn", "lstm", "gru"]
+CELLS: tuple[Cell, ...] = ("rnn", "lstm", "gru")
 
 
 class CompareRequest(BaseModel):
     model_config = Strict
     input: InputIn
-    cells: list[Literal["rnn", "lstm", "gru"]] = Field(
+    cells: list[Cell] = Field(
         default_factory=lambda: list(CELLS), min_length=1, max_length=3
     )
     hidden_size: int = Field(16, ge=1, description="H, the same for every network")
@@ -165,6 +166,7 @@ def analyse_cell(req: CompareRequest, cell: str, X: np.ndarray) -> dict[str, Any
         "pascanu": analysis.pascanu_condition(cell, params, H),
     }
     if cell == "lstm":
+        assert layer.grad_c is not None and layer.c is not None
         abs_c = np.asarray(layer.grad_c_log10_norm, dtype=np.float64)[::-1]
         f = np.asarray(layer.gates["f"], dtype=np.float64)
         belt = analysis.belt_log10(f, layer.grad_c[-1])
