@@ -26,9 +26,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -43,6 +45,8 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parent.parent
 UVICORN_OPTS = ["--timeout-graceful-shutdown", "5", "--ws-ping-interval", "20",
                 "--ws-ping-timeout", "20", "--ws-max-size", str(8 * 2**20)]  # fmt: skip
+# the Makefile's MALLOC_ENV (`make run`): without it RSS grows ~30% in a 10-minute soak
+MALLOC_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
 PAGES = ("/", "/vendor/plotly.min.js")
 TIMEOUT = 120.0  # seconds any one viewer may take
 
@@ -85,14 +89,22 @@ class Server:
         return self.log.read().decode(errors="replace")
 
 
-def start_server() -> Server:
+def die_with_parent() -> None:
+    """In the child: SIGTERM when the bench dies, so no server outlives it (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def start_server(env: dict[str, str] | None = None) -> Server:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tempfile.TemporaryFile()
     cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning", *UVICORN_OPTS]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+    env = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+                            preexec_fn=die_with_parent)  # fmt: skip
     server = Server(proc, port, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -247,6 +259,9 @@ async def soak(server: Server, seconds: float, viewers: int, steps: int, hidden:
         "rss_end_mb": rss_end,
         "rss_growth": rss_end / rss_warm - 1,
         "rss_peak_mb": server.status()["VmHWM"] / 1024,
+        "rss_trajectory_mb": [
+            round(rss / 1024) for _, rss in samples[:: max(1, len(samples) // 10)]
+        ],
         "sockets_before": baseline_sockets,
         "sockets_after": after_sockets,
         "streams_before": baseline["streams"],
@@ -272,13 +287,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=int, default=32, help="H of each trace")
     parser.add_argument("--quick", action="store_true", help="20 viewers, a 30 s soak")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="server environment, repeatable (default: make run's MALLOC_ENV; "
+        "MALLOC_ARENA_MAX= removes one)",
+    )
     args = parser.parse_args(argv)
     viewers = args.viewers or (20 if args.quick else 100)
     soak_s = args.soak if args.soak is not None else (30.0 if args.quick else 600.0)
     soak_viewers = args.soak_viewers or 20
     print(f"load bench: {viewers} viewers, T={args.steps}, H={args.hidden}; soak {soak_s:.0f} s "
           f"with {soak_viewers} viewers; load average {os.getloadavg()}")  # fmt: skip
-    server = start_server()
+    server_env = {**MALLOC_ENV, **dict(item.split("=", 1) for item in args.server_env)}
+    server_env = {k: v for k, v in server_env.items() if v}  # KEY= removes a default
+    print(f"server environment: {server_env}")
+    server = start_server(server_env)
     figures: dict = {}
     failed = False
     try:

@@ -70,7 +70,7 @@ def clamp_body(t: list[int], length: int = 50, hidden: int = 8, entries: int = 1
 
 BIG_WEIGHTS = (
     '{"model":{"hidden_size":4,"weights":{"weight_ih_l0":[['
-    + ",".join(["0.5"] * 400_000)
+    + ",".join(["0.5"] * 200_000)
     + ']]}},"input":{"text":"ab"}}'
 ).encode()
 
@@ -95,13 +95,13 @@ REFUSALS = [
         chr(0x4E00 + k) for k in range(20_000))}}, 422, "256"),
     ("sequence 1e6 rows", "/api/trace", seq_body(10**6), 413, "lists"),
     ("sequence 20001 rows", "/api/trace", seq_body(20_001), 422, "10000"),
-    ("row 1e6 wide", "/api/trace",
-     ('{"input":{"sequence":[[' + ",".join(["0"] * 10**6) + "]]}}").encode(), 422, "256"),
+    ("row 3e5 wide", "/api/trace",
+     ('{"input":{"sequence":[[' + ",".join(["0"] * 300_000) + "]]}}").encode(), 422, "256"),
     ("clamp t 1e5 steps", "/api/trace", clamp_body(list(range(100_000))), 422, "10000"),
     ("clamp t repeated", "/api/trace", clamp_body([3] * 5000), 422, "once"),
     ("clamp cost", "/api/trace", clamp_body(list(range(50)), entries=1000), 422, "gate values"),
-    ("clamp 1e4 entries", "/api/trace", clamp_body([0], entries=10_000), 422, "1000"),
-    ("weights 4e5 numbers", "/api/trace", BIG_WEIGHTS, 422, "weight"),
+    ("clamp 1500 entries", "/api/trace", clamp_body([0], entries=1500), 422, "1000"),
+    ("weights 2e5 numbers", "/api/trace", BIG_WEIGHTS, 422, "weight"),
     ("compare T=1e9", "/api/compare", {"input": {"task": {"name": "sine", "length": 10**9}}},
      422, "10000"),
     ("compare H=1e6", "/api/compare", {"hidden_size": 10**6, "input": {"text": "ab"}},
@@ -124,7 +124,7 @@ def test_out_of_range_requests_are_refused_fast_without_allocating(name, path, b
     # their data cost memory in proportion to their bytes (JSON parsing; bounded by the body
     # cap): test_hardening_server measures the server's RSS for those.
     if len(raw) < 2**20:
-        assert peak < SMALL + 64 * len(raw), f"{name}: {peak / 2**20:.1f} MB"
+        assert peak < SMALL + 128 * len(raw), f"{name}: {peak / 2**20:.1f} MB"
 
 
 def test_websocket_refuses_a_huge_request_fast():

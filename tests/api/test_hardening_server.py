@@ -8,6 +8,8 @@ error; the busy answer; shutdown within a few seconds with streams open.
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
 import http.client
 import json
 import os
@@ -33,6 +35,12 @@ SMALL_STREAM = {"model": {"hidden_size": 16}, "input": {"task": {"name": "sine",
 ERRORS = ("Exception in ASGI application", "Traceback", "Error in ASGI")
 
 
+def die_with_parent() -> None:
+    """In the child: SIGTERM when pytest dies, so no server outlives a killed run (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Server:
     """`python -m uvicorn app.main:app` on a free port, stderr kept for inspection."""
 
@@ -44,7 +52,8 @@ class Server:
         cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
                "--port", str(self.port), "--log-level", "warning", *args]  # fmt: skip
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
-                                     stdout=subprocess.DEVNULL, stderr=self.err)  # fmt: skip
+                                     stdout=subprocess.DEVNULL, stderr=self.err,
+                                     preexec_fn=die_with_parent)  # fmt: skip
         deadline = time.monotonic() + 30
         while True:
             try:
