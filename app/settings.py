@@ -29,6 +29,8 @@ class Settings:
     run_queue_seconds: float = 5.0  # a run waits this long for a slot before "busy"
     retry_after: int = 2  # seconds, in the Retry-After header of a 503 busy answer
     send_timeout: float = 10.0  # seconds one WebSocket frame may wait on a client not reading
+    max_trainings: int = 3  # trainings at once (one race of three); others queue
+    max_train_work: float = 2e10  # steps·batch·T·L·H·(H+D): ~ three minutes on 2 cores
     allowed_hosts: str = "*"  # comma-separated, for TrustedHostMiddleware
     allowed_origins: str = ""  # extra WebSocket origins (host:port), comma-separated
     frame_ancestors: str = "'self'"  # CSP frame-ancestors: who may embed the pages

@@ -118,13 +118,15 @@ def server_factory():
         s.stop()
 
 
-def raw_ws(port: int, body: dict | None, rcvbuf: int = 4096) -> socket.socket:
+def raw_ws(
+    port: int, body: dict | None, rcvbuf: int = 4096, path: str = "/ws/trace"
+) -> socket.socket:
     """A WebSocket opened by hand that never reads (a tiny receive buffer) and never pongs."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws/trace HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                   "Sec-WebSocket-Version: 13\r\n\r\n").encode())  # fmt: skip
     head = b""
@@ -237,6 +239,29 @@ def test_a_client_that_stops_reading_slows_nobody_and_is_dropped(server_factory)
         assert time.perf_counter() - t0 < 2.0
         # dropped after the send timeout: its run slot and stream are released
         assert server.wait_idle(5) == {"status": "ok", "active_runs": 0, "streams": 0}
+    finally:
+        stalled.close()
+    assert not any(e in server.stderr() for e in ERRORS), server.stderr()
+
+
+def test_a_training_client_that_stops_reading_is_dropped_and_frees_its_slot(server_factory):
+    server = server_factory(env={"LSTMX_SEND_TIMEOUT": "1", "LSTMX_MAX_TRAININGS": "1"})
+    long_run = {"task": {"name": "adding", "length": 50, "seed": 0},
+                "model": {"cell": "lstm", "hidden_size": 64},
+                "train": {"steps": 2000, "batch_size": 32, "eval_every": 1}}  # fmt: skip
+    stalled = raw_ws(server.port, long_run, path="/ws/train")
+    try:
+        time.sleep(0.5)  # training; its snapshot frames fill the socket buffers
+        short = {"task": {"name": "adding", "length": 10, "seed": 0},
+                 "model": {"cell": "lstm", "hidden_size": 4},
+                 "train": {"steps": 5, "batch_size": 4, "eval_every": 5}}  # fmt: skip
+        with connect(server.url("/ws/train"), max_size=2**24) as ws:
+            ws.send(json.dumps(short))
+            kinds = []
+            while not kinds or kinds[-1] not in ("done", "error"):
+                kinds.append(json.loads(ws.recv(timeout=30))["type"])
+        assert kinds[0] == "queued"  # the stalled client held the only slot ...
+        assert "start" in kinds and kinds[-1] == "done"  # ... until it was dropped
     finally:
         stalled.close()
     assert not any(e in server.stderr() for e in ERRORS), server.stderr()

@@ -9,24 +9,27 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from app.api.routes import train
 from app.main import create_app
-
-
-def make_app():
-    app = create_app()
-    n = len(app.router.routes)
-    app.include_router(train.router)
-    added = app.router.routes[n:]
-    del app.router.routes[n:]
-    app.router.routes[0:0] = added  # before the placeholder GET /train
-    return app
+from app.settings import get_settings
 
 
 @pytest.fixture
 def client():
-    with TestClient(make_app()) as c:
+    with TestClient(create_app()) as c:
         yield c
+
+
+@pytest.fixture
+def setting(monkeypatch):
+    """Set one LSTMX_ setting for a test (Settings are read once and cached)."""
+
+    def put(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    yield put
+    monkeypatch.undo()
+    get_settings.cache_clear()
 
 
 def body(task="adding", length=10, steps=40, eval_every=20, cell="lstm", hidden=4, **train_kw):
@@ -107,8 +110,8 @@ def test_a_client_that_leaves_stops_its_training_and_frees_the_slot(client):
     assert app.state.train_slots.active == 0
 
 
-def test_beyond_the_limit_a_training_waits_with_its_place_shown(client, monkeypatch):
-    monkeypatch.setenv("LSTMX_MAX_TRAININGS", "1")
+def test_beyond_the_limit_a_training_waits_with_its_place_shown(client, setting):
+    setting("LSTMX_MAX_TRAININGS", "1")
     with client.websocket_connect("/ws/train") as first:
         first.send_text(json.dumps(body(steps=20_000, eval_every=1000)))
         while first.receive_json()["type"] != "progress":
@@ -152,6 +155,13 @@ def test_bad_requests_get_an_error_frame_naming_the_field_and_close_1008(
         with pytest.raises(WebSocketDisconnect) as exc:
             ws.receive_json()
         assert exc.value.code == 1008
+
+
+def test_a_foreign_origin_is_refused(client):
+    with pytest.raises(WebSocketDisconnect) as closed:
+        with client.websocket_connect("/ws/train", headers={"origin": "http://evil.example"}) as ws:
+            ws.receive_text()
+    assert closed.value.code == 1008
 
 
 def test_get_train_serves_the_page(client):

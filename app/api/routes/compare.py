@@ -21,11 +21,12 @@ from app.settings import Settings, get_settings
 
 from .. import serialize
 from ..errors import RESPONSES, RequestError
-from ..runs import resolve_input
+from ..middleware import OffLoopJSONRoute
+from ..runs import check_clamp_cost, resolve_input
 from ..schemas import ClampIn, InputIn, ModelIn, Strict, TraceRequest
 from .pages import PLOTLY_VERSION, templates
 
-router = APIRouter(tags=["compare"])
+router = APIRouter(tags=["compare"], route_class=OffLoopJSONRoute)  # body parsed off the loop
 
 Cell = Literal["rnn", "lstm", "gru"]
 CELLS: tuple[Cell, ...] = ("rnn", "lstm", "gru")
@@ -34,9 +35,7 @@ CELLS: tuple[Cell, ...] = ("rnn", "lstm", "gru")
 class CompareRequest(BaseModel):
     model_config = Strict
     input: InputIn
-    cells: list[Cell] = Field(
-        default_factory=lambda: list(CELLS), min_length=1, max_length=3
-    )
+    cells: list[Cell] = Field(default_factory=lambda: list(CELLS), min_length=1, max_length=3)
     hidden_size: int = Field(16, ge=1, description="H, the same for every network")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="one seed for every network")
     recurrent_init: Literal["uniform", "orthogonal"] = "uniform"
@@ -116,6 +115,7 @@ def check_and_resolve(req: CompareRequest, s: Settings) -> np.ndarray:
     for n, entry in enumerate(req.clamp or []):
         if entry.gate not in ("i", "f", "g", "o"):
             raise RequestError(("body", "clamp", n, "gate"), "the lab clamps LSTM gates i f g o")
+    check_clamp_cost(req.clamp or [], T, H, 1, 4)
     probe = TraceRequest(input=req.input, model=ModelIn(hidden_size=1))
     X, _ = resolve_input(probe, s)
     return X * req.input_scale

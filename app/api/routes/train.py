@@ -16,15 +16,16 @@ it at the next chunk boundary. Steps run off the event loop in chunks of ~0.1 s,
 out and stop/disconnect are noticed between chunks. Bad input: an "error" frame naming the
 field and the limit, then close code 1008.
 
-Environment: LSTMX_MAX_TRAININGS (3: trainings at once, one race), LSTMX_MAX_TRAIN_WORK
-(2e10: steps·batch·T·L·H·(H+D), about three minutes on a 2-core laptop).
+Settings (app/settings.py): max_trainings (LSTMX_MAX_TRAININGS, 3: trainings at once, one
+race), max_train_work (LSTMX_MAX_TRAIN_WORK, 2e10: steps·batch·T·L·H·(H+D), about three
+minutes on a 2-core laptop). A foreign Origin is refused; a client that stops reading is
+dropped after the send timeout, which frees its training slot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from typing import Any, Literal
 
@@ -41,8 +42,9 @@ from app.engine.train import TrainConfig, Trainer
 from app.engine.train_tasks import TRAIN_TASKS
 from app.settings import get_settings
 
-from .. import serialize
+from .. import serialize, wsutil
 from ..schemas import InitIn, Strict
+from ..wsutil import ClientGoneError
 from .pages import PLOTLY_VERSION, templates
 
 router = APIRouter(tags=["train"])
@@ -53,11 +55,11 @@ CHUNK_SECONDS = 0.1  # engine work between two looks at the socket
 
 
 def max_trainings() -> int:
-    return int(os.environ.get("LSTMX_MAX_TRAININGS", "3"))
+    return get_settings().max_trainings
 
 
 def max_work() -> float:
-    return float(os.environ.get("LSTMX_MAX_TRAIN_WORK", "2e10"))
+    return get_settings().max_train_work
 
 
 class TrainTaskIn(BaseModel):
@@ -149,7 +151,8 @@ def _finite(x: float) -> float | None:
 
 
 async def _send(ws: WebSocket, frame: dict[str, Any]) -> None:
-    await ws.send_text(serialize.dumps(frame).decode())
+    """One frame; a client that left or stopped reading raises ClientGoneError."""
+    await wsutil.send(ws, serialize.dumps(frame))
 
 
 async def _listen(ws: WebSocket, stop: asyncio.Event, gone: asyncio.Event) -> None:
@@ -214,6 +217,9 @@ def train_page(request: Request) -> HTMLResponse:
 
 @router.websocket("/ws/train")
 async def ws_train(ws: WebSocket) -> None:
+    if not wsutil.origin_allowed(ws, get_settings().allowed_origins):
+        await ws.close(code=1008, reason="foreign origin")
+        return
     await ws.accept()
     try:
         raw = await ws.receive_text()
@@ -234,7 +240,7 @@ async def ws_train(ws: WebSocket) -> None:
             await ws.close(code=1008)
             return
         await _run(ws, req)
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, ClientGoneError):
         return
 
 
@@ -252,7 +258,7 @@ async def _run(ws: WebSocket, req: TrainRequest) -> None:
     finally:
         listener.cancel()
         if not gone.is_set() and ws.client_state == WebSocketState.CONNECTED:
-            await ws.close()
+            await wsutil.close(ws)
 
 
 async def _train(ws: WebSocket, req: TrainRequest, stop: asyncio.Event, gone: asyncio.Event):
