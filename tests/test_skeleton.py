@@ -149,8 +149,11 @@ def test_dockerfile_essentials() -> None:
     assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
     assert re.search(r"^USER (?!root\b|0\b)\S+", text, re.M), "must run as a non-root user"
     assert "HEALTHCHECK" in text and "/healthz" in text
-    assert "app.main:app" in text
+    # serves through the CLI (python -m app runs app.main:app with make run's options)
+    assert re.search(r'^CMD \["python", "-m", "app", "--host", "0\.0\.0\.0", "--port", "8000"\]',
+                     text, re.M)  # fmt: skip
     assert "--no-cache-dir" in text
+    assert "MALLOC_ARENA_MAX=2" in text
 
 
 PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?==[A-Za-z0-9.+!_-]+$")

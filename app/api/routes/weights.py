@@ -32,5 +32,4 @@ async def post_weights(file: Annotated[UploadFile, File()]) -> Response:
         model = await run_in_threadpool(load_weights, data, name, limit)
     except WeightsError as exc:
         raise RequestError(("body", "file"), str(exc), 400) from None
-    model["weights_file"] = name
     return Response(serialize.dumps(model), media_type="application/json")
