@@ -7,13 +7,8 @@ console message and page error, and fails on any request that leaves 127.0.0.1 o
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
@@ -22,84 +17,7 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
-]  # fmt: skip
 TOL = 1e-12
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def base_url():
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("the server did not answer /healthz")
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path):
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-class Recorder:
-    def __init__(self, page):
-        self.urls: list[str] = []
-        self.errors: list[str] = []
-        page.on("request", lambda r: self.urls.append(r.url))
-        page.on("websocket", lambda ws: self.urls.append(ws.url))
-        page.on("console", self._console)
-        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-
-    def _console(self, msg):
-        if msg.type in ("error", "warning") and "favicon" not in msg.text:
-            self.errors.append(f"console {msg.type}: {msg.text}")
-
-    def check(self):
-        outside = [u for u in self.urls if urlparse(u).scheme not in ("data", "blob")
-                   and urlparse(u).hostname != "127.0.0.1"]  # fmt: skip
-        assert outside == [], f"requests left 127.0.0.1: {outside}"
-        assert self.errors == [], "\n".join(self.errors)
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    pg = context.new_page()
-    pg.set_default_timeout(10_000)
-    rec = Recorder(pg)
-    pg.recorder = rec
-    yield pg
-    rec.check()
-    context.close()
 
 
 def open_page(page, base_url, query=""):
@@ -295,10 +213,8 @@ def test_bad_numbers_show_a_polite_error(page, base_url):
     assert error.get_attribute("aria-live") == "polite"
 
 
-def test_exports_hold_the_trace(browser, base_url):
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
-    pg = context.new_page()
-    rec = Recorder(pg)
+def test_exports_hold_the_trace(make_page, base_url):
+    pg = make_page(accept_downloads=True)
     open_page(pg, base_url, "hidden=3&text=abc")
     with pg.expect_download() as d:
         pg.click("#export-json")
@@ -314,15 +230,11 @@ def test_exports_hold_the_trace(browser, base_url):
     with pg.expect_download() as d:
         pg.click("button.png[data-chart='heat-f']")
     assert Path(d.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    rec.check()
-    context.close()
 
 
 @pytest.mark.parametrize("width,height", [(1280, 720), (390, 844)])
-def test_screenshots(browser, base_url, width, height):
-    context = browser.new_context(viewport={"width": width, "height": height})
-    pg = context.new_page()
-    rec = Recorder(pg)
+def test_screenshots(make_page, base_url, width, height):
+    pg = make_page(width, height)
     open_page(pg, base_url, "t=4")
     pg.wait_for_timeout(300)  # let the gate transitions settle
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -335,5 +247,3 @@ def test_screenshots(browser, base_url, width, height):
         assert pg.locator("#sidebar").is_hidden()
         pg.wait_for_timeout(400)
         pg.screenshot(path=str(ARTIFACTS / f"step_{width}x{height}_wide.png"))
-    rec.check()
-    context.close()
