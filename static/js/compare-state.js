@@ -2,9 +2,7 @@
 // tensorflow/playground), the presets as declarative data, and the request body built from
 // the state. Pure functions: node --test runs them.
 
-const int = (min, max) => ({ type: "int", min, max });
-const num = (min, max) => ({ type: "float", min, max });
-const oneOf = (...choices) => ({ type: "enum", choices });
+import { int, num, oneOf, urlState } from "./urlstate.js";
 
 // key: [default, kind]. The key is the URL parameter name.
 export const PROPERTIES = {
@@ -29,60 +27,7 @@ export const PROPERTIES = {
 // The keys that change the numbers (the rest only changes the view).
 export const MODEL_KEYS = Object.keys(PROPERTIES).filter((key) => key !== "k");
 
-export function defaults() {
-  const s = {};
-  for (const [key, [def]] of Object.entries(PROPERTIES)) s[key] = def;
-  return s;
-}
-
-// Parse one raw string for a property; undefined when it is not a valid value.
-export function parseValue(key, raw) {
-  const entry = PROPERTIES[key];
-  if (!entry || raw === null || raw === undefined) return undefined;
-  const kind = entry[1];
-  switch (kind.type) {
-    case "int": {
-      if (!/^\d+$/.test(raw)) return undefined;
-      const v = Number(raw);
-      return v >= kind.min && v <= kind.max ? v : undefined;
-    }
-    case "float": {
-      const v = Number(raw);
-      if (String(raw).trim() === "" || !Number.isFinite(v)) return undefined;
-      return v >= kind.min && v <= kind.max ? v : undefined;
-    }
-    case "enum":
-      return kind.choices.includes(raw) ? raw : undefined;
-    case "bool":
-      return raw === "1" || raw === "true" ? true : raw === "0" || raw === "false" ? false : undefined;
-    case "string":
-      return raw.length <= kind.max ? raw : undefined;
-    default:
-      return undefined;
-  }
-}
-
-// URL query string -> full state; unknown or invalid parameters are ignored.
-export function parse(query) {
-  const params = new URLSearchParams(query);
-  const s = defaults();
-  for (const key of Object.keys(PROPERTIES)) {
-    const v = parseValue(key, params.get(key));
-    if (v !== undefined) s[key] = v;
-  }
-  return s;
-}
-
-// Full state -> URL query string, only what differs from the defaults.
-export function serialise(state) {
-  const params = new URLSearchParams();
-  for (const [key, [def, kind]] of Object.entries(PROPERTIES)) {
-    const v = state[key];
-    if (v === undefined || v === def) continue;
-    params.set(key, kind.type === "bool" ? (v ? "1" : "0") : String(v));
-  }
-  return params.toString();
-}
+export const { defaults, parseValue, parse, serialise } = urlState(PROPERTIES);
 
 export function modelKey(state) {
   return MODEL_KEYS.map((k) => `${k}=${state[k]}`).join("&");

@@ -2,9 +2,7 @@
 // tensorflow/playground): reload or share the link and the same view comes back.
 // Only values that differ from the defaults are written, so links stay short.
 
-const int = (min, max) => ({ type: "int", min, max });
-const num = (min, max) => ({ type: "float", min, max });
-const oneOf = (...choices) => ({ type: "enum", choices });
+import { int, num, oneOf, urlState } from "./urlstate.js";
 
 // key: [default, kind]. The key is the URL parameter name.
 export const PROPERTIES = {
@@ -30,67 +28,7 @@ export const PROPERTIES = {
   hi: [0.95, num(0, 1)], // gate reading: open above
 };
 
-export function defaults() {
-  const s = {};
-  for (const [key, [def]] of Object.entries(PROPERTIES)) s[key] = def;
-  return s;
-}
-
-// Parse one raw string for a property; undefined when it is not a valid value.
-export function parseValue(key, raw) {
-  const [, kind] = PROPERTIES[key];
-  if (raw === null || raw === undefined) return undefined;
-  switch (kind.type) {
-    case "int": {
-      if (!/^-?\d+$/.test(raw)) return undefined;
-      const v = Number(raw);
-      return v >= kind.min && v <= kind.max ? v : undefined;
-    }
-    case "float": {
-      const v = Number(raw);
-      if (raw.trim() === "" || !Number.isFinite(v)) return undefined;
-      return v >= kind.min && v <= kind.max ? v : undefined;
-    }
-    case "enum":
-      return kind.choices.includes(raw) ? raw : undefined;
-    case "bool":
-      return raw === "1" || raw === "true" ? true : raw === "0" || raw === "false" ? false : undefined;
-    case "unit":
-      return raw === "mean" || /^\d{1,3}$/.test(raw) ? raw : undefined;
-    case "string":
-      return raw.length <= kind.max ? raw : undefined;
-    default:
-      return undefined;
-  }
-}
-
-function formatValue(key, value) {
-  const [, kind] = PROPERTIES[key];
-  if (kind.type === "bool") return value ? "1" : "0";
-  return String(value);
-}
-
-// URL query string (without "?") -> full state; unknown or invalid parameters are ignored.
-export function parse(query) {
-  const params = new URLSearchParams(query);
-  const s = defaults();
-  for (const key of Object.keys(PROPERTIES)) {
-    const v = parseValue(key, params.get(key));
-    if (v !== undefined) s[key] = v;
-  }
-  return s;
-}
-
-// Full state -> URL query string, writing only what differs from the defaults.
-export function serialise(state) {
-  const params = new URLSearchParams();
-  for (const [key, [def]] of Object.entries(PROPERTIES)) {
-    const v = state[key];
-    if (v === undefined || v === def) continue;
-    params.set(key, formatValue(key, v));
-  }
-  return params.toString();
-}
+export const { defaults, parseValue, parse, serialise } = urlState(PROPERTIES);
 
 // The parts of the state that change the trace (the rest only changes the view).
 export const TRACE_KEYS = [

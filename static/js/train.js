@@ -4,15 +4,13 @@
 
 import { formatDetail } from "./api.js";
 import { rowsToUrl } from "./inputs.js";
+import { int, num, oneOf, parseKind, urlState } from "./urlstate.js";
 import { RUN_STYLE, drawLoss, drawMetric, drawSnapshot, metricText } from "./train-charts.js";
 import { evalEvery, formatEta, openTrainSocket, trainBody } from "./train-socket.js";
 
 const $ = (id) => document.getElementById(id);
 
-// key: [default, parse]. The key is the URL parameter and the form field's id.
-const int = (min, max) => (raw) => (/^\d+$/.test(raw) && +raw >= min && +raw <= max ? +raw : undefined);
-const num = (min, max) => (raw) => (raw.trim() !== "" && Number.isFinite(+raw) && +raw >= min && +raw <= max ? +raw : undefined);
-const oneOf = (...c) => (raw) => (c.includes(raw) ? raw : undefined);
+// key: [default, kind]. The key is the URL parameter and the form field's id.
 const FIELDS = {
   task: ["adding", oneOf("adding", "adding_1997", "latch", "temporal_order", "embedded_reber", "sine")],
   len: [50, int(1, 1000)],
@@ -37,28 +35,18 @@ const HINTS = {
   sine: "Predict the next value of a sine wave: a short-memory control where the plain RNN does fine.",
 };
 
-function readUrl() {
-  const params = new URLSearchParams(window.location.search);
-  const s = {};
-  for (const [key, [def, parse]] of Object.entries(FIELDS)) {
-    const raw = params.get(key);
-    const v = raw === null ? undefined : parse(raw);
-    s[key] = v === undefined ? def : v;
-  }
-  return s;
-}
+const urlFields = urlState(FIELDS);
+const readUrl = () => urlFields.parse(window.location.search);
 
 function writeUrl(s) {
-  const params = new URLSearchParams();
-  for (const [key, [def]] of Object.entries(FIELDS)) if (s[key] !== def) params.set(key, String(s[key]));
-  const q = params.toString();
+  const q = urlFields.serialise(s);
   window.history.replaceState(null, "", q ? `?${q}` : window.location.pathname);
 }
 
 function readForm() {
   const s = {};
-  for (const [key, [def, parse]] of Object.entries(FIELDS)) {
-    const v = parse(String($(key).value));
+  for (const [key, [def, kind]] of Object.entries(FIELDS)) {
+    const v = parseKind(kind, $(key).value);
     s[key] = v === undefined ? def : v;
   }
   return s;
