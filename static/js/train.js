@@ -155,6 +155,29 @@ function finishIfAllDone() {
   $("status").textContent = $("error").textContent ? "" : stopped ? "Stopped." : "Finished.";
 }
 
+let offered = null; // the model the download buttons offer
+
+// PyTorch-named weights as a .safetensors file: the server writes it (POST /api/weights/export).
+async function downloadSafetensors() {
+  if (!offered) return;
+  const name = `${settings.task}-${offered.cell}-H${offered.hidden_size}.safetensors`;
+  try {
+    const r = await fetch("/api/weights/export", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: offered, format: "safetensors" }),
+    });
+    if (!r.ok) throw new Error(formatDetail((await r.json()).detail));
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(await r.blob());
+    a.download = name;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  } catch (err) {
+    $("error").textContent = `Could not export the weights: ${err.message}`;
+  }
+}
+
 function offerModel(run) {
   const json = JSON.stringify(run.model);
   try {
@@ -167,6 +190,8 @@ function offerModel(run) {
   link.href = URL.createObjectURL(new Blob([json], { type: "application/json" }));
   link.download = `${settings.task}-${run.cell}-H${run.model.hidden_size}.json`;
   link.hidden = false;
+  offered = run.model;
+  $("download-st").hidden = false;
   // The step-through page takes the model from sessionStorage and the held-out sample
   // sequence from its URL (as its own "my numbers" input), so the link shows the trained net.
   const open = $("open-step");
@@ -193,6 +218,7 @@ function start() {
   $("error").textContent = "";
   $("runs").replaceChildren();
   $("download").hidden = true;
+  $("download-st").hidden = true;
   $("open-step").hidden = true;
   $("metric-hint").textContent = `On 256 fresh sequences, every ${evalEvery(settings.steps)} steps.`;
   task = null;
@@ -212,6 +238,7 @@ $("train-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   start();
 });
+$("download-st").addEventListener("click", downloadSafetensors);
 $("stop").addEventListener("click", () => {
   for (const r of runs) r.socket.stop();
   $("status").textContent = "Stopping…";

@@ -271,3 +271,25 @@ TRAVERSALS = ["/static/..%2f..%2fapp%2fmain.py", "/static/%2e%2e/README.md",
 @pytest.mark.parametrize("path", TRAVERSALS)
 def test_static_traversal_attempts_are_404(path):
     assert client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "npz"])
+def test_a_model_exports_to_a_weight_file_that_opens_again(fmt):
+    model = {"cell": "lstm", "input_size": 2, "hidden_size": 3, "output_size": 1,
+             "init": {"seed": 2}}  # fmt: skip
+    weights = {k: v.tolist() for k, v in init_params(spec_from_dict(model)).items()}
+    r = client.post("/api/weights/export", json={"model": {**model, "weights": weights},
+                                                 "format": fmt})  # fmt: skip
+    assert r.status_code == 200 and fmt in r.headers["content-disposition"]
+    back = client.post("/api/weights", files={"file": (f"m.{fmt}", io.BytesIO(r.content))}).json()
+    assert back["weights"] == weights and back["output_size"] == 1
+
+
+def test_export_without_weights_or_with_bad_shapes_is_a_422():
+    r = client.post("/api/weights/export", json={"model": {"cell": "lstm"}})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "model", "weights"]
+    bad = {"cell": "rnn", "input_size": 1, "hidden_size": 2,
+           "weights": {"weight_ih_l0": [[1.0]], "weight_hh_l0": [[1.0]], "bias_ih_l0": [0.0],
+                       "bias_hh_l0": [0.0]}}  # fmt: skip
+    r = client.post("/api/weights/export", json={"model": bad})
+    assert r.status_code == 422 and "weight_ih_l0" in r.json()["detail"][0]["msg"]

@@ -41,6 +41,12 @@ def test_a_short_training_moves_the_bar_draws_curves_and_gates_and_offers_the_mo
     model = json.loads(page.evaluate("() => sessionStorage.getItem('lstmx.trainedModel')"))
     assert model["cell"] == "lstm" and "readout.weight" in model["weights"]
     assert page.get_attribute("#download", "href").startswith("blob:")
+    with page.expect_download() as download:
+        page.click("#download-st")
+    saved = Path(download.value.path()).read_bytes()
+    header_len = int.from_bytes(saved[:8], "little")
+    names = set(json.loads(saved[8 : 8 + header_len])) - {"__metadata__"}
+    assert {"weight_ih_l0", "weight_hh_l0", "readout.weight"} <= names  # PyTorch names
     page.locator("#gates-title").scroll_into_view_if_needed()
     page.evaluate("() => window.scrollTo(0, 0)")
     ARTIFACTS.mkdir(exist_ok=True)
