@@ -1,5 +1,6 @@
 // WS /ws/train: send the request once, hand every frame to handlers[frame.type].
-// Returns {stop(), close()}: stop asks the server to finish early (it answers "done").
+// Returns {stop(), pause(), resume(), close()}: stop asks the server to finish early (it
+// answers "done"); pause holds the run and resume continues it exactly where it was.
 
 export function trainSocketUrl(loc = window.location) {
   return `${loc.protocol === "https:" ? "wss" : "ws"}://${loc.host}/ws/train`;
@@ -18,10 +19,13 @@ export function openTrainSocket(body, handlers) {
   ws.addEventListener("close", (ev) => {
     if (handlers.close) handlers.close({ finished, code: ev.code, reason: ev.reason });
   });
+  const say = (type) => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type }));
+  };
   return {
-    stop() {
-      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "stop" }));
-    },
+    stop: () => say("stop"),
+    pause: () => say("pause"),
+    resume: () => say("resume"),
     close() {
       ws.close();
     },

@@ -67,6 +67,13 @@ function fillForm(s) {
 function setRunning(on) {
   $("start").disabled = on;
   $("stop").disabled = !on;
+  $("pause").disabled = !on;
+  setPaused(false);
+}
+
+function setPaused(paused) {
+  $("pause").setAttribute("aria-pressed", String(paused));
+  $("pause").textContent = paused ? "Resume" : "Pause";
 }
 
 function runCard(cell) {
@@ -108,6 +115,12 @@ function handlers(run) {
       task = f.task;
       run.text.textContent = "started";
       scheduleDraw();
+    },
+    paused(f) {
+      run.text.textContent = `paused at step ${f.step}`;
+    },
+    resumed() {
+      run.text.textContent = "resumed";
     },
     progress(f) {
       run.bar.value = f.step / f.steps;
@@ -239,6 +252,12 @@ $("train-form").addEventListener("submit", (ev) => {
   start();
 });
 $("download-st").addEventListener("click", downloadSafetensors);
+$("pause").addEventListener("click", () => {
+  const pausing = $("pause").getAttribute("aria-pressed") !== "true";
+  for (const r of runs) if (!r.done) (pausing ? r.socket.pause : r.socket.resume)();
+  setPaused(pausing);
+  $("status").textContent = pausing ? "Paused: the model and the optimiser wait where they are." : "Training…";
+});
 $("stop").addEventListener("click", () => {
   for (const r of runs) r.socket.stop();
   $("status").textContent = "Stopping…";

@@ -97,6 +97,44 @@ def test_stop_ends_early_with_a_done_frame_and_the_model(client):
     assert "mse" in done["metric"] and "weights" in done["model"]
 
 
+def test_pause_holds_the_run_and_resume_ends_exactly_as_an_uninterrupted_run(client):
+    settings = body(steps=300, length=10, eval_every=300)
+    with client.websocket_connect("/ws/train") as ws:
+        ws.send_text(json.dumps(settings))
+        straight = frames_until_done(ws)[-1]["model"]["weights"]
+    with client.websocket_connect("/ws/train") as ws:
+        ws.send_text(json.dumps(settings))
+        while ws.receive_json()["type"] != "progress":
+            pass
+        ws.send_text(json.dumps({"type": "pause"}))
+        frame = ws.receive_json()
+        while frame["type"] != "paused":  # frames already under way arrive first
+            frame = ws.receive_json()
+        held_at = frame["step"]
+        assert 0 < held_at < 300
+        time.sleep(0.3)  # nothing trains while paused
+        ws.send_text(json.dumps({"type": "resume"}))
+        resumed = ws.receive_json()
+        assert resumed == {"type": "resumed", "step": held_at}
+        frames = frames_until_done(ws)
+    done = frames[-1]
+    assert done["step"] == 300 and not done["stopped"]
+    assert done["model"]["weights"] == straight  # same optimiser state, same batches
+
+
+def test_stop_while_paused_ends_with_done(client):
+    with client.websocket_connect("/ws/train") as ws:
+        ws.send_text(json.dumps(body(steps=20_000, length=10, eval_every=1000)))
+        while ws.receive_json()["type"] != "progress":
+            pass
+        ws.send_text(json.dumps({"type": "pause"}))
+        while ws.receive_json()["type"] != "paused":
+            pass
+        ws.send_text(json.dumps({"type": "stop"}))
+        done = frames_until_done(ws)[-1]
+    assert done["type"] == "done" and done["stopped"]
+
+
 def test_a_client_that_leaves_stops_its_training_and_frees_the_slot(client):
     app = client.app
     with client.websocket_connect("/ws/train") as ws:

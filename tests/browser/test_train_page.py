@@ -85,6 +85,19 @@ def test_race_mode_trains_three_cells_side_by_side_stop_ends_them_and_errors_nam
         page.wait_for_function(
             f"() => document.querySelector('.run-{cell} progress')?.value > 0", timeout=20_000
         )
+    page.get_by_role("button", name="Pause").click()
+    for cell in ("rnn", "lstm", "gru"):
+        page.wait_for_function(
+            f"() => document.querySelector('.run-{cell} .run-text').textContent"
+            ".startsWith('paused at step')"
+        )
+    held = {c: progress_of(page, c) for c in ("rnn", "lstm", "gru")}
+    page.wait_for_timeout(500)
+    assert {c: progress_of(page, c) for c in ("rnn", "lstm", "gru")} == held  # nothing moves
+    assert page.get_attribute("#pause", "aria-pressed") == "true"
+    page.get_by_role("button", name="Resume").click()
+    moved = f"() => document.querySelector('.run-lstm progress').value > {held['lstm']}"
+    page.wait_for_function(moved)
     page.get_by_role("button", name="Stop").click()
     for cell in ("rnn", "lstm", "gru"):
         page.wait_for_function(

@@ -11,7 +11,10 @@ and the server answers
     {"type": "eval", "step", "metric": {"mse" | "accuracy": x, "loss": y}}   every eval_every
     {"type": "snapshot", "step", "trace": {...gates, c, h of held-out sequence 0...}}
     {"type": "done", "step", "stopped", "metric", "model": {...weights inline...}}
-{"type": "stop"} from the client ends the run early (with "done"); a client that leaves ends
+    {"type": "paused", "step"} / {"type": "resumed", "step"}   after "pause" / "resume"
+{"type": "stop"} from the client ends the run early (with "done"); {"type": "pause"} holds it
+between chunks and {"type": "resume"} continues it where it was (same optimiser state, same
+batch stream, so a paused run ends exactly as an uninterrupted one); a client that leaves ends
 it at the next chunk boundary. Steps run off the event loop in chunks of ~0.1 s, so frames go
 out and stop/disconnect are noticed between chunks. Bad input: an "error" frame naming the
 field and the limit, then close code 1008.
@@ -155,19 +158,44 @@ async def _send(ws: WebSocket, frame: dict[str, Any]) -> None:
     await wsutil.send(ws, serialize.dumps(frame))
 
 
-async def _listen(ws: WebSocket, stop: asyncio.Event, gone: asyncio.Event) -> None:
-    """Read client messages for the whole run: "stop" ends it; leaving ends it too."""
+class Control:
+    """What the client asked for, read by `_listen` for the whole run."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()  # "stop", or the client left: finish with "done"
+        self.gone = asyncio.Event()  # the client left: nobody to send to
+        self.running = asyncio.Event()  # cleared by "pause", set again by "resume"
+        self.running.set()
+
+    async def wait_unless_paused(self) -> None:
+        """Return at once while running; while paused, when resumed or stopped."""
+        if self.running.is_set():
+            return
+        waits = [asyncio.create_task(e.wait()) for e in (self.running, self.stop)]
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+
+async def _listen(ws: WebSocket, ctl: Control) -> None:
+    """Read client messages: "stop" ends the run, "pause"/"resume" hold and continue it
+    (the optimiser state and the data stream carry on); leaving ends it too."""
     try:
         while True:
             try:
                 msg = json.loads(await ws.receive_text())
             except ValueError:
                 continue
-            if isinstance(msg, dict) and msg.get("type") == "stop":
-                stop.set()
+            kind = msg.get("type") if isinstance(msg, dict) else None
+            if kind == "stop":
+                ctl.stop.set()
+            elif kind == "pause":
+                ctl.running.clear()
+            elif kind == "resume":
+                ctl.running.set()
     except (WebSocketDisconnect, RuntimeError):
-        gone.set()
-        stop.set()
+        ctl.gone.set()
+        ctl.stop.set()
 
 
 class TrainSlots:
@@ -245,23 +273,23 @@ async def ws_train(ws: WebSocket) -> None:
 
 
 async def _run(ws: WebSocket, req: TrainRequest) -> None:
-    stop, gone = asyncio.Event(), asyncio.Event()
-    listener = asyncio.create_task(_listen(ws, stop, gone))
+    ctl = Control()
+    listener = asyncio.create_task(_listen(ws, ctl))
     slots = _slots(ws)
     try:
-        if not await slots.acquire(ws, stop):
+        if not await slots.acquire(ws, ctl.stop):
             return
         try:
-            await _train(ws, req, stop, gone)
+            await _train(ws, req, ctl)
         finally:
             slots.release()
     finally:
         listener.cancel()
-        if not gone.is_set() and ws.client_state == WebSocketState.CONNECTED:
+        if not ctl.gone.is_set() and ws.client_state == WebSocketState.CONNECTED:
             await wsutil.close(ws)
 
 
-async def _train(ws: WebSocket, req: TrainRequest, stop: asyncio.Event, gone: asyncio.Event):
+async def _train(ws: WebSocket, req: TrainRequest, ctl: Control) -> None:
     trainer = await run_in_threadpool(make_trainer, req)
     task = trainer.task
     await _send(ws, {
@@ -283,14 +311,20 @@ async def _train(ws: WebSocket, req: TrainRequest, stop: asyncio.Event, gone: as
     metric = await evaluate()
     every, total = req.train.eval_every, req.train.steps
     chunk, busy = 5, 0.0  # steps per chunk, seconds spent training
-    while not trainer.finished and not stop.is_set():
+    while not trainer.finished and not ctl.stop.is_set():
+        if not ctl.running.is_set():
+            await _send(ws, {"type": "paused", "step": trainer.step})
+            await ctl.wait_unless_paused()
+            if ctl.stop.is_set():
+                break
+            await _send(ws, {"type": "resumed", "step": trainer.step})
         n = min(chunk, every - trainer.step % every)
         t0 = time.perf_counter()
         losses, norms = await run_in_threadpool(trainer.train_steps, n)
         spent = time.perf_counter() - t0
         busy += spent
         chunk = int(np.clip(CHUNK_SECONDS * len(losses) / max(spent, 1e-6), 1, 25))
-        if gone.is_set():
+        if ctl.gone.is_set():
             return
         rate = trainer.step / busy
         await _send(ws, {
@@ -301,7 +335,7 @@ async def _train(ws: WebSocket, req: TrainRequest, stop: asyncio.Event, gone: as
         })  # fmt: skip
         if trainer.step % every == 0 or trainer.finished:
             metric = await evaluate()
-    if gone.is_set():
+    if ctl.gone.is_set():
         return
     if trainer.step % every and not trainer.finished:  # stopped between evaluations
         metric = await evaluate()
