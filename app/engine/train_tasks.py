@@ -17,6 +17,13 @@ form `losses.Loss` takes: mse (T', B, O), cross_entropy (T', B) int, with T' = 1
                              random among a..d; classes XX XY YX YY. Chance: 1/4.
     sine            D=1 O=1  x_t = sin(2πt/16 + φ); predict x_{t+1} at every step. A control
                              where a tanh RNN is not handicapped. Constant 0 scores MSE 1/2.
+    copy            D=6 O=5  S = min(5, (T-1)/2) symbols of 4, blanks, a "go" marker, then
+                             repeat the S symbols in the last S steps; every other step's
+                             target is "blank" (cross-entropy at every step). Metric: accuracy
+                             on the S recall steps; always "blank" scores 0.
+    brackets        D=2 O=1  "(" / ")" one-hot, never closing below depth 0; target: the
+                             nesting depth after each step (MSE at every step). The constant
+                             predictor's MSE (the depth's variance) grows with T.
     embedded_reber  D=7 O=7  Exp. 1 as a continual stream (Gers et al. 2000: no resets between
                              strings): symbols B T P S X V E one-hot; predict the next symbol at
                              every step (cross-entropy). The metric is the accuracy on the
@@ -29,6 +36,7 @@ The 1997 paper also marks the first and last steps with -1 in Exp. 4; we leave t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,6 +61,13 @@ class TrainTask:
     min_length: int
     batch: Callable[[int, int, np.random.Generator], Batch]
     summary: str
+    baseline_fn: Callable[[int], tuple[float, float]] | None = None  # when it depends on T
+
+    def baselines(self, T: int) -> tuple[float, float]:
+        """The best constant predictor's loss and metric at length T."""
+        if self.baseline_fn is not None:
+            return self.baseline_fn(T)
+        return self.baseline_loss, self.baseline_metric
 
 
 def _adding(T: int, B: int, rng: np.random.Generator) -> Batch:
@@ -100,6 +115,44 @@ def _temporal_order(T: int, B: int, rng: np.random.Generator) -> Batch:
 def _sine(T: int, B: int, rng: np.random.Generator) -> Batch:
     X, y = tasks.sine(T, B, rng)  # (B, T, 1) each
     return X.transpose(1, 0, 2), y.transpose(1, 0, 2)
+
+
+COPY_SYMBOLS = 4  # classes 0..3 are symbols, 4 is "blank"; input 5 is the "go" marker
+
+
+def _copy_length(T: int) -> int:
+    return max(1, min(5, (T - 1) // 2))
+
+
+def _copy(T: int, B: int, rng: np.random.Generator) -> Batch:
+    S, K = _copy_length(T), COPY_SYMBOLS
+    sym = rng.integers(0, K, size=(S, B))
+    inp = np.full((T, B), K)  # blank
+    inp[:S] = sym
+    inp[T - S - 1] = K + 1  # go: repeat now
+    target = np.full((T, B), K)
+    target[T - S :] = sym
+    return np.eye(K + 2)[inp], target
+
+
+def _copy_baseline(T: int) -> tuple[float, float]:
+    """Class frequencies as the constant prediction: cross-entropy, and 0 recall accuracy."""
+    S, K = _copy_length(T), COPY_SYMBOLS
+    p_blank, p_symbol = (T - S) / T, S / (T * K)
+    return float(-(p_blank * np.log(p_blank) + (S / T) * np.log(p_symbol))), 0.0
+
+
+def _brackets(T: int, B: int, rng: np.random.Generator) -> Batch:
+    X, depth = tasks.brackets(T, B, rng)  # (B, T, 2), (B, T, 1)
+    return X.transpose(1, 0, 2), depth.transpose(1, 0, 2)
+
+
+@functools.lru_cache(maxsize=64)
+def _brackets_baseline(T: int) -> tuple[float, float]:
+    """MSE of the best constant (the mean depth), estimated on 512 fixed sequences."""
+    _, depth = _brackets(T, 512, np.random.default_rng(0))
+    mse = float(np.var(depth))
+    return mse, mse
 
 
 REBER = "BTPSXVE"
@@ -160,6 +213,12 @@ TRAIN_TASKS: dict[str, TrainTask] = {
                   "the order of X and Y among distractors (1997, Exp. 6a)"),
         TrainTask("sine", 1, 1, "mse", "all", "mse", 0.5, 0.5, 0.001, 1, _sine,
                   "predict the next value of a sine wave (control)"),
+        TrainTask("copy", COPY_SYMBOLS + 2, COPY_SYMBOLS + 1, "cross_entropy", "all",
+                  "accuracy", 0.0, 0.0, 0.99, 3, _copy,
+                  "repeat the first symbols after a delay (copy memory)",
+                  baseline_fn=_copy_baseline),
+        TrainTask("brackets", 2, 1, "mse", "all", "mse", 0.0, 0.0, 0.01, 1, _brackets,
+                  "the nesting depth of a bracket sequence", baseline_fn=_brackets_baseline),
         TrainTask("embedded_reber", 7, 7, "cross_entropy", "all", "accuracy",
                   REBER_UNIGRAM_ENTROPY, 0.5, 0.99, 12, _embedded_reber,
                   "next symbol of a continual embedded Reber stream (1997, Exp. 1)"),
@@ -175,6 +234,9 @@ def get(name: str) -> TrainTask:
 
 def metric(task: TrainTask, Y: np.ndarray, target: np.ndarray, X: np.ndarray) -> float:
     """The task's metric for outputs Y (T', B, O) at the positions the loss looks at."""
+    if task.name == "copy":  # the recall steps: the last S
+        S = _copy_length(target.shape[0])
+        return float(np.mean(Y[-S:].argmax(-1) == target[-S:]))
     if task.name == "embedded_reber":
         recall = _recall_steps(X, target)
         return float(np.mean(Y.argmax(-1)[recall] == target[recall])) if recall.any() else 0.0

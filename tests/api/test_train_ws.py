@@ -207,3 +207,17 @@ def test_get_train_serves_the_page(client):
     assert r.status_code == 200
     assert '<script type="module" src="/static/js/train.js"' in r.text
     assert "script-src 'self'" in r.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("task", ["copy", "brackets"])
+def test_length_dependent_baselines_arrive_in_the_start_frame(client, task):
+    from app.engine.train_tasks import get
+
+    with client.websocket_connect("/ws/train") as ws:
+        ws.send_text(json.dumps(body(task=task, length=16, steps=10, eval_every=10)))
+        frames = frames_until_done(ws)
+    start = frames[0]
+    assert start["type"] == "start"
+    loss, metric = get(task).baselines(16)
+    assert start["task"]["baseline_loss"] == loss and start["task"]["baseline_metric"] == metric
+    assert frames[-1]["type"] == "done" and "weights" in frames[-1]["model"]

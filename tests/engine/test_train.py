@@ -64,6 +64,44 @@ def test_temporal_order_class_is_the_order_of_x_and_y():
     assert set(np.unique(y)) == {0, 1, 2, 3}
 
 
+def test_copy_repeats_the_first_symbols_after_the_go_marker():
+    task = get("copy")
+    T, B = 20, 6
+    X, y = task.batch(T, B, np.random.default_rng(1))
+    S = 5
+    sym = X[:S].argmax(-1)  # (S, B) the symbols to remember
+    assert np.all(sym < 4)
+    assert np.all(X[T - S - 1, :, 5] == 1)  # the go marker, once, just before the recall
+    assert np.all(X[S : T - S - 1, :, 4] == 1) and np.all(X[T - S :, :, 4] == 1)  # blanks
+    np.testing.assert_array_equal(y[T - S :], sym)  # recall the symbols in order
+    assert np.all(y[: T - S] == 4)  # "blank" everywhere else
+    perfect = np.eye(5)[y] * 10.0
+    assert metric(task, perfect, y, X) == 1.0
+    always_blank = np.eye(5)[np.full_like(y, 4)]
+    assert metric(task, always_blank, y, X) == 0.0 == task.baselines(T)[1]
+
+
+def test_copy_baseline_is_the_cross_entropy_of_the_class_frequencies():
+    task = get("copy")
+    T = 30
+    _, y = task.batch(T, 4000, np.random.default_rng(0))
+    p = np.bincount(y.ravel(), minlength=5) / y.size
+    measured = -np.mean(np.log(p[y]))
+    assert abs(measured - task.baselines(T)[0]) < 0.01 * measured
+
+
+def test_brackets_target_is_the_nesting_depth_and_never_negative():
+    task = get("brackets")
+    X, y = task.batch(40, 8, np.random.default_rng(2))
+    steps = X[..., 0] - X[..., 1]  # +1 for "(", -1 for ")"
+    np.testing.assert_array_equal(y[..., 0], np.cumsum(steps, axis=0))
+    assert y.min() >= 0
+    loss, mse = task.baselines(40)
+    _, fresh = task.batch(40, 4000, np.random.default_rng(9))
+    assert abs(np.var(fresh) - loss) < 0.05 * loss and mse == loss
+    assert task.baselines(80)[0] > loss  # a random walk's depth spreads with T
+
+
 def test_constant_predictor_baselines_match_the_declared_ones():
     rng = np.random.default_rng(0)
     for name, best in (("adding", 1.0), ("adding_1997", 0.5), ("sine", 0.0)):

@@ -292,12 +292,13 @@ async def _run(ws: WebSocket, req: TrainRequest) -> None:
 async def _train(ws: WebSocket, req: TrainRequest, ctl: Control) -> None:
     trainer = await run_in_threadpool(make_trainer, req)
     task = trainer.task
+    baseline_loss, baseline_metric = await run_in_threadpool(task.baselines, req.task.length)
     await _send(ws, {
         "type": "start",
         "task": {"name": task.name, "length": req.task.length, "seed": req.task.seed,
                  "input_size": task.input_size, "output_size": task.output_size,
                  "loss": task.loss, "at": task.at, "metric": task.metric,
-                 "baseline_loss": task.baseline_loss, "baseline_metric": task.baseline_metric,
+                 "baseline_loss": baseline_loss, "baseline_metric": baseline_metric,
                  "solved": task.solved, "summary": task.summary},
         "model": req.model.model_dump(), "train": req.train.model_dump(),
     })  # fmt: skip
