@@ -29,6 +29,8 @@ form `losses.Loss` takes: mse (T', B, O), cross_entropy (T', B) int, with T' = 1
                              every step (cross-entropy). The metric is the accuracy on the
                              long-lag step: after the inner string's E, recall the second symbol
                              (T or P). Chance: 1/2.
+    embedded_reber_reset  D=7 O=7  the 1997 setup: one embedded string per sequence (the
+                             state starts afresh with each), idling on E after it; same metric.
 
 The 1997 paper also marks the first and last steps with -1 in Exp. 4; we leave them at 0
 (the lag structure, the target and the error criterion are the paper's).
@@ -190,14 +192,32 @@ def _recall_steps(X: np.ndarray, target: np.ndarray) -> np.ndarray:
     return (X[..., 6] == 1) & ((target == 1) | (target == 2))
 
 
-def _unigram_entropy() -> float:
-    """Cross-entropy of the best constant predictor (the symbol frequencies) on the stream."""
-    _, sym = _embedded_reber(400, 32, np.random.default_rng(0))
+def _embedded_reber_reset(T: int, B: int, rng: np.random.Generator) -> Batch:
+    """One embedded string per sequence, as in 1997 (the state starts afresh with each):
+    strings longer than T + 1 symbols are drawn again; after the final E the sequence idles
+    on E (next symbol E), which the metric ignores."""
+    sym = np.full((T + 1, B), 6, dtype=np.int64)
+    for b in range(B):
+        string = _embedded_reber_string(rng)
+        while len(string) > T + 1:
+            string = _embedded_reber_string(rng)
+        sym[: len(string), b] = string
+    return np.eye(7)[sym[:T]], sym[1:]
+
+
+def _unigram_entropy(batch: Callable[[int, int, np.random.Generator], Batch], T: int) -> float:
+    """Cross-entropy of the best constant predictor (the symbol frequencies)."""
+    _, sym = batch(T, 32, np.random.default_rng(0))
     p = np.bincount(sym.ravel(), minlength=7) / sym.size
     return float(-(p[p > 0] * np.log(p[p > 0])).sum())
 
 
-REBER_UNIGRAM_ENTROPY = _unigram_entropy()
+REBER_UNIGRAM_ENTROPY = _unigram_entropy(_embedded_reber, 400)
+
+
+@functools.lru_cache(maxsize=64)
+def _reber_reset_baseline(T: int) -> tuple[float, float]:
+    return _unigram_entropy(_embedded_reber_reset, T), 0.5
 
 TRAIN_TASKS: dict[str, TrainTask] = {
     t.name: t
@@ -222,6 +242,10 @@ TRAIN_TASKS: dict[str, TrainTask] = {
         TrainTask("embedded_reber", 7, 7, "cross_entropy", "all", "accuracy",
                   REBER_UNIGRAM_ENTROPY, 0.5, 0.99, 12, _embedded_reber,
                   "next symbol of a continual embedded Reber stream (1997, Exp. 1)"),
+        TrainTask("embedded_reber_reset", 7, 7, "cross_entropy", "all", "accuracy", 0.0, 0.5,
+                  0.99, 12, _embedded_reber_reset,
+                  "next symbol of one embedded Reber string per sequence (1997, Exp. 1)",
+                  baseline_fn=_reber_reset_baseline),
     )
 }  # fmt: skip
 
@@ -237,7 +261,7 @@ def metric(task: TrainTask, Y: np.ndarray, target: np.ndarray, X: np.ndarray) ->
     if task.name == "copy":  # the recall steps: the last S
         S = _copy_length(target.shape[0])
         return float(np.mean(Y[-S:].argmax(-1) == target[-S:]))
-    if task.name == "embedded_reber":
+    if task.name in ("embedded_reber", "embedded_reber_reset"):
         recall = _recall_steps(X, target)
         return float(np.mean(Y.argmax(-1)[recall] == target[recall])) if recall.any() else 0.0
     if task.name == "adding_1997":

@@ -12,7 +12,7 @@ const $ = (id) => document.getElementById(id);
 
 // key: [default, kind]. The key is the URL parameter and the form field's id.
 const FIELDS = {
-  task: ["adding", oneOf("adding", "adding_1997", "latch", "temporal_order", "embedded_reber", "copy", "brackets", "sine")],
+  task: ["adding", oneOf("adding", "adding_1997", "latch", "temporal_order", "embedded_reber_reset", "embedded_reber", "copy", "brackets", "sine")],
   len: [50, int(1, 1000)],
   tseed: [0, int(0, 2 ** 31 - 1)],
   mode: ["single", oneOf("single", "race")],
@@ -32,6 +32,7 @@ const HINTS = {
   latch: "The first value is +1 or −1, then noise. At the end, say which. A forget bias of 3 helps the LSTM keep it.",
   temporal_order: "X or Y appears twice among distractors; the class is the order (XX, XY, YX, YY). Needs T ≥ 10.",
   embedded_reber: "A stream of embedded Reber strings: predict each next symbol. Scored on the hard step: after the inner string, recall its second symbol (T or P). Needs T ≥ 12.",
+  embedded_reber_reset: "One embedded Reber string per sequence, as in 1997: predict each next symbol; scored on recalling the second symbol (T or P) at the end. Needs T ≥ 12.",
   copy: "A few symbols, a long blank delay, then a go marker: repeat the symbols. Scored on the repeated steps; saying \"blank\" always scores 0.",
   brackets: "Read ( and ) one at a time and report the nesting depth after each. The line is the depth's variance: the best a constant guess can do.",
   sine: "Predict the next value of a sine wave: a short-memory control where the plain RNN does fine.",

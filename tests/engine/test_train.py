@@ -64,6 +64,23 @@ def test_temporal_order_class_is_the_order_of_x_and_y():
     assert set(np.unique(y)) == {0, 1, 2, 3}
 
 
+def test_embedded_reber_reset_holds_one_string_per_sequence_then_idles_on_e():
+    task = get("embedded_reber_reset")
+    X, y = task.batch(20, 50, np.random.default_rng(5))
+    sym = X.argmax(-1)  # (T, B)
+    assert np.all(sym[0] == 0)  # every sequence starts its own string with B
+    for b in range(50):
+        ends = np.flatnonzero(sym[:, b] == 6)
+        last = ends[1] if len(ends) > 1 else 19  # the inner E, then the outer E
+        second = sym[1, b]
+        assert second in (1, 2)
+        # after the inner string's E the target is the second symbol again: the long lag
+        assert y[ends[0], b] == second
+        assert np.all(y[last + 1 :, b] == 6) and np.all(sym[last + 1 :, b] == 6)
+    loss, chance = task.baselines(20)
+    assert 0.5 < loss < np.log(7) and chance == 0.5
+
+
 def test_copy_repeats_the_first_symbols_after_the_go_marker():
     task = get("copy")
     T, B = 20, 6
