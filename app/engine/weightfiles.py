@@ -1,0 +1,188 @@
+"""Reading weight files safely: .safetensors and .npz only, bounded before any data is read.
+
+Pickle files (.pt, .pth, .pkl, .ckpt, ...) are never opened, since unpickling can run code.
+Size, headers, dtypes (float16/32/64), shapes and the element count are checked before any
+tensor data is read: a 1 MB file cannot make the server allocate a gigabyte. weights.py maps
+the names (PyTorch or Keras) onto the model.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import struct
+import zipfile
+import zlib
+from pathlib import PurePath
+from typing import Any, TypeGuard
+
+import numpy as np
+import safetensors.numpy
+from numpy.lib import format as npy_format
+from safetensors import SafetensorError
+
+
+class WeightsError(ValueError):
+    """A weight file that cannot be imported; the message says why and what to do instead."""
+
+
+EXPORT_HINT = (
+    "export the weights with safetensors (safetensors.torch.save_file(model.state_dict(), "
+    "'model.safetensors')) or numpy.savez('model.npz', **{name: array})"
+)
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib", ".tar")
+MAX_HEADER_BYTES = 2**20
+MAX_MEMBERS = 1000
+ST_DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64}
+# one-string members of an .npz that describe the model (read by weights.py), not weights
+META_KEYS = ("cell", "recurrent_activation", "activation", "nonlinearity", "reset_after")
+ZIP_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
+
+
+def _pickle_error(data: bytes, what: str, force: bool = False) -> WeightsError | None:
+    if force or (data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
+        return WeightsError(
+            f"{what} is a pickle-based file; unpickling can run arbitrary code, so it is never "
+            f"opened: {EXPORT_HINT}"
+        )
+    return None
+
+
+def read_file(data: bytes, filename: str, max_elements: int) -> tuple[dict, dict]:
+    suffix = PurePath(filename).suffix.lower()
+    if error := _pickle_error(data, f"{filename!r} ({suffix})", suffix in PICKLE_SUFFIXES):
+        raise error
+    if suffix == ".safetensors":
+        return _read_safetensors(data, max_elements)
+    if suffix == ".npz":
+        return _read_npz(data, max_elements)
+    raise WeightsError(
+        f"unsupported file type {suffix or '(none)'!r} for {filename!r}: upload a .safetensors "
+        f"or .npz file; {EXPORT_HINT}"
+    )
+
+
+def _read_safetensors(data: bytes, max_elements: int) -> tuple[dict, dict]:
+    if len(data) < 8:
+        raise WeightsError(f"the safetensors file is {len(data)} bytes, shorter than its header")
+    (size,) = struct.unpack("<Q", data[:8])
+    if size > MAX_HEADER_BYTES or 8 + size > len(data):
+        raise WeightsError(
+            f"the safetensors header claims {size} bytes; the limit is {MAX_HEADER_BYTES} "
+            f"and the file holds {len(data) - 8} after the length field"
+        )
+    try:
+        header = json.loads(data[8 : 8 + size])
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise WeightsError(f"the safetensors header is not valid JSON: {exc}") from None
+    meta = (header.pop("__metadata__", None) or {}) if isinstance(header, dict) else None
+    if not isinstance(meta, dict):
+        raise WeightsError("the safetensors header or its __metadata__ is not a JSON object")
+    total = 0
+    for name, info in header.items():
+        total += _check_safetensors_entry(name, info, len(data) - 8 - size)
+        _check_total(total, max_elements)
+    try:
+        arrays = safetensors.numpy.load(data)
+    except SafetensorError as exc:
+        raise WeightsError(f"the safetensors file could not be read: {exc}") from None
+    return arrays, {str(k): str(v) for k, v in meta.items()}
+
+
+def _check_safetensors_entry(name: str, info: Any, body: int) -> int:
+    entry: dict[str, Any] = info if isinstance(info, dict) else {}
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if dtype == "BF16":
+        raise WeightsError(
+            f"tensor {name!r} is bfloat16, which NumPy cannot hold; convert to float32 "
+            "before saving (e.g. {k: v.float() for k, v in state_dict.items()})"
+        )
+    if dtype not in ST_DTYPES:
+        raise WeightsError(f"tensor {name!r} has dtype {dtype}; weights must be F16, F32 or F64")
+    if not (_naturals(shape) and _naturals(offsets) and len(offsets) == 2):
+        raise WeightsError(f"tensor {name!r}: shape or data_offsets is not a list of integers")
+    begin, end, count = offsets[0], offsets[1], math.prod(shape)
+    if not begin <= end <= body or count * np.dtype(ST_DTYPES[dtype]).itemsize != end - begin:
+        raise WeightsError(
+            f"tensor {name!r}: shape {shape} of {dtype} does not match its data_offsets "
+            f"{offsets} (data section of {body} bytes)"
+        )
+    return count
+
+
+def _naturals(value: Any) -> TypeGuard[list[int]]:
+    return isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)
+
+
+def _check_total(total: int, max_elements: int) -> None:
+    if total > max_elements:
+        raise WeightsError(
+            f"the file declares {total} elements, more than the limit of {max_elements}"
+        )
+
+
+def _read_npz(data: bytes, max_elements: int) -> tuple[dict, dict]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise _pickle_error(data, "this .npz") or WeightsError(
+            "the .npz file is not a zip archive (numpy.savez writes one)"
+        ) from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_MEMBERS or len({i.filename for i in infos}) != len(infos):
+            raise WeightsError(
+                f"the .npz has {len(infos)} members, duplicated or over {MAX_MEMBERS}"
+            )
+        total = 0
+        for info in infos:
+            total += _check_npy_member(archive, info, max_elements)
+            _check_total(total, max_elements)
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except ZIP_ERRORS as exc:
+        raise WeightsError(f"the .npz file could not be read: {exc}") from None
+    strings = [key for key, array in arrays.items() if array.dtype.kind == "U"]
+    return arrays, {key: str(arrays.pop(key).reshape(-1)[0]) for key in strings}
+
+
+def _check_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_elements: int) -> int:
+    """Check one member's .npy header against its stored size; return its element count."""
+    key = info.filename.removesuffix(".npy")
+    if key == info.filename:
+        raise WeightsError(
+            f"archive member {key!r} is not a .npy array; an .npz must hold only arrays "
+            "written by numpy.savez (is this a renamed PyTorch checkpoint?)"
+        )
+    readers = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
+    try:
+        with archive.open(info) as stream:
+            version = npy_format.read_magic(stream)
+            if version not in readers:
+                raise ValueError(f"unsupported .npy format version {version}")
+            shape, _, dtype = readers[version](stream)
+            header_bytes = stream.tell()
+    except ZIP_ERRORS as exc:
+        raise WeightsError(f"array {key!r}: not a readable .npy header: {exc}") from None
+    count, is_meta = math.prod(shape), re.split(r"[/.]", key)[-1] in META_KEYS
+    if dtype.kind == "U" and is_meta and count == 1 and dtype.itemsize <= 1024:
+        return 0
+    if dtype.kind != "f" or dtype.itemsize not in (2, 4, 8):
+        why = " (object arrays need pickle, which is never used)" if dtype.hasobject else ""
+        raise WeightsError(
+            f"array {key!r} has dtype {dtype}{why}; weights must be float16, float32 or float64"
+        )
+    if count > max_elements:
+        raise WeightsError(
+            f"array {key!r} declares shape {shape} ({count} elements), more than the limit "
+            f"of {max_elements}"
+        )
+    if info.file_size != header_bytes + count * dtype.itemsize:
+        raise WeightsError(
+            f"array {key!r} declares shape {shape} of {dtype} ({count * dtype.itemsize} bytes) "
+            f"but its archive member holds {info.file_size - header_bytes} data bytes"
+        )
+    return count
