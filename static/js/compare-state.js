@@ -2,11 +2,12 @@
 // tensorflow/playground), the presets as declarative data, and the request body built from
 // the state. Pure functions: node --test runs them.
 
-import { int, num, oneOf, urlState } from "./urlstate.js";
+import { int, num, oneOf, text, urlState } from "./urlstate.js";
 
 // key: [default, kind]. The key is the URL parameter name.
 export const PROPERTIES = {
-  kind: ["random", oneOf("random", "sine", "adding", "brackets", "latch", "text")],
+  kind: ["random", oneOf("random", "sine", "adding", "brackets", "latch", "text", "custom")],
+  seq: ["", text(60000)], // "custom": rows of numbers, "1 0;0.5 2;..." (a trained model's sample)
   text: ["the quick brown fox jumps over the lazy dog", { type: "string", max: 10000 }],
   len: [200, int(1, 10000)], // generated sequence length T
   iseed: [0, int(0, 2 ** 31 - 1)], // input generator seed
@@ -89,16 +90,27 @@ export function parseSteps(text, T) {
 }
 
 export function sequenceLength(state) {
+  if (state.kind === "custom") return customRows(state.seq).length;
   return state.kind === "text" ? state.text.length : state.len;
+}
+
+// The rows of numbers of a "custom" input ("1 0;0.5 2"); [] when there are none.
+export function customRows(seq) {
+  return seq.split(";").map((row) => row.trim()).filter((row) => row !== "")
+    .map((row) => row.split(/\s+/).map(Number));
 }
 
 // The POST /api/compare body for a state; {error} when the state cannot be sent.
 export function requestBody(state) {
   const T = sequenceLength(state);
-  if (T < 1) return { error: "the text is empty: type something" };
-  const input = state.kind === "text"
-    ? { text: state.text }
-    : { task: { name: state.kind, length: state.len, seed: state.iseed } };
+  if (T < 1) {
+    return { error: state.kind === "custom" ? "no numbers in the link: choose another sequence"
+                                            : "the text is empty: type something" };
+  }
+  let input;
+  if (state.kind === "text") input = { text: state.text };
+  else if (state.kind === "custom") input = { sequence: customRows(state.seq) };
+  else input = { task: { name: state.kind, length: state.len, seed: state.iseed } };
   const body = {
     input,
     hidden_size: state.hidden,

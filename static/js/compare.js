@@ -20,6 +20,7 @@ const SLIDERS = ["scale", "gain", "fbias", "ibias"];
 const DEBOUNCE_MS = 150;
 
 let state = parse(location.search.slice(1));
+let trained = adoptTrainedModel(); // {cell, weights} from the Train page, or null
 let answer = null;
 let answerKey = null;
 let pending = null; // AbortController of the request in flight
@@ -38,7 +39,7 @@ function toControls() {
   }
   for (const key of SLIDERS) el(`${key}-out`).textContent = fmt(state[key], 3);
   el("text-group").hidden = state.kind !== "text";
-  el("gen-group").hidden = state.kind === "text";
+  el("gen-group").hidden = state.kind === "text" || state.kind === "custom";
   showLesson(matchPreset(state));
 }
 
@@ -68,7 +69,7 @@ function onControl(event) {
   const key = event.target.id;
   if (!CONTROLS.includes(key) || !readControl(key)) return;
   el("text-group").hidden = state.kind !== "text";
-  el("gen-group").hidden = state.kind === "text";
+  el("gen-group").hidden = state.kind === "text" || state.kind === "custom";
   showLesson(matchPreset(state));
   writeUrl();
   clearTimeout(timer);
@@ -84,6 +85,37 @@ function showLesson(preset) {
 
 function showError(text) {
   el("error").textContent = text;
+}
+
+// --- a model trained on the Train page ---------------------------------------------------------
+
+// It arrives through sessionStorage (weights never go in a URL) when the link says trained=1;
+// it replaces that network's initialisation, the other two are initialised as usual.
+function adoptTrainedModel() {
+  if (new URLSearchParams(location.search).get("trained") !== "1") return null;
+  let model = null;
+  try {
+    model = JSON.parse(sessionStorage.getItem("lstmx.trainedModel") || "null");
+  } catch {
+    model = null;
+  }
+  if (!model || !model.weights || model.hidden_size !== state.hidden) return null;
+  return { cell: model.cell, weights: model.weights, hidden: model.hidden_size };
+}
+
+function showTrained() {
+  const note = el("trained-note");
+  note.hidden = !trained;
+  if (trained) {
+    el("trained-text").textContent =
+      `The ${trained.cell.toUpperCase()} uses the weights trained on the Train page (not kept in the link); ` +
+      "the other networks start fresh with the same hidden size.";
+  }
+}
+
+function dropTrained() {
+  trained = null;
+  showTrained();
 }
 
 // --- the numbers ----------------------------------------------------------------------------
@@ -113,7 +145,9 @@ async function recompute({ sweepAfter = false } = {}) {
     showError(error);
     return;
   }
-  const key = modelKey(state);
+  if (trained && state.hidden !== trained.hidden) dropTrained(); // no longer fits
+  if (trained) body.weights = { [trained.cell]: trained.weights };
+  const key = `${modelKey(state)}|${trained ? `trained-${trained.cell}` : "fresh"}`;
   if (key === answerKey) {
     showError("");
     if (sweepAfter) sweep();
@@ -263,6 +297,7 @@ function buildPresets() {
     b.title = p.lesson;
     b.setAttribute("aria-pressed", "false");
     b.addEventListener("click", () => {
+      dropTrained(); // a lesson starts from freshly initialised networks
       state = applyPreset(state, p.id);
       toControls();
       writeUrl();
@@ -276,6 +311,11 @@ function buildPresets() {
 function main() {
   buildPresets();
   toControls();
+  showTrained();
+  el("trained-drop").addEventListener("click", () => {
+    dropTrained();
+    recompute();
+  });
   const form = el("lab-controls");
   form.addEventListener("input", onControl);
   form.addEventListener("change", onControl);

@@ -223,6 +223,14 @@ function offerModel(run) {
   open.href = `/?${query}`;
   open.hidden = false;
   open.removeAttribute("aria-disabled");
+  // The lab: the trained network against fresh ones of the same size, on the same sample.
+  const lab = $("open-lab");
+  lab.hidden = !query.has("seq");
+  if (query.has("seq")) {
+    const labQuery = new URLSearchParams({ kind: "custom", seq: query.get("seq"),
+                                           hidden: String(m.hidden_size), trained: "1" });
+    lab.href = `/compare?${labQuery}`;
+  }
   $("result-text").textContent = `${RUN_STYLE[run.cell].name}, H = ${run.model.hidden_size}, with its readout (${run.model.output_size} output${run.model.output_size > 1 ? "s" : ""}): weights under PyTorch names.`;
 }
 
@@ -236,6 +244,7 @@ function start() {
   $("download").hidden = true;
   $("download-st").hidden = true;
   $("open-step").hidden = true;
+  $("open-lab").hidden = true;
   $("metric-hint").textContent = `On 256 fresh sequences, every ${evalEvery(settings.steps)} steps.`;
   task = null;
   const cells = settings.mode === "race" ? ["rnn", "lstm", "gru"] : [settings.cell];

@@ -184,3 +184,36 @@ def test_the_page_is_served_with_its_modules(client):
     for path in ("js/compare.js", "js/compare-state.js", "js/compare-chart.js",
                  "js/compare-cards.js", "css/compare.css"):  # fmt: skip
         assert client.get(f"/static/{path}").status_code == 200
+
+
+def test_trained_weights_replace_one_network_and_are_used_as_they_are(client):
+    from app.engine import trace
+    from app.engine.params import init_params, spec_from_dict
+    from app.engine.tasks import generate
+
+    model = {"cell": "lstm", "input_size": 3, "hidden_size": 5, "output_size": 2,
+             "init": {"seed": 42, "forget_bias": 2.0}}  # fmt: skip
+    params = init_params(spec_from_dict(model))  # readout included: the lab ignores it
+    weights = {k: v.tolist() for k, v in params.items()}
+    a = ok(client, hidden_size=5, forget_bias=7.0, weights={"lstm": weights})
+    X, _ = generate("random", 30, 1, 0)
+    bare = {k: v for k, v in params.items() if not k.startswith("readout.")}
+    want = trace({**model, "output_size": None, "weights": bare}, X[0])
+    log10 = want.layers[0].grad_h_log10_norm[::-1]
+    np.testing.assert_allclose(arr(a["cells"]["lstm"]["grad_h_log10"]), log10 - log10[0],
+                               rtol=1e-12, atol=1e-12)  # fmt: skip
+    fresh = ok(client, hidden_size=5, forget_bias=7.0)  # the other networks are untouched
+    assert a["cells"]["gru"]["grad_h_log10"] == fresh["cells"]["gru"]["grad_h_log10"]
+    assert a["cells"]["lstm"]["grad_h_log10"] != fresh["cells"]["lstm"]["grad_h_log10"]
+
+
+def test_trained_weights_that_do_not_fit_are_a_422_naming_the_cell(client):
+    model = {"cell": "gru", "input_size": 2, "hidden_size": 5}  # input width 2, not 3
+    from app.engine.params import init_params, spec_from_dict
+
+    weights = {k: v.tolist() for k, v in init_params(spec_from_dict(model)).items()}
+    r = post(client, hidden_size=5, weights={"gru": weights})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "weights", "gru"]
+    r = post(client, hidden_size=5, cells=["rnn", "lstm"], weights={"gru": weights})
+    assert r.status_code == 422 and "not among" in r.json()["detail"][0]["msg"]

@@ -53,6 +53,8 @@ def test_a_short_training_moves_the_bar_draws_curves_and_gates_and_offers_the_mo
     page.screenshot(path=str(ARTIFACTS / "train_1280x720.png"))
     page.screenshot(path=str(ARTIFACTS / "train_1280x720_full.png"), full_page=True)
 
+    lab_href = page.get_attribute("#open-lab", "href")
+
     # The trained model opens in the step-through page, on the held-out sample sequence
     page.click("#open-step")
     page.wait_for_selector("body[data-ready='1']")
@@ -72,6 +74,17 @@ def test_a_short_training_moves_the_bar_draws_curves_and_gates_and_offers_the_mo
     f_t = want["layers"][0]["gates"]["f"][t]
     expected = sum(f_t) / len(f_t) if unit == "mean" else f_t[int(unit)]
     assert abs(shown - expected) < 1e-12
+
+    # ... and in the gradient lab: the trained LSTM against fresh networks, same sample
+    bodies = []
+    page.on("request", lambda r: bodies.append(r.post_data_json)
+            if r.url.endswith("/api/compare") else None)  # fmt: skip
+    page.goto(f"{base_url}{lab_href}")
+    page.wait_for_selector("#lab-chart[data-state='ready']")
+    assert page.is_visible("#trained-note") and "trained" in page.text_content("#trained-text")
+    assert bodies[-1]["weights"]["lstm"] == model["weights"]
+    assert bodies[-1]["input"]["sequence"] == rows and bodies[-1]["hidden_size"] == 8
+    page.screenshot(path=str(ARTIFACTS / "compare-trained-1280x720.png"))
 
 
 def test_race_mode_trains_three_cells_side_by_side_stop_ends_them_and_errors_name_the_field(

@@ -47,6 +47,11 @@ class CompareRequest(BaseModel):
     lstm_variant: Literal[LSTM_VARIANTS] = "standard"  # type: ignore[valid-type]
     dtype: Literal["float64", "float32"] = "float64"
     clamp: list[ClampIn] | None = Field(None, description="gate interventions (LSTM only)")
+    weights: dict[Cell, dict[str, Any]] | None = Field(
+        None,
+        description="trained weights for some networks (PyTorch names, one layer of size "
+        "hidden_size; a readout is ignored); the others are initialised as usual",
+    )
 
     @field_validator("cells")
     @classmethod
@@ -110,6 +115,10 @@ def check_and_resolve(req: CompareRequest, s: Settings) -> np.ndarray:
             f"work cells·T·H·(H+D) = {work:,} is above the budget of {s.max_work:,}: "
             "shorten the sequence, shrink hidden_size or compare fewer cells",
         )
+    for cell in req.weights or {}:
+        if cell not in req.cells:
+            raise RequestError(("body", "weights", cell), f"weights given for {cell!r}, "
+                               f"which is not among the compared cells {req.cells}")  # fmt: skip
     if req.clamp and "lstm" not in req.cells:
         raise RequestError(("body", "clamp"), "clamps act on the LSTM's gates: add 'lstm'")
     for n, entry in enumerate(req.clamp or []):
@@ -122,8 +131,18 @@ def check_and_resolve(req: CompareRequest, s: Settings) -> np.ndarray:
 
 
 def cell_model(req: CompareRequest, cell: str, D: int) -> dict[str, Any]:
-    """The model dict of one network, weights inline: same seed and init options for all."""
+    """The model dict of one network, weights inline: same seed and init options for all,
+    or the trained weights given for it (used as they are: no bias offsets)."""
     H = req.hidden_size
+    if req.weights and cell in req.weights:
+        given = {k: v for k, v in req.weights[cell].items() if not k.startswith("readout.")}
+        trained = {"cell": cell, "input_size": D, "hidden_size": H, "weights": given,
+                   "variant": req.lstm_variant if cell == "lstm" else "standard"}  # fmt: skip
+        try:
+            trained["weights"] = model_params(trained)[1]  # names, shapes, finiteness
+        except ValueError as exc:
+            raise RequestError(("body", "weights", cell), str(exc)) from None
+        return trained
     model: dict[str, Any] = {
         "cell": cell,
         "input_size": D,
