@@ -183,3 +183,24 @@ def test_default_init_is_pytorch_uniform_and_forget_bias_lands_on_the_forget_blo
     b = w["bias_ih_l0"]
     assert np.all(b[H : 2 * H] >= 2.0 - bound) and np.all(b[H : 2 * H] <= 2.0 + bound)
     assert np.abs(np.delete(b, np.s_[H : 2 * H])).max() <= bound
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scaled_gradients_come_back_exactly_as_ldexp_gives_them(dtype):
+    from app.engine.common import ScaledGrad
+
+    rng = np.random.default_rng(0)
+    T = 400
+    spread = 2.0 ** rng.integers(-16, 16, (T, 1, 1))
+    values = (rng.standard_normal((T, 2, 5)) * spread).astype(dtype)
+    values[3] = 0.0
+    # exponents across every regime: none, normal, subnormal results, underflow, overflow,
+    # and beyond what a float64 power of two can hold
+    exp = rng.integers(-1200, 1200, T)
+    exp[:50] = 0
+    exp[50:60] = [-1070, -1080, -1100, -150, -140, -130, 120, 130, 1010, -1010]
+    got = ScaledGrad(values, exp).plain()
+    with np.errstate(over="ignore", under="ignore"):
+        want = np.ldexp(values, exp[:, None, None].astype(np.int32))
+    assert got.dtype == values.dtype
+    np.testing.assert_array_equal(got, want)
