@@ -63,8 +63,8 @@ class ScaledGrad:
             return self.values
         fits = np.abs(e) <= 1000
         out = np.empty_like(self.values)
-        # In blocks of rows: a product that lands on subnormal numbers runs ~100x slower and
-        # holds the GIL throughout; between blocks the server's event loop gets its turn.
+        # In blocks of rows, so the server's event loop gets the GIL between blocks: one call
+        # over the largest trace's 4 million numbers held it for ~0.15 s.
         rows = max(1, 2**16 // max(1, self.values[0].size))
         with np.errstate(over="ignore", under="ignore"):
             scale = np.ldexp(1.0, np.where(fits, e, 0).astype(np.int32))  # (T,) float64
