@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from app.engine import prepare
+from app.engine.params import model_params
 from app.settings import get_settings
 
 from .. import serialize, wsutil
@@ -146,6 +147,10 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
     X, alphabet = await run_in_threadpool(resolve_input, req, settings)
     model = model_dict(req, X.shape[1])
     D = X.shape[1]
+    try:  # the parameters once, not per keystroke (inline weights arrive as nested lists)
+        model["weights"] = (await run_in_threadpool(model_params, model))[1]
+    except ValueError as exc:
+        raise RequestError(("body", "model"), str(exc)) from None
     rows: list[np.ndarray] = list(X)
     state = None
 
