@@ -28,6 +28,7 @@ dropped after the send timeout, which frees its training slot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any, Literal
@@ -220,7 +221,8 @@ class TrainSlots:
                     await _send(ws, {"type": "queued", "position": position + 1,
                                      "running": self.active, "limit": self.limit})  # fmt: skip
                     shown = position
-                await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=0.2)
+                with contextlib.suppress(TimeoutError):  # wait_for cancels its waiter
+                    await asyncio.wait_for(stop.wait(), timeout=0.2)
             return False
         finally:
             self.waiting.remove(ticket)
