@@ -53,11 +53,14 @@ class Run:
     loss: losses.Loss
     clamps: list
     state0: dict[str, np.ndarray] | None
+    start: int = 0  # the global index of the first step (a live run continuing a sequence)
     net: network.NetCache | None = None
 
     def forward(self) -> list[dict[str, Any]]:
         """Run forward; return per layer {"gates": {g: (T, H)}, "c": (T, H) | None, "h"}."""
-        self.net = network.forward(self.spec, self.params, self.X, self.state0, self.clamps)
+        self.net = network.forward(
+            self.spec, self.params, self.X, self.state0, self.clamps, self.start
+        )
         return [_forward_record(self.spec, cache) for cache in self.net.caches]
 
     def backward(self) -> Trace:
@@ -93,8 +96,13 @@ def prepare(
     dtype: str = "float64",
     clamp: Sequence[Mapping[str, Any]] | None = None,
     initial_state: Mapping[str, Any] | None = None,
+    start: int = 0,
 ) -> Run:
-    """Check everything about a run (raising ValueError subclasses naming the field)."""
+    """Check everything about a run (raising ValueError subclasses naming the field).
+
+    start: the global index of the first step, when `inputs` continue a sequence from
+    `initial_state` one piece at a time; the numbers are then bit for bit those of the whole
+    sequence run at once."""
     if dtype not in DTYPES:
         raise ModelError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
     spec, params = model_params(model)
@@ -108,7 +116,7 @@ def prepare(
     loss_spec = losses.parse(dict(loss) if loss else None, T, 1, O)
     clamps = network.build_clamps(spec, [dict(c) for c in clamp or []], T)
     state0 = _state(spec, initial_state)
-    return Run(spec, params, X.astype(DTYPES[dtype]), loss_spec, clamps, state0)
+    return Run(spec, params, X.astype(DTYPES[dtype]), loss_spec, clamps, state0, start)
 
 
 def trace(

@@ -19,6 +19,38 @@ import numpy as np
 _LOW, _HIGH = 2.0**-32, 2.0**32  # bounds on the summed squares of the carried gradient
 
 
+PROJ_STEPS = 64  # the input projection runs in blocks of this many steps (see project)
+
+
+def project(X: np.ndarray, W: np.ndarray, b: np.ndarray, start: int = 0) -> np.ndarray:
+    """X (T, B, D) @ W.T + b for every step, in blocks of PROJ_STEPS steps aligned to step 0.
+
+    BLAS sums in an order that depends on the product's shape and on a row's place in it, so
+    one flattened product would give a step other last bits than a product over that step
+    alone. Here every block is one product of the same shape (PROJ_STEPS*B, D) @ (D, N), with
+    a step always in the same row of its block (`start` is the global index of X[0]; partial
+    blocks are zero-padded). A run fed one step at a time (live mode) therefore gets bit for
+    bit what the whole-sequence run gets, at the speed of large products (the per-step (B, D)
+    products this replaces took 2.7x as long at H = 256).
+    """
+    T, B, D = X.shape
+    K, WT = PROJ_STEPS, W.T
+    out = np.empty((T, B, W.shape[0]), dtype=X.dtype)
+    t = 0
+    while t < T:
+        lo = (start + t) % K  # the step's row in its block
+        n = min(K - lo, T - t)
+        if n == K:
+            np.matmul(X[t : t + K].reshape(K * B, D), WT, out=out[t : t + K].reshape(K * B, -1))
+        else:
+            block = np.zeros((K, B, D), dtype=X.dtype)
+            block[lo : lo + n] = X[t : t + n]
+            out[t : t + n] = (block.reshape(K * B, D) @ WT).reshape(K, B, -1)[lo : lo + n]
+        t += n
+    out += b
+    return out
+
+
 @dataclass
 class LayerParams:
     W_ih: np.ndarray  # (G*H, D)
@@ -82,12 +114,23 @@ def renormalise(*arrays: np.ndarray) -> int:
     s = 0.0
     for a in arrays:
         s += float(np.vdot(a, a))
+    k = rescale_exponent(s)
+    if k:
+        for a in arrays:
+            np.ldexp(a, -k, out=a)
+    return k
+
+
+def rescale_exponent(s: float) -> int:
+    """The k of renormalise for a summed square s: 0 while s is in range (or 0, or not finite).
+
+    A loop can test `LOW <= s <= HIGH` inline and call this only outside the range."""
     if _LOW <= s <= _HIGH or s == 0.0 or not math.isfinite(s):
         return 0
-    k = math.frexp(math.sqrt(s))[1]
-    for a in arrays:
-        np.ldexp(a, -k, out=a)
-    return k
+    return math.frexp(math.sqrt(s))[1]
+
+
+LOW, HIGH = _LOW, _HIGH
 
 
 def align(carried: list[np.ndarray], E: int, ext: np.ndarray, e: int) -> tuple[np.ndarray, int]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import Clamp, LayerParams, ScaledGrad, align, renormalise
+from .common import Clamp, LayerParams, ScaledGrad, align, project, renormalise
 
 
 @dataclass
@@ -37,11 +37,13 @@ def _sigmoid(z: np.ndarray, out: np.ndarray) -> None:
     np.reciprocal(out, out=out)
 
 
-def forward(p: LayerParams, X: np.ndarray, h0: np.ndarray, clamp: Clamp | None = None) -> Cache:
+def forward(
+    p: LayerParams, X: np.ndarray, h0: np.ndarray, clamp: Clamp | None = None, start: int = 0
+) -> Cache:
+    """start: the global index of X[0] (see common.project)."""
     T, B, _ = X.shape
     H = p.W_hh.shape[1]
-    GX = X @ p.W_ih.T  # (T, B, 3H): the input projection of every step in one product
-    GX += p.b_ih
+    GX = project(X, p.W_ih, p.b_ih, start)  # (T, B, 3H): every step's input projection
     A = np.empty_like(GX)
     GHn = np.empty((T, B, H), dtype=X.dtype)
     Hs = np.empty_like(GHn)

@@ -93,8 +93,12 @@ def forward(
     X: np.ndarray,
     state0: dict[str, np.ndarray] | None = None,
     clamps: list[Clamp | None] | None = None,
+    start: int = 0,
 ) -> NetCache:
-    """Run every layer over X (T, B, D); state0 {"h": (L, B, H), "c": (L, B, H)} or zeros."""
+    """Run every layer over X (T, B, D); state0 {"h": (L, B, H), "c": (L, B, H)} or zeros.
+
+    start: the global index of X[0] when X continues a sequence from state0 (live mode); the
+    numbers are then bit for bit those of the whole sequence run at once (common.project)."""
     T, B, _ = X.shape
     H, dtype = spec.hidden_size, X.dtype
     clamps = clamps or [None] * spec.num_layers
@@ -106,11 +110,11 @@ def forward(
         cache: Any
         if spec.cell == "lstm":
             c0 = np.zeros((B, H), dtype) if state0 is None else state0["c"][k].astype(dtype)
-            cache = lstm.forward(p, inp, h0, c0, spec.variant, clamps[k])
+            cache = lstm.forward(p, inp, h0, c0, spec.variant, clamps[k], start)
         elif spec.cell == "gru":
-            cache = gru.forward(p, inp, h0, clamps[k])
+            cache = gru.forward(p, inp, h0, clamps[k], start)
         else:
-            cache = rnn.forward(p, inp, h0)
+            cache = rnn.forward(p, inp, h0, start)
         caches.append(cache)
         inp = cache.Hs
     Y = inp

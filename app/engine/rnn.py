@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import LayerParams, ScaledGrad, align, renormalise
+from .common import LayerParams, ScaledGrad, align, project, renormalise
 
 
 @dataclass
@@ -23,9 +23,9 @@ class Cache:
     Hs: np.ndarray  # (T, B, H) h_t
 
 
-def forward(p: LayerParams, X: np.ndarray, h0: np.ndarray) -> Cache:
-    Hs = X @ p.W_ih.T  # (T, B, H): input projection of every step in one product
-    Hs += p.b_ih + p.b_hh
+def forward(p: LayerParams, X: np.ndarray, h0: np.ndarray, start: int = 0) -> Cache:
+    """start: the global index of X[0] (see common.project)."""
+    Hs = project(X, p.W_ih, p.b_ih + p.b_hh, start)  # (T, B, H): every step's input projection
     W_hhT = np.ascontiguousarray(p.W_hh.T)
     h = h0
     for t in range(X.shape[0]):

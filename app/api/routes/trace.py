@@ -155,7 +155,7 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
     state = None
 
     def step_run(x: np.ndarray) -> Any:
-        return prepare(model, x, dtype=req.dtype, initial_state=state)
+        return prepare(model, x, dtype=req.dtype, initial_state=state, start=len(rows))
 
     def whole_run() -> Any:
         check_shape_limits(req, len(rows), D, settings)
