@@ -238,7 +238,6 @@ def backward(
 
 def _gradients(p, cache, dZ, exp, grad_h, grad_c, dh0, dc0, E) -> dict[str, object]:
     T, B, H = cache.C.shape
-    dZ = np.ascontiguousarray(dZ)  # a view on the backward's rows: one copy for four uses
     dZ_true = ScaledGrad(dZ, exp).plain()  # (T, B, 4H)
     flat = dZ_true.reshape(-1, 4 * H)
     H_prev = np.concatenate([cache.h0[None], cache.Hs[:-1]])  # (T, B, H) h_{t-1}
