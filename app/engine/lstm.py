@@ -139,18 +139,23 @@ def _derive_forget(a: np.ndarray, H: int, variant: str, clamp: Clamp | None, t: 
         clamp.apply(t, a)
 
 
-def _step_factors(p: LayerParams, cache: Cache) -> tuple[np.ndarray, ...]:
-    """Every step-local factor of the backward pass, computed once over all T.
+FACTOR_STEPS = 256  # the backward's step factors are made for this many steps at a time
 
-    With them one step of BPTT is linear in (dh, dc):
-        dc                        = dc_next + dh ⊙ Kc
-        [dz_i|dz_f|dz_g|·|dc_prev] = dc ⊙ K5      (block 3 of K5 is 0: dz_o comes next)
-        dz_o                      = dh ⊙ Kzo
+
+def _step_factors(p: LayerParams, cache: Cache, lo: int, hi: int) -> np.ndarray:
+    """Every step-local factor of the backward pass for steps lo..hi-1, in one array M.
+
+    One step of BPTT is linear in what arrives at step t: u = [dc_t from step t+1 | dh_t].
+    M[t] (B, 2, 6, H) is that map, so one product and one sum give every quantity of the step:
+        dc_t (total)  = dc_next      + dh ⊙ Kc             (through h_t = o ⊙ tanh(c_t))
+        dz_[i|f|g]    = dc_next ⊙ K3 + dh ⊙ (Kc ⊙ K3)      (through c_t = f c + i g)
+        dz_o          =                dh ⊙ Kzo
+        dc_{t-1}      = dc_next ⊙ F  + dh ⊙ (Kc ⊙ F)       (through f, and the peepholes)
     """
-    A, C, TC, H = cache.A, cache.C, cache.TC, cache.C.shape[2]
-    T, B = C.shape[:2]
+    H = cache.C.shape[2]
+    A, C, TC = cache.A[lo:hi], cache.C[lo:hi], cache.TC[lo:hi]
     i, f, g, o = (A[..., k * H : (k + 1) * H] for k in range(4))
-    C_prev = cache.S[:T, :, :H]  # (T, B, H) c_{t-1}
+    C_prev = cache.S[lo:hi, :, :H]  # c_{t-1}
     D = np.subtract(1.0, A)  # σ' = a(1 - a) on the sigmoid blocks
     D *= A
     D_i, D_f, D_g, D_o = (D[..., k * H : (k + 1) * H] for k in range(4))
@@ -162,23 +167,29 @@ def _step_factors(p: LayerParams, cache: Cache) -> tuple[np.ndarray, ...]:
     if cache.variant == "coupled":  # f = 1 - i: df flows into i, unless f itself is held
         coupling = np.full_like(C, -1.0)
     if cache.clamp is not None:
-        D *= ~cache.clamp.mask[:, None, :]  # held gates pass no gradient to their inputs
+        D *= ~cache.clamp.mask[lo:hi, None, :]  # held gates pass no gradient to their inputs
         if coupling is not None:
-            coupling *= ~cache.clamp.mask[:, None, H : 2 * H]
-    Kzo = np.multiply(TC, D_o)  # dz_o / dh
-    Kc = np.multiply(TC, TC)  # dc_t / dh_t through h_t = o ⊙ tanh(c_t)
+            coupling *= ~cache.clamp.mask[lo:hi, None, H : 2 * H]
+    M = np.empty((hi - lo, C.shape[1], 2, 6, H), dtype=C.dtype)
+    dc, dh = M[:, :, 0], M[:, :, 1]  # (n, B, 6, H): the factors of dc_next and of dh
+    np.multiply(TC, D_o, out=dh[:, :, 4])  # Kzo = dz_o / dh
+    Kc = dh[:, :, 0]  # dc_t / dh_t
+    np.multiply(TC, TC, out=Kc)
     np.subtract(1.0, Kc, out=Kc)
     Kc *= o
     if p.w_co is not None:
-        Kc += Kzo * p.w_co  # and through the output peephole
-    K5 = np.zeros((T, B, 5, H), dtype=C.dtype)  # dz_[i|f|g] / dc, 0, dc_{t-1} / dc_t
-    np.multiply(g if coupling is None else g + coupling * C_prev, D_i, out=K5[:, :, 0])
-    np.multiply(C_prev, D_f, out=K5[:, :, 1])
-    np.multiply(i, D_g, out=K5[:, :, 2])
-    K5[:, :, 4] = f
+        Kc += dh[:, :, 4] * p.w_co  # and through the output peephole
+    dc[:, :, 0] = 1.0
+    dc[:, :, 4] = 0.0
+    np.multiply(g if coupling is None else g + coupling * C_prev, D_i, out=dc[:, :, 1])  # K3
+    np.multiply(C_prev, D_f, out=dc[:, :, 2])
+    np.multiply(i, D_g, out=dc[:, :, 3])
+    dc[:, :, 5] = f  # F = dc_{t-1} / dc_t
     if p.w_ci is not None:  # the peepholes carry dc on into c_{t-1}
-        K5[:, :, 4] += K5[:, :, 0] * p.w_ci + K5[:, :, 1] * p.w_cf
-    return Kc, K5, Kzo
+        dc[:, :, 5] += dc[:, :, 1] * p.w_ci + dc[:, :, 2] * p.w_cf
+    np.multiply(Kc[:, :, None], dc[:, :, 1:4], out=dh[:, :, 1:4])
+    np.multiply(Kc, dc[:, :, 5], out=dh[:, :, 5])
+    return M
 
 
 def backward(
@@ -192,48 +203,49 @@ def backward(
     """
     T, B, H = cache.C.shape
     dt = cache.C.dtype
-    Kc, K5, Kzo = _step_factors(p, cache)
-    # One row per step: R[t] = [dz_i|dz_f|dz_g|dz_o at t | dL/dc_{t-1} | dL/dh_{t-1}], so that
-    # one product dc ⊙ K5 writes dz_[i|f|g] and dc_{t-1} together; row T holds step T-1's
-    # (dc, dh) before anything arrived (zeros) and row 0 ends with dL/dc0, dL/dh0.
-    R = np.zeros((T + 1, B, 6 * H), dtype=dt)
-    dZ = R[:T, :, : 4 * H]
-    G = R[:, :, 4 * H :]  # G[t + 1] = [dL/dc_t | dL/dh_t]
-    GC, GH = G[:, :, :H], G[:, :, H:]
+    # One row per step: R[t] = [dc_t (total) | dz_i|dz_f|dz_g|dz_o at t | dc_{t-1} | dh_{t-1}]
+    # where dc_{t-1} is what step t sends back (its total adds dh_{t-1}'s share at t-1). Row T
+    # holds what step T-1 receives (zeros), row 0 ends with dL/dc0, dL/dh0.
+    R = np.zeros((T + 1, B, 7 * H), dtype=dt)
+    U = R[:, :, 5 * H :]  # U[t + 1] = [dc_t received | dh_t]: what step t multiplies
+    U4 = U.reshape(T + 1, B, 2, 1, H)  # the same, shaped to broadcast against M[t]
+    Q = R[:, :, : 6 * H].reshape(T + 1, B, 6, H)  # what step t writes
+    prod = np.empty((B, 2, 6, H), dtype=dt)
+    from_dc, from_dh = prod[:, 0], prod[:, 1]
     exp = [0] * T
     ext_steps = set(np.flatnonzero(has_ext).tolist())
-    tmp = np.empty((B, H), dtype=dt)
     W_hh = p.W_hh
     E = int(ext.exp[T - 1])
-    back = slice(None, None, -1)  # the loop runs from t = T-1 down to 0
-    # rows to measure for renormalisation: 1-D (a @ a is the cheapest sum of squares) for B = 1
-    flat = G[:T, 0] if B == 1 else G[:T]
-    # and the product into h_{t-1} on 1-D rows too (np.dot: gemv, as in forward)
-    mv, dZ_rows, GH_rows = (np.dot, dZ[:, 0], GH[:T, 0]) if B == 1 else (np.matmul, dZ, GH[:T])
-    steps = zip(
-        range(T - 1, -1, -1), G[1:][back], GC[1:][back], GC[1:, :, None, :][back],
-        GH[1:][back], R[:T, :, : 5 * H].reshape(T, B, 5, H)[back], dZ[..., 3 * H :][back],
-        dZ_rows[back], GH_rows[back], G[:T][back], flat[back], Kc[back], K5[back], Kzo[back],
-        strict=True,
-    )  # fmt: skip
+    # B = 1 (every trace): 1-D rows, where np.dot is a gemv and a @ a the cheapest sum of
+    # squares (see forward)
+    mv, rows = (np.dot, R[:, 0]) if B == 1 else (np.matmul, R)
+    dZ_rows, dH_rows, U_rows = rows[..., H : 5 * H], rows[..., 6 * H :], rows[..., 5 * H :]
+    back = slice(None, None, -1)
     with np.errstate(under="ignore"):
-        for t, g, dc, dc_b, dh, dz5, dzo, dz, dh_prev, g_prev, gf, kc, k5, kzo in steps:
-            if t in ext_steps:  # dL/dh_t from outside the recurrence
-                e_t, E = align([g], E, ext.values[t], int(ext.exp[t]))
-                dh += e_t
-            np.multiply(dh, kc, out=tmp)  # backprop through h_t = o ⊙ tanh(c_t)
-            np.add(dc, tmp, out=dc)
-            np.multiply(dc_b, k5, out=dz5)  # through c_t = f c + i g: dz_[i|f|g], dc_{t-1}
-            np.multiply(dh, kzo, out=dzo)  # through o_t
-            exp[t] = E
-            mv(dz, W_hh, out=dh_prev)  # into h_{t-1} through W_hh
-            s = gf @ gf if B == 1 else np.vdot(gf, gf)  # renormalise(g_prev), inline
-            if not LOW <= s <= HIGH and (k := rescale_exponent(float(s))):
-                np.ldexp(g_prev, -k, out=g_prev)
-                E += k
+        for hi in range(T, 0, -FACTOR_STEPS):  # blocks of steps from the end, factors per block
+            lo = max(0, hi - FACTOR_STEPS)
+            M = _step_factors(p, cache, lo, hi)
+            steps = zip(
+                range(hi - 1, lo - 1, -1), U4[lo + 1 : hi + 1][back], M[back],
+                Q[lo:hi][back], dZ_rows[lo:hi][back], dH_rows[lo:hi][back], U[lo:hi][back],
+                U_rows[lo:hi][back], strict=True,
+            )  # fmt: skip
+            for t, u, m, q, dz, dh_prev, u_prev, uf in steps:
+                if t in ext_steps:  # dL/dh_t from outside the recurrence
+                    e_t, E = align([U[t + 1]], E, ext.values[t], int(ext.exp[t]))
+                    U[t + 1, :, H:] += e_t
+                np.multiply(u, m, out=prod)
+                np.add(from_dc, from_dh, out=q)  # dc_t, dz_t, dc_{t-1}
+                exp[t] = E
+                mv(dz, W_hh, out=dh_prev)  # into h_{t-1} through W_hh
+                s = uf @ uf if B == 1 else np.vdot(uf, uf)  # renormalise(u_prev), inline
+                if not LOW <= s <= HIGH and (k := rescale_exponent(float(s))):
+                    np.ldexp(u_prev, -k, out=u_prev)
+                    E += k
     e = np.array(exp, dtype=np.int64)
-    grad_h, grad_c = ScaledGrad(GH[1:], e), ScaledGrad(GC[1:], e)
-    return _gradients(p, cache, dZ, e, grad_h, grad_c, GH[0], GC[0], E)
+    grad_h, grad_c = ScaledGrad(R[1:, :, 6 * H :], e), ScaledGrad(R[:T, :, :H], e)
+    dZ = R[:T, :, H : 5 * H]
+    return _gradients(p, cache, dZ, e, grad_h, grad_c, R[0, :, 6 * H :], R[0, :, 5 * H : 6 * H], E)
 
 
 def _gradients(p, cache, dZ, exp, grad_h, grad_c, dh0, dc0, E) -> dict[str, object]:
