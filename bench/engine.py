@@ -5,6 +5,7 @@
     python bench/engine.py --dtype both     # float32 and float64 row sets
     python bench/engine.py --T 1000 --H 16,64 --B 1
     python bench/engine.py --profile 16     # cProfile of run() at B=1, T=1000, H=16
+    python bench/engine.py --aten           # and nn.LSTM with oneDNN off (ATen's own kernel)
 
 For every (T, H, B) it times, median over n adaptive repeats after a warm-up:
   run     app.engine.run on a time-major batch X (T, B, D=H): forward + exact BPTT, every gate,
@@ -15,6 +16,10 @@ For every (T, H, B) it times, median over n adaptive repeats after a warm-up:
 and, when torch is importable, in the same process, with the same weights and inputs:
   LSTM    torch.nn.LSTM forward + backward of out[-1].sum() (cuDNN-free CPU kernel, default
           settings, same dtype, inputs requiring grad so dL/dx is computed as ours is).
+  ATen    (--aten) the same nn.LSTM with torch.backends.mkldnn off. torch 2.13's default CPU
+          path is oneDNN's fused LSTM kernel (aten::mkldnn_rnn_layer); without it nn.LSTM
+          runs ATen's per-step ops, 6-40x slower here. Information only: the targets are
+          against the default.
   cell    a Python loop over torch.nn.LSTMCell with retain_grad() on every h_t and c_t, the way
           to get per-step dL/dh_t and dL/dc_t out of torch (it still exposes no gates).
 Ratios are ours / torch: below 1 we are faster. Timing never makes the script fail.
@@ -31,6 +36,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,6 +52,9 @@ from app.engine.params import init_params, spec_from_dict  # noqa: E402
 
 try:
     import torch
+
+    # torch.backends.mkldnn.flags() (--aten) warns about Intel GPUs this build has no support for
+    warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
 except ImportError:  # the project venv has no torch: engine figures only
     torch = None
 
@@ -235,6 +244,8 @@ def main() -> None:
     ap.add_argument("--no-torch", action="store_true", help="engine figures only")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory trace")
     ap.add_argument("--profile", type=int, metavar="H", help="cProfile run() at T=1000, B=1")
+    ap.add_argument("--aten", action="store_true",
+                    help="also nn.LSTM with oneDNN off (torch.backends.mkldnn)")  # fmt: skip
     args = ap.parse_args()
 
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
@@ -266,6 +277,8 @@ def main() -> None:
     head = f"{'dtype':7} {'T':>6} {'H':>4} {'B':>3} {'n':>3} {'run ms':>9} {'trace ms':>9}"
     if use_torch:
         head += f" {'LSTM ms':>9} {'run/LSTM':>8} {'cell ms':>9} {'run/cell':>8} {'trace/cell':>10}"
+        if args.aten:
+            head += f" {'ATen ms':>9} {'run/ATen':>8}"
     results: dict[tuple, dict] = {}
     skipped = []
     for dtype in dtypes:
@@ -291,14 +304,21 @@ def main() -> None:
                         for name, fn in (("lstm", lstm_fn), ("cell", cell_fn)):
                             more, _ = median_times({name: fn}, budget, min_n, max_n)
                             medians.update(more)
+                        if args.aten:  # nn.LSTM with oneDNN off: ATen's own per-step kernel
+                            with torch.backends.mkldnn.flags(enabled=False):
+                                more, _ = median_times({"aten": lstm_fn}, budget, min_n, max_n)
+                            medians.update(more)
                     del run, trace, fns
-                    r = {"run": None, "trace": None, "lstm": None, "cell": None, **medians}
+                    r = {"run": None, "trace": None, "lstm": None, "cell": None, "aten": None,
+                         **medians}  # fmt: skip
                     line = (f"{dtype:7} {T:>6} {H:>4} {B:>3} {n:>3} {fmt_ms(r['run']):>9} "
                             f"{fmt_ms(r['trace']):>9}")  # fmt: skip
                     if use_torch:
                         line += (f" {fmt_ms(r['lstm']):>9} {fmt_ratio(r['run'], r['lstm']):>8}"
                                  f" {fmt_ms(r['cell']):>9} {fmt_ratio(r['run'], r['cell']):>8}"
                                  f" {fmt_ratio(r['trace'], r['cell']):>10}")  # fmt: skip
+                        if args.aten:
+                            line += f" {fmt_ms(r['aten']):>9} {fmt_ratio(r['run'], r['aten']):>8}"
                     print(line, flush=True)
                     results[(dtype, T, H, B)] = r
     if skipped:
