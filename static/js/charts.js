@@ -1,7 +1,8 @@
 // Plotly charts: heatmaps (time x unit) of every gate and state, and the backward-pass chart of
 // gradient norms per step. Data goes in with Plotly.react when the trace changes; the cursor is
-// an overlay moved with CSS, so playing at 30 steps per second redraws no plot.
-import { COLOURS, heatmapSeries, scaleFor, fmt } from "./encodings.js";
+// an overlay moved with CSS, so playing at 30 steps per second redraws no plot. A focused
+// heatmap also has a keyboard cursor, one cell, that arrow keys move and Enter jumps to.
+import { COLOURS, NAMES, heatmapSeries, scaleFor, fmt } from "./encodings.js";
 
 const Plotly = globalThis.Plotly;
 const FONT = { family: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 15, color: "#1b2a3a" };
@@ -62,7 +63,7 @@ function placeCursor(gd, cursor, t, steps, unit, units) {
   cursor.y.hidden = false;
 }
 
-function chartBox(parent, id, title) {
+function chartBox(parent, id, title, key) {
   const fig = document.createElement("figure");
   fig.className = "chart-fig";
   const head = document.createElement("figcaption");
@@ -79,19 +80,35 @@ function chartBox(parent, id, title) {
   const box = document.createElement("div");
   box.className = "chart heat";
   box.id = id;
+  // A slider to assistive technology: screen readers pass the arrow keys through to it and
+  // read its aria-valuetext (the cell under the keyboard cursor) each time that changes.
+  box.tabIndex = 0;
+  box.setAttribute("role", "slider");
+  box.setAttribute("aria-label", heatmapLabel(key));
   fig.append(head, box);
   parent.appendChild(fig);
   return box;
 }
 
-// Heatmaps for one cell family. onPick(t, unit) when a cell is clicked.
+export function heatmapLabel(key) {
+  const name = NAMES[key] || key;
+  return `${name[0].toUpperCase()}${name.slice(1)} ${key}, steps by units: arrow keys move the cursor, Enter jumps`;
+}
+
+// Heatmaps for one cell family. onPick(t, unit) when a cell is clicked, or chosen with the keys.
 export function createHeatmaps(container, cell, onPick) {
   container.replaceChildren();
   const charts = heatmapSeries(cell).map(([key, title, kind]) => {
-    const box = chartBox(container, `heat-${key}`, title);
-    return { key, kind, box, cursor: null, steps: 0, units: 0, t: 0, unit: null, bound: false };
+    const box = chartBox(container, `heat-${key}`, title, key);
+    return {
+      key, kind, box, cursor: null, steps: 0, units: 0, t: 0, unit: null, bound: false,
+      rows: [], labels: null, // what the screen reader is told about a cell
+      mark: null, pick: null, // the keyboard cursor's element and cell {t, unit}, while focused
+    };
   });
-  return { charts, onPick };
+  const hm = { charts, onPick };
+  for (const ch of charts) bindKeys(hm, ch);
+  return hm;
 }
 
 export async function updateHeatmaps(hm, layer, steps, H, labels) {
@@ -119,14 +136,22 @@ export async function updateHeatmaps(hm, layer, steps, H, labels) {
       await Plotly.react(ch.box, data, layout, CONFIG);
       ch.steps = steps;
       ch.units = H;
+      ch.rows = rows;
+      ch.labels = labels;
+      ch.box.setAttribute("aria-valuemin", "0");
+      ch.box.setAttribute("aria-valuemax", String(Math.max(0, steps - 1)));
       if (!ch.cursor) ch.cursor = makeCursor(ch.box);
+      if (!ch.mark) ch.mark = makeMark(ch.box);
       if (!ch.bound) {
         ch.bound = true;
         ch.box.on("plotly_click", (ev) => {
           const pt = ev.points && ev.points[0];
           if (pt) hm.onPick(Math.round(pt.x), Math.round(pt.y));
         });
-        ch.box.on("plotly_afterplot", () => placeCursor(ch.box, ch.cursor, ch.t, ch.steps, ch.unit, ch.units));
+        ch.box.on("plotly_afterplot", () => {
+          placeCursor(ch.box, ch.cursor, ch.t, ch.steps, ch.unit, ch.units);
+          if (ch.pick) showPick(ch);
+        });
       }
     }),
   );
@@ -134,10 +159,102 @@ export async function updateHeatmaps(hm, layer, steps, H, labels) {
 
 export function moveHeatmapCursor(hm, t, unit) {
   for (const ch of hm.charts) {
+    // After a jump (a click, a player step, Enter) the keyboard cursor starts from the shown cell.
+    const moved = t !== ch.t || unit !== ch.unit;
     ch.t = t;
     ch.unit = unit;
     if (ch.cursor) placeCursor(ch.box, ch.cursor, t, ch.steps, unit, ch.units);
+    if (ch.pick && moved) {
+      ch.pick = clampCell({ t, unit: unit ?? 0 }, ch.steps, ch.units);
+      showPick(ch);
+    }
   }
+}
+
+// --- the keyboard path: with focus, a heatmap does with keys what a click does ----------------
+
+// A cell kept inside a steps x units grid.
+export function clampCell({ t, unit }, steps, units) {
+  const clamp = (v, n) => Math.min(Math.max(v, 0), Math.max(0, n - 1));
+  return { t: clamp(t, steps), unit: clamp(unit, units) };
+}
+
+// The cell a key moves the keyboard cursor to, or null for a key the heatmap leaves alone.
+// Unit 0 is the top row, so Up is unit - 1.
+export function keyedCell(cell, key, steps, units) {
+  const { t, unit } = cell;
+  const moves = {
+    ArrowLeft: [t - 1, unit], ArrowRight: [t + 1, unit],
+    ArrowUp: [t, unit - 1], ArrowDown: [t, unit + 1],
+    Home: [0, unit], End: [steps - 1, unit],
+  };
+  const to = moves[key];
+  return to ? clampCell({ t: to[0], unit: to[1] }, steps, units) : null;
+}
+
+// What a screen reader says for one cell: "step 3 of 10, input “l”, unit 2: f = 0.4312".
+export function cellText(key, rows, labels, { t, unit }, steps) {
+  const ch = labels ? labels[t] : undefined;
+  const input = ch === undefined || ch === null ? "" : ch === " " ? ", input space" : `, input “${ch}”`;
+  const v = rows[t] ? rows[t][unit] : null;
+  const value = v === null || v === undefined ? "not computed yet" : fmt(v, 4);
+  return `step ${t} of ${steps - 1}${input}, unit ${unit}: ${key} = ${value}`;
+}
+
+function makeMark(box) {
+  const mark = document.createElement("div");
+  mark.className = "cursor-cell";
+  mark.hidden = true;
+  box.append(mark);
+  return mark;
+}
+
+// Ring the picked cell (never smaller than MARK_MIN px, so one of 2,000 steps still shows)
+// and tell assistive technology which cell it is.
+const MARK_MIN = 12;
+function showPick(ch) {
+  const size = ch.box._fullLayout && ch.box._fullLayout._size;
+  const { t, unit } = ch.pick;
+  ch.box.setAttribute("aria-valuenow", String(t));
+  ch.box.setAttribute("aria-valuetext", cellText(ch.key, ch.rows, ch.labels, ch.pick, ch.steps));
+  if (!ch.mark || !size || ch.steps < 1 || ch.units < 1) return;
+  const cw = size.w / ch.steps;
+  const chh = size.h / ch.units;
+  const w = Math.max(cw, MARK_MIN);
+  const h = Math.max(chh, MARK_MIN);
+  Object.assign(ch.mark.style, {
+    left: `${size.l + (t + 0.5) * cw - w / 2}px`,
+    top: `${size.t + (unit + 0.5) * chh - h / 2}px`,
+    width: `${w}px`,
+    height: `${h}px`,
+  });
+  ch.mark.hidden = false;
+}
+
+function bindKeys(hm, ch) {
+  ch.box.addEventListener("focus", () => {
+    ch.pick = clampCell({ t: ch.t, unit: ch.unit ?? 0 }, ch.steps, ch.units); // "mean": start at unit 0
+    showPick(ch);
+  });
+  ch.box.addEventListener("blur", () => {
+    ch.pick = null;
+    if (ch.mark) ch.mark.hidden = true;
+  });
+  ch.box.addEventListener("keydown", (ev) => {
+    if (!ch.pick || ch.steps < 1 || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const jump = ev.key === "Enter" || ev.key === " ";
+    const next = jump ? null : keyedCell(ch.pick, ev.key, ch.steps, ch.units);
+    if (!jump && !next) return; // Tab and the rest keep their usual meaning
+    // These keys belong to the heatmap while it has focus: they must not scroll the page, nor
+    // reach the player shortcuts main.js binds on document (Space, arrows, Home, End).
+    ev.preventDefault();
+    ev.stopPropagation();
+    if (jump) hm.onPick(ch.pick.t, ch.pick.unit);
+    else {
+      ch.pick = next;
+      showPick(ch);
+    }
+  });
 }
 
 // --- the backward pass ------------------------------------------------------------------

@@ -146,6 +146,52 @@ def test_clicking_a_heatmap_cell_jumps_to_its_step_and_unit(page, base_url):
     assert page.input_value("#unit") == "2"
 
 
+def test_the_keyboard_picks_a_heatmap_cell_as_a_click_does(page, base_url):
+    open_page(page, base_url, "hidden=4&t=3&unit=1")
+    trace = post_trace(base_url, page_body(hidden=4))
+    chart = page.locator("#heat-f")
+    assert chart.get_attribute("role") == "slider"
+    assert chart.get_attribute("aria-label").startswith("Forget gate f, steps by units")
+    page.locator("button.png[data-chart='heat-f']").focus()
+    page.keyboard.press("Tab")  # the heatmap comes right after its PNG button
+    assert page.evaluate("document.activeElement.id") == "heat-f"
+    assert chart.evaluate("(el) => getComputedStyle(el).outlineStyle") == "solid"  # the ring shows
+    mark = chart.locator(".cursor-cell")
+    assert mark.is_visible()
+    scroll = page.evaluate("scrollY")
+
+    for key in ["ArrowRight"] * 6 + ["ArrowDown", "ArrowDown", "ArrowUp"]:
+        page.keyboard.press(key)
+    assert diagram(page)["t"] == 3  # the cursor moved; the page has not jumped yet
+    said = chart.get_attribute("aria-valuetext")
+    assert said.startswith("step 9 of 10, input “l”, unit 2: f = "), said
+    want = trace["layers"][0]["gates"]["f"][9][2]
+    assert abs(float(said.rsplit("= ", 1)[1].replace("−", "-")) - want) < 1e-3 * abs(want)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    fig = page.locator("figure.chart-fig").filter(has=chart).bounding_box()
+    clip = {"x": fig["x"] - 8, "y": fig["y"] - 8, "width": fig["width"] + 16,
+            "height": fig["height"] + 16}  # fmt: skip
+    page.screenshot(path=str(ARTIFACTS / "step_heatmap_keyboard.png"), clip=clip)
+
+    page.keyboard.press("Space")  # inside the heatmap Space jumps, as Enter does; it does not play
+    page.wait_for_function("() => document.getElementById('diagram').dataset.t === '9'")
+    assert diagram(page)["unit"] == "2"
+    assert page.input_value("#unit") == "2"
+    page.wait_for_timeout(300)
+    assert diagram(page)["t"] == 9
+    assert page.evaluate("lstmExplainer.player.playing") is False
+    assert page.get_attribute("#btn-play", "aria-label") == "Play (Space)"
+
+    for key in ["End", "ArrowUp", "ArrowRight", "Enter"]:
+        page.keyboard.press(key)
+    page.wait_for_function("() => document.getElementById('diagram').dataset.t === '10'")
+    assert diagram(page)["unit"] == "1"
+    assert page.input_value("#unit") == "1"
+    assert page.evaluate("scrollY") == scroll  # no key scrolled the page
+    assert page.evaluate("document.activeElement.id") == "heat-f"
+    assert_diagram_matches(page, trace)
+
+
 def test_reloading_the_url_restores_the_view(page, base_url):
     open_page(page, base_url, "cell=gru&hidden=6&layers=2&seed=3&rinit=orthogonal&text=abcabc")
     page.select_option("#layer", "1")
