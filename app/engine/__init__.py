@@ -105,6 +105,8 @@ def prepare(
     sequence run at once."""
     if dtype not in DTYPES:
         raise ModelError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
+    if not isinstance(start, int) or start < 0:
+        raise ModelError(f"start must be a step index >= 0, got {start!r}")
     spec, params = model_params(model)
     X = np.asarray(inputs, dtype=np.float64)
     if X.ndim == 1 and spec.input_size == 1:
@@ -126,15 +128,17 @@ def trace(
     dtype: str = "float64",
     clamp: Sequence[Mapping[str, Any]] | None = None,
     initial_state: Mapping[str, Any] | None = None,
+    start: int = 0,
 ) -> Trace:
     """Run the model over one sequence `inputs` (T, D) and record everything.
 
     model: the JSON `model` dict (see params.py); loss: None (sum of the top h_{T-1}) or
     {"kind": "mse" | "cross_entropy", "target": ..., "at": "last" | "all"}; clamp: a list
     of {"t", "gate", "value", "units"?, "layer"?}; initial_state: {"h": (L, H), "c": (L, H)}
-    to continue from a previous run's final state (zeros by default).
+    to continue from a previous run's final state (zeros by default); start: the global index
+    of inputs[0] when continuing (see prepare).
     """
-    return prepare(model, inputs, loss, dtype, clamp, initial_state).backward()
+    return prepare(model, inputs, loss, dtype, clamp, initial_state, start).backward()
 
 
 def _state(spec: ModelSpec, state: Mapping[str, Any] | None) -> dict[str, np.ndarray] | None:
