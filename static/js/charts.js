@@ -198,7 +198,7 @@ export function cellText(key, rows, labels, { t, unit }, steps) {
   const input = ch === undefined || ch === null ? "" : ch === " " ? ", input space" : `, input “${ch}”`;
   const v = rows[t] ? rows[t][unit] : null;
   const value = v === null || v === undefined ? "not computed yet" : fmt(v, 4);
-  return `step ${t} of ${steps - 1}${input}, unit ${unit}: ${key} = ${value}`;
+  return `step ${t} of 0 to ${steps - 1}${input}, unit ${unit}: ${key} = ${value}`;
 }
 
 function makeMark(box) {

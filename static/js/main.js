@@ -299,7 +299,7 @@ function render(tr, t) {
   dom.inputNow.textContent = inputLabel(tr, t, state.layer);
   dom.scrubber.max = String(Math.max(0, tr.steps - 1));
   dom.scrubber.value = String(t);
-  dom.tLabel.textContent = `${t} of ${tr.steps - 1}`;
+  dom.tLabel.textContent = `${t} (of 0–${tr.steps - 1})`; // t counts from 0, as in the equations
   if (heat) charts.moveHeatmapCursor(heat, t, unit === "mean" ? null : Number(unit));
   charts.moveGradCursor(gradChart, t);
   const reveal = Math.max(tr.gradFrom, hideGradsFrom);

@@ -127,7 +127,7 @@ def test_step_scrub_and_keys_move_the_step(page, base_url):
     assert t() == 0
     page.locator("#scrubber").fill("7")
     assert t() == 7
-    assert page.locator("#t-label").inner_text() == "7 of 10"
+    assert page.locator("#t-label").inner_text() == "7 (of 0–10)"
 
 
 def test_clicking_a_heatmap_cell_jumps_to_its_step_and_unit(page, base_url):
@@ -164,7 +164,7 @@ def test_the_keyboard_picks_a_heatmap_cell_as_a_click_does(page, base_url):
         page.keyboard.press(key)
     assert diagram(page)["t"] == 3  # the cursor moved; the page has not jumped yet
     said = chart.get_attribute("aria-valuetext")
-    assert said.startswith("step 9 of 10, input “l”, unit 2: f = "), said
+    assert said.startswith("step 9 of 0 to 10, input “l”, unit 2: f = "), said
     want = trace["layers"][0]["gates"]["f"][9][2]
     assert abs(float(said.rsplit("= ", 1)[1].replace("−", "-")) - want) < 1e-3 * abs(want)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -24,9 +24,9 @@ test("arrows move step and unit, Home and End go to the first and last step", ()
 
 test("a screen reader hears the step, its input, the unit and the value", () => {
   const rows = [[0.5, -0.25], [null, 0.125]];
-  assert.equal(cellText("f", rows, ["a", " "], { t: 0, unit: 1 }, 2), "step 0 of 1, input “a”, unit 1: f = −0.25");
-  assert.equal(cellText("h", rows, ["a", " "], { t: 1, unit: 1 }, 2), "step 1 of 1, input space, unit 1: h = 0.125");
-  assert.equal(cellText("c", rows, null, { t: 1, unit: 0 }, 2), "step 1 of 1, unit 0: c = not computed yet");
+  assert.equal(cellText("f", rows, ["a", " "], { t: 0, unit: 1 }, 2), "step 0 of 0 to 1, input “a”, unit 1: f = −0.25");
+  assert.equal(cellText("h", rows, ["a", " "], { t: 1, unit: 1 }, 2), "step 1 of 0 to 1, input space, unit 1: h = 0.125");
+  assert.equal(cellText("c", rows, null, { t: 1, unit: 0 }, 2), "step 1 of 0 to 1, unit 0: c = not computed yet");
 });
 
 test("a heatmap's name says what it is and how to use it", () => {
