@@ -64,6 +64,9 @@ MAX_CELLS = 10000 * 32 * 64  # T*B*H above this is skipped (T=10000, H=256, B=32
 TARGET = {"T": 1000, "B": 1, "dtype": "float32"}
 LSTM_LIMITS = {256: 1.0, 64: 1.5, 16: 3.5}  # ours / nn.LSTM at most
 CELL_SPEEDUP = 10.0  # at least this many times faster than the LSTMCell loop
+# The LSTMCell loop is not timed above this T*B*H: at T=10000, B=32, H=64 one call took 431 s
+# (torch's autograd graph of 10,000 retained steps), 30 minutes for one row of the table
+CELL_LOOP_MAX = 10000 * 32 * 16
 
 
 def median_times(fns: dict[str, Callable[[], object]], budget: float, min_n: int, max_n: int):
@@ -302,6 +305,8 @@ def main() -> None:
                         # 2-3x slower at H <= 64 than it runs alone, which flattered our ratios
                         lstm_fn, cell_fn = torch_fns(T, H, B, dtype)
                         for name, fn in (("lstm", lstm_fn), ("cell", cell_fn)):
+                            if name == "cell" and T * B * H > CELL_LOOP_MAX:
+                                continue  # '-' in the table, explained after it
                             more, _ = median_times({name: fn}, budget, min_n, max_n)
                             medians.update(more)
                         if args.aten:  # nn.LSTM with oneDNN off: ATen's own per-step kernel
@@ -326,6 +331,9 @@ def main() -> None:
               "tens of seconds per run):")  # fmt: skip
         for dtype, T, H, B in skipped:
             print(f"  {dtype} T={T} H={H} B={B}")
+    if use_torch and any(T * B * H > CELL_LOOP_MAX for (_, T, H, B) in results):
+        print(f"\ncell ms '-' where T*B*H > {CELL_LOOP_MAX}: the LSTMCell loop takes minutes per "
+              "call there (431 s at T=10000, B=32, H=64)")  # fmt: skip
     print(f"\nload average at end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}"
           "  (background load inflates every median)")  # fmt: skip
     print_targets(results, use_torch)
