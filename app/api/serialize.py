@@ -6,6 +6,7 @@ Non-finite numbers become null (browsers reject bare NaN) and the answer carries
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -25,31 +26,35 @@ PART_BYTES = 2**20  # pieces of an answer are gathered into parts of about this 
 
 
 def dumps_parts(obj: Any) -> list[bytes]:
-    """`dumps(obj)` as a list of parts whose concatenation is the same JSON.
+    """`dumps(obj)` as a list of parts whose concatenation is the same JSON (see iter_parts)."""
+    return list(iter_parts(obj))
+
+
+def iter_parts(obj: Any) -> Iterator[bytes]:
+    """`dumps(obj)` in parts of about PART_BYTES, made one at a time.
 
     orjson holds the GIL for a whole call: one call over a 150 MB trace answer stops every
     other thread, the event loop's too, for ~0.2 s. Here big arrays go through orjson a few
-    rows at a time, so the loop gets the GIL back every few ms; the parts are sent as they
-    are (a StreamingResponse), never joined into one more copy of the answer.
+    rows at a time, so the loop gets the GIL back every few ms; a caller can send each part as
+    soon as it is made. The pieces are gathered as memoryviews, so each byte is copied once,
+    into its part.
     """
-    parts: list[bytes] = []
-    pending: list[bytes] = []
+    pending: list[bytes | memoryview] = []
     size = 0
     for piece in _pieces(obj):
         pending.append(piece)
         size += len(piece)
         if size >= PART_BYTES:
-            parts.append(b"".join(pending))
+            yield b"".join(pending)
             pending, size = [], 0
     if pending:
-        parts.append(b"".join(pending))
-    return parts
+        yield b"".join(pending)
 
 
 _NESTED = (dict, list, tuple, np.ndarray)
 
 
-def _pieces(obj: Any) -> Any:
+def _pieces(obj: Any) -> Iterator[bytes | memoryview]:
     if isinstance(obj, dict):
         yield b"{"
         for n, (key, value) in enumerate(obj.items()):
@@ -67,8 +72,9 @@ def _pieces(obj: Any) -> Any:
         rows = max(1, CHUNK_NUMBERS * obj.shape[0] // obj.size)
         yield b"["
         for start in range(0, obj.shape[0], rows):
-            block = dumps(np.ascontiguousarray(obj[start : start + rows]))
-            yield (b"," if start else b"") + block[1:-1]
+            if start:
+                yield b","
+            yield memoryview(dumps(np.ascontiguousarray(obj[start : start + rows])))[1:-1]
         yield b"]"
     else:
         yield dumps(obj)

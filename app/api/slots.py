@@ -49,10 +49,21 @@ class RunSlots:
     @asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
         """Hold a slot for the block, waiting up to `wait` seconds for one; then busy."""
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting up to `wait` seconds for one; raise busy after that. For a
+        holder whose work outlives one block (hold() is the usual way): release() it once."""
         deadline = time.monotonic() + self.wait
         while self.full:  # checked and taken with no await between: nobody slips in
             if time.monotonic() >= deadline:
                 raise self.busy()
             await asyncio.sleep(POLL_SECONDS)
-        with self.take():
-            yield
+        self.active += 1
+
+    def release(self) -> None:
+        self.active -= 1

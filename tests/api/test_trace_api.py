@@ -49,6 +49,35 @@ def test_trace_answer_equals_the_engine_and_has_every_field():
     assert data["nonfinite"] is None
 
 
+def test_a_long_answer_streams_in_parts_equal_to_the_whole_and_frees_its_slot():
+    """The answer is sent part by part as it is written; together the parts are the JSON of
+    the trace, and the run's slot is free again once the answer is written."""
+    body = {"model": {"cell": "lstm", "hidden_size": 64},
+            "input": {"task": {"name": "random", "length": 1000, "seed": 0}}}  # fmt: skip
+    with client.stream("POST", "/api/trace", json=body) as r:
+        assert r.status_code == 200
+        chunks = list(r.iter_raw())
+    assert len(chunks) > 3  # ~10 MiB in parts of about 1 MiB
+    data = strict_json(b"".join(chunks).decode())
+    X = np.array(data["inputs"])
+    tr = trace({**body["model"], "input_size": X.shape[1]}, X)
+    assert np.array_equal(np.array(data["layers"][0]["grad_c"]), tr.layers[0].grad_c)
+    assert app.state.slots.active == 0
+
+
+def test_an_engine_failure_is_a_500_before_any_byte_and_frees_its_slot(monkeypatch):
+    from app.engine import Run
+
+    def broken(self):
+        raise RuntimeError("engine failure")
+
+    monkeypatch.setattr(Run, "backward", broken)
+    quiet = TestClient(app, raise_server_exceptions=False)
+    r = quiet.post("/api/trace", json=BODY)
+    assert r.status_code == 500
+    assert app.state.slots.active == 0
+
+
 def test_float32_values_are_sent_at_float32_precision():
     r = client.post("/api/trace", json={**BODY, "dtype": "float32"})
     h = r.json()["layers"][0]["h"][0][0]

@@ -14,6 +14,8 @@ Everything that allocates arrays (prepare, forward, backward) runs off the event
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,6 +40,7 @@ from ..wsutil import ClientGoneError
 
 router = APIRouter(tags=["trace"], route_class=OffLoopJSONRoute)
 LIVE_MESSAGE_CHARS = 65536  # a live input is one character or one row of at most D numbers
+_writers: set[asyncio.Future[None]] = set()  # answers of POST /api/trace being written
 
 
 @router.post(
@@ -45,14 +48,44 @@ LIVE_MESSAGE_CHARS = 65536  # a live input is one character or one row of at mos
 )
 async def post_trace(req: TraceRequest, request: Request) -> Response:
     run, extra = await run_in_threadpool(build_run, req, get_settings())
-    async with request.app.state.slots.hold():
-        parts = await run_in_threadpool(lambda: serialize.dumps_parts(
-            serialize.trace_dict(run.backward(), extra)))  # fmt: skip
-    if len(parts) == 1:
-        return Response(parts[0], media_type="application/json")
+    slots = request.app.state.slots
+    await slots.acquire()  # busy: 503 before any byte of an answer
+    # One worker thread computes the trace and writes the answer part by part; each part goes
+    # out as soon as it is made, so sending overlaps writing (the 10 MiB answer of T=1000,
+    # H=64 took 8 ms to send after it was all written). The slot is held until the last part
+    # is made, not until a slow client has read it. An engine error comes before any part and
+    # is raised here as usual; the parts are kept in memory however slowly they are read.
+    loop = asyncio.get_running_loop()
+    parts: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+
+    def put(item: bytes | BaseException | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed (shutdown): nobody reads
+            loop.call_soon_threadsafe(parts.put_nowait, item)
+
+    def write() -> None:
+        try:
+            for part in serialize.iter_parts(serialize.trace_dict(run.backward(), extra)):
+                put(part)
+            put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the event loop
+            put(exc)
+        finally:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(slots.release)
+
+    writer = asyncio.ensure_future(run_in_threadpool(write))
+    _writers.add(writer)  # a reference until it ends, whoever reads the answer
+    writer.add_done_callback(_writers.discard)
+    first = await parts.get()
+    if isinstance(first, BaseException):
+        raise first
+    assert first is not None  # an answer is never empty
 
     async def stream() -> AsyncIterator[bytes]:
-        for part in parts:
+        yield first
+        while (part := await parts.get()) is not None:
+            if isinstance(part, BaseException):
+                raise part  # the answer is cut short; the client sees a broken body
             yield part
 
     return StreamingResponse(stream(), media_type="application/json")
