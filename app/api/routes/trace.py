@@ -69,15 +69,15 @@ async def post_trace(req: TraceRequest, request: Request) -> Response:
             put(None)
         except BaseException as exc:  # noqa: BLE001 - handed to the event loop
             put(exc)
-        finally:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(slots.release)
 
     writer = asyncio.ensure_future(run_in_threadpool(write))
-    _writers.add(writer)  # a reference until it ends, whoever reads the answer
+    # released on the loop when the writer ends, cancelled or not, whoever reads the answer
+    writer.add_done_callback(lambda _: slots.release())
+    _writers.add(writer)  # a reference until it ends
     writer.add_done_callback(_writers.discard)
     first = await parts.get()
     if isinstance(first, BaseException):
+        await writer  # the slot is free before the error goes out
         raise first
     assert first is not None  # an answer is never empty
 
@@ -87,6 +87,7 @@ async def post_trace(req: TraceRequest, request: Request) -> Response:
             if isinstance(part, BaseException):
                 raise part  # the answer is cut short; the client sees a broken body
             yield part
+        await writer  # the slot is free before the answer ends
 
     return StreamingResponse(stream(), media_type="application/json")
 
