@@ -60,10 +60,9 @@ def _gather(pieces: Iterable[bytes | memoryview]) -> Iterator[bytes]:
 
 
 def trace_parts(run: Any, extra: dict[str, Any]) -> Iterator[bytes]:
-    """The JSON of `trace_dict(run.backward(), extra)`, computed and written in order: the
-    first layer's gates, c and h go out while the backward pass is computed (for a one-layer
-    trace, three quarters of the answer). Keys in another order than trace_dict's ("loss"
-    after the layers), values the same."""
+    """The JSON answer of POST /api/trace for a prepared run, computed and written in order:
+    the first layer's gates, c and h go out while the backward pass is computed (for a
+    one-layer trace, three quarters of the answer)."""
     return _gather(_trace_pieces(run, extra))
 
 
@@ -173,21 +172,6 @@ def layer_dict(layer: Any) -> dict[str, Any]:
         "grad_c_norm": layer.grad_c_norm,
         "grad_h_log10_norm": layer.grad_h_log10_norm,
         "grad_c_log10_norm": layer.grad_c_log10_norm,
-    }
-
-
-def trace_dict(trace: Trace, extra: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "cell": trace.cell,
-        "steps": trace.steps,
-        "hidden_size": trace.hidden_size,
-        "num_layers": trace.num_layers,
-        "inputs": _c(trace.inputs),
-        "loss": trace.loss if np.isfinite(trace.loss) else None,
-        "layers": [layer_dict(layer) for layer in trace.layers],
-        "outputs": _c(trace.outputs),
-        "nonfinite": first_nonfinite(trace),
-        **extra,
     }
 
 
