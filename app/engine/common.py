@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_LOW, _HIGH = 2.0**-32, 2.0**32  # bounds on the summed squares of the carried gradient
+LOW, HIGH = 2.0**-32, 2.0**32  # bounds on the summed squares of the carried gradient
 
 
 PROJ_STEPS = 64  # the input projection runs in blocks of this many steps (see project)
@@ -125,12 +125,10 @@ def rescale_exponent(s: float) -> int:
     """The k of renormalise for a summed square s: 0 while s is in range (or 0, or not finite).
 
     A loop can test `LOW <= s <= HIGH` inline and call this only outside the range."""
-    if _LOW <= s <= _HIGH or s == 0.0 or not math.isfinite(s):
+    if LOW <= s <= HIGH or s == 0.0 or not math.isfinite(s):
         return 0
     return math.frexp(math.sqrt(s))[1]
 
-
-LOW, HIGH = _LOW, _HIGH
 
 
 def align(carried: list[np.ndarray], E: int, ext: np.ndarray, e: int) -> tuple[np.ndarray, int]:
