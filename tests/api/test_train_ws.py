@@ -85,11 +85,16 @@ def test_the_final_model_opens_in_api_trace_with_its_readout(client):
     assert len(r.json()["outputs"][0]) == 2
 
 
+def start_long_run(ws) -> None:
+    """Start a run far longer than any test waits, and wait for its first progress frame."""
+    ws.send_text(json.dumps(body(steps=20_000, length=10, eval_every=1000)))
+    while ws.receive_json()["type"] != "progress":
+        pass
+
+
 def test_stop_ends_early_with_a_done_frame_and_the_model(client):
     with client.websocket_connect("/ws/train") as ws:
-        ws.send_text(json.dumps(body(steps=20_000, length=10, eval_every=1000)))
-        while ws.receive_json()["type"] != "progress":
-            pass
+        start_long_run(ws)
         ws.send_text(json.dumps({"type": "stop"}))
         frames = frames_until_done(ws)
     done = frames[-1]
@@ -124,9 +129,7 @@ def test_pause_holds_the_run_and_resume_ends_exactly_as_an_uninterrupted_run(cli
 
 def test_stop_while_paused_ends_with_done(client):
     with client.websocket_connect("/ws/train") as ws:
-        ws.send_text(json.dumps(body(steps=20_000, length=10, eval_every=1000)))
-        while ws.receive_json()["type"] != "progress":
-            pass
+        start_long_run(ws)
         ws.send_text(json.dumps({"type": "pause"}))
         while ws.receive_json()["type"] != "paused":
             pass
