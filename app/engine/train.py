@@ -306,7 +306,8 @@ class Trainer:
         self.opt = optim.make(config.optimizer, self.params, config.lr)
         self.rng = np.random.default_rng((config.task_seed, config.seed))
         eval_rng = np.random.default_rng((config.task_seed, EVAL_STREAM))
-        self.eval_X, self.eval_target = self.task.batch(config.length, config.eval_size, eval_rng)
+        held_out = self.task.eval_batch or self.task.batch
+        self.eval_X, self.eval_target = held_out(config.length, config.eval_size, eval_rng)
         self.step = 0
         self.ws: list[dict] = [{} for _ in range(self.spec.num_layers)]  # scratch buffers
 
