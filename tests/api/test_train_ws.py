@@ -270,3 +270,36 @@ def test_a_temperature_message_asks_for_a_sample_at_that_temperature(client):
         frames_until_done(ws)
     assert seen[0] == 0.8  # the default, at step 0
     assert seen[-1] == 1.5
+
+
+def test_charlm_learns_an_uploaded_text_in_its_own_alphabet(client):
+    text = "abab cdcd " * 40
+    with client.websocket_connect("/ws/train") as ws:
+        req = body(task="charlm", length=8, steps=10, eval_every=10)
+        req["task"]["text"] = text
+        ws.send_text(json.dumps(req))
+        frames = frames_until_done(ws)
+    assert frames[0]["task"]["alphabet"] == " abcd"
+    assert len(frames[-1]["model"]["weights"]["weight_ih_l0"][0]) == 5
+
+
+@pytest.mark.parametrize(
+    ("task", "text", "length", "words"),
+    [
+        ("adding", "some text " * 30, 10, "takes no text"),
+        ("charlm", "too short", 10, "at least 200 are needed"),
+        ("charlm", "x" * 250, 100, "longer than the text part"),
+    ],
+)
+def test_a_text_that_cannot_be_learned_gets_an_error_frame(client, task, text, length, words):
+    with client.websocket_connect("/ws/train") as ws:
+        req = body(task=task, length=length, steps=10)
+        req["task"]["text"] = text
+        ws.send_text(json.dumps(req))
+        frame = ws.receive_json()
+        assert frame["type"] == "error"
+        assert frame["detail"][0]["loc"] == ["task", "text"]
+        assert words in frame["detail"][0]["msg"]
+        with pytest.raises(WebSocketDisconnect) as info:
+            ws.receive_json()
+        assert info.value.code == 1008

@@ -46,6 +46,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from app.engine import charlm, prepare
 from app.engine.params import LSTM_VARIANTS
 from app.engine.train import TrainConfig, Trainer
+from app.engine import train_tasks
 from app.engine.train_tasks import TRAIN_TASKS
 from app.settings import get_settings
 
@@ -60,6 +61,7 @@ MAX_T, MAX_H, MAX_LAYERS, MAX_STEPS, MAX_BATCH = 1000, 256, 4, 20_000, 256
 MAX_SNAPSHOT_NUMBERS = 300_000  # T·L·H·(gates + 2) per snapshot; beyond it none is sent
 CHUNK_SECONDS = 0.1  # engine work between two looks at the socket
 MAX_TEMPERATURE = 3.0
+MAX_TEXT = 2_000_000  # characters of an uploaded training text (charlm)
 SAMPLE_CHARS, SAMPLE_PRIME = 240, "def "  # a text task's sample: its length and first characters
 
 
@@ -76,6 +78,9 @@ class TrainTaskIn(BaseModel):
     name: Literal[tuple(sorted(TRAIN_TASKS))]  # type: ignore[valid-type]
     length: int = Field(50, ge=1, le=MAX_T, description="T")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds the data and held-out set")
+    text: str | None = Field(
+        None, max_length=MAX_TEXT, description="charlm: the text to learn (default: Python source)"
+    )
 
 
 class TrainModelIn(BaseModel):
@@ -117,6 +122,8 @@ class _RefusedError(Exception):
 def check_limits(req: TrainRequest) -> None:
     """Limits pydantic cannot see: the task's minimum length and the work budget."""
     task = TRAIN_TASKS[req.task.name]
+    if req.task.text is not None and task.alphabet is None:
+        raise _RefusedError(["task", "text"], f"task {task.name!r} takes no text; charlm does")
     if req.task.length < task.min_length:
         raise _RefusedError(["task", "length"],
                        f"task {task.name!r} needs length >= {task.min_length}")  # fmt: skip
@@ -136,7 +143,14 @@ def make_trainer(req: TrainRequest) -> Trainer:
         steps=req.train.steps, batch_size=req.train.batch_size, optimizer=req.train.optimizer,
         lr=req.train.lr, clip=req.train.clip, seed=req.train.seed,
     )  # fmt: skip
-    return Trainer(config, req.model.model_dump())
+    task = None
+    try:
+        if req.task.text is not None:
+            task = train_tasks.charlm_task(charlm.make_corpus(req.task.text))
+        return Trainer(config, req.model.model_dump(), task)
+    except ValueError as exc:  # a text too short, or too short for the length T
+        field = "text" if req.task.text is not None else "length"
+        raise _RefusedError(["task", field], str(exc)) from None
 
 
 def snapshot(trainer: Trainer) -> dict[str, Any]:
@@ -321,7 +335,12 @@ async def _run(ws: WebSocket, req: TrainRequest) -> None:
 
 
 async def _train(ws: WebSocket, req: TrainRequest, ctl: Control) -> None:
-    trainer = await run_in_threadpool(make_trainer, req)
+    try:
+        trainer = await run_in_threadpool(make_trainer, req)
+    except _RefusedError as exc:
+        await _send(ws, {"type": "error", "detail": exc.detail})
+        await ws.close(code=1008)
+        return
     task = trainer.task
     baseline_loss, baseline_metric = await run_in_threadpool(task.baselines, req.task.length)
     await _send(ws, {
