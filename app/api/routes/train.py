@@ -43,10 +43,9 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from app.engine import charlm, prepare
+from app.engine import charlm, prepare, train_tasks
 from app.engine.params import LSTM_VARIANTS
 from app.engine.train import TrainConfig, Trainer
-from app.engine import train_tasks
 from app.engine.train_tasks import TRAIN_TASKS
 from app.settings import get_settings
 
