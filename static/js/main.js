@@ -93,6 +93,8 @@ function requestBody() {
         weights: null,
       };
   if (input.sequence && !uploadedModel) model.input_size = input.sequence[0].length;
+  // a text model trained on /train reads characters in its own alphabet's order
+  if (uploadedModel?.alphabet && input.text !== undefined) input.alphabet = uploadedModel.alphabet;
   const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64" };
   if (state.live && state.kind === "text") body.live = true;
   return body;
