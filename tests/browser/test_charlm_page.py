@@ -67,6 +67,8 @@ def test_an_uploaded_text_that_is_not_utf8_is_refused_with_a_reason(page, base_u
     good = tmp_path / "mine.txt"
     good.write_text("(a [b] c) " * 40, encoding="utf-8")
     page.set_input_files("#text-file", str(good))
-    page.wait_for_function("() => document.getElementById('text-status').textContent.includes('mine.txt')")
+    page.wait_for_function(
+        "() => document.getElementById('text-status').textContent.includes('mine.txt')"
+    )
     assert "400 characters" in page.text_content("#text-status")
     assert page.text_content("#error") == ""
