@@ -304,8 +304,9 @@ class Trainer:
         model.update(input_size=self.task.input_size, output_size=self.task.output_size)
         self.model = model
         self.spec = spec_from_dict(model)
-        given = weights is not None
-        self.params = check_params(self.spec, weights) if given else init_params(self.spec)
+        self.params = (
+            init_params(self.spec) if weights is None else check_params(self.spec, weights)
+        )
         self.opt = optim.make(config.optimizer, self.params, config.lr)
         self.rng = np.random.default_rng((config.task_seed, config.seed))
         eval_rng = np.random.default_rng((config.task_seed, EVAL_STREAM))
