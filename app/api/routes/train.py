@@ -120,7 +120,8 @@ def check_limits(req: TrainRequest) -> None:
     task = TRAIN_TASKS[req.task.name]
     if req.task.length < task.min_length:
         raise _RefusedError(["task", "length"],
-                       f"task {task.name!r} needs length >= {task.min_length}")  # fmt: skip
+                       f"task {task.name!r} needs length >= {task.min_length}: set "
+                       f"task.length to {task.min_length} or more")  # fmt: skip
     for name, limit in (("hidden_size", MAX_H), ("num_layers", MAX_LAYERS)):
         if getattr(req.model, name) > limit:
             raise _RefusedError(["model", name], f"model.{name} must be at most {limit} "
