@@ -20,16 +20,19 @@ from .schemas import TraceRequest
 def check_shape_limits(req: TraceRequest, T: int, D: int, s: Settings) -> None:
     m = req.model
     checks = [
-        (("body", "model", "hidden_size"), m.hidden_size, s.max_hidden, "hidden size H"),
-        (("body", "model", "num_layers"), m.num_layers, s.max_layers, "number of layers L"),
-        (("body", "input"), T, s.max_steps, "sequence length T"),
-        (("body", "model", "input_size"), D, s.max_input, "input size D"),
-        (("body", "model", "output_size"), m.output_size or 0, s.max_input, "output size O"),
-        (("body", "clamp"), len(req.clamp or []), s.max_clamps, "number of clamp entries"),
+        (("body", "model", "hidden_size"), m.hidden_size, "max_hidden", "hidden size H"),
+        (("body", "model", "num_layers"), m.num_layers, "max_layers", "number of layers L"),
+        (("body", "input"), T, "max_steps", "sequence length T"),
+        (("body", "model", "input_size"), D, "max_input", "input size D"),
+        (("body", "model", "output_size"), m.output_size or 0, "max_input", "output size O"),
+        (("body", "clamp"), len(req.clamp or []), "max_clamps", "number of clamp entries"),
     ]
-    for loc, value, limit, what in checks:
+    for loc, value, setting, what in checks:
+        limit = getattr(s, setting)
         if value > limit:
-            raise RequestError(loc, f"{what} is {value}, above the limit of {limit}")
+            raise RequestError(
+                loc, f"{what} is {value}, above the limit of {limit} (LSTMX_{setting.upper()})"
+            )
     H, L = m.hidden_size, m.num_layers
     work = T * L * H * (H + D)
     if work > s.max_work:
@@ -43,7 +46,10 @@ def check_shape_limits(req: TraceRequest, T: int, D: int, s: Settings) -> None:
     numbers = T * L * H * (gates + 4) + T * D
     if numbers > s.max_answer_numbers:
         raise RequestError(
-            ("body",), f"the answer would hold {numbers:,} numbers, above {s.max_answer_numbers:,}"
+            ("body",),
+            f"the answer would hold {numbers:,} numbers, above the limit of "
+            f"{s.max_answer_numbers:,} (LSTMX_MAX_ANSWER_NUMBERS): shorten the sequence or "
+            "shrink the model",
         )
 
 
@@ -68,7 +74,10 @@ def resolve_input(req: TraceRequest, s: Settings) -> tuple[np.ndarray, str | Non
     inp = req.input
     given = [k for k in ("sequence", "text", "task") if getattr(inp, k) is not None]
     if len(given) != 1:
-        raise RequestError(("body", "input"), "give exactly one of sequence, text or task")
+        raise RequestError(
+            ("body", "input"),
+            f"input needs exactly one of sequence, text or task; this one has {given or 'none'}",
+        )
     if inp.task is not None:
         D = tasks.width(inp.task.name)
         check_shape_limits(req, inp.task.length, D, s)
@@ -76,15 +85,26 @@ def resolve_input(req: TraceRequest, s: Settings) -> tuple[np.ndarray, str | Non
         return X[0], None
     if inp.text is not None:
         if len(inp.text) > s.max_text:
-            raise RequestError(("body", "input", "text"), f"text is longer than {s.max_text}")
-        alphabet = inp.alphabet if inp.alphabet is not None else "".join(sorted(set(inp.text)))
-        if not alphabet or len(set(alphabet)) != len(alphabet):
             raise RequestError(
-                ("body", "input", "alphabet"), "alphabet must be non-empty, no repeats"
+                ("body", "input", "text"),
+                f"text is longer than {s.max_text} characters (LSTMX_MAX_TEXT): shorten it",
+            )
+        alphabet = inp.alphabet if inp.alphabet is not None else "".join(sorted(set(inp.text)))
+        repeats = sorted({ch for ch in alphabet if alphabet.count(ch) > 1})
+        if not alphabet or repeats:
+            why = f"repeats {repeats}" if repeats else "is empty"
+            raise RequestError(
+                ("body", "input", "alphabet"),
+                f"alphabet {why}: list each character once, or leave alphabet out (it then "
+                "follows from the text)",
             )
         missing = sorted(set(inp.text) - set(alphabet))
         if missing:
-            raise RequestError(("body", "input", "text"), f"characters not in alphabet: {missing}")
+            raise RequestError(
+                ("body", "input", "text"),
+                f"text has characters not in the alphabet: {missing}; add them to alphabet, or "
+                "leave alphabet out (it then follows from the text)",
+            )
         check_shape_limits(req, len(inp.text), len(alphabet), s)
         index = {ch: k for k, ch in enumerate(alphabet)}
         X = np.zeros((len(inp.text), len(alphabet)))
@@ -93,10 +113,18 @@ def resolve_input(req: TraceRequest, s: Settings) -> tuple[np.ndarray, str | Non
     seq = inp.sequence or []
     widths = {len(row) for row in seq}
     if len(widths) > 1:
-        raise RequestError(("body", "input", "sequence"), "every row must have the same width")
+        odd = next(t for t, row in enumerate(seq) if len(row) != len(seq[0]))
+        raise RequestError(
+            ("body", "input", "sequence"),
+            f"every row of sequence must have the same width (the input size D): row 0 has "
+            f"{len(seq[0])} numbers, row {odd} has {len(seq[odd])}",
+        )
     D = widths.pop() if widths else (req.model.input_size or 1)
     if D == 0:
-        raise RequestError(("body", "input", "sequence"), "rows must hold at least one number")
+        raise RequestError(
+            ("body", "input", "sequence"),
+            "the rows of sequence are empty: each row holds the D input numbers of one step",
+        )
     check_shape_limits(req, len(seq), D, s)
     return np.asarray(seq, dtype=np.float64).reshape(len(seq), D), None
 
@@ -105,7 +133,8 @@ def model_dict(req: TraceRequest, D: int) -> dict[str, Any]:
     if req.model.input_size is not None and req.model.input_size != D:
         raise RequestError(
             ("body", "model", "input_size"),
-            f"model.input_size is {req.model.input_size} but the input has width {D}",
+            f"model.input_size is {req.model.input_size} but the input has width {D}: leave "
+            f"model.input_size out (it follows from the input) or set it to {D}",
         )
     model = req.model.model_dump()
     model["input_size"] = D
@@ -116,7 +145,7 @@ def build_run(req: TraceRequest, s: Settings) -> tuple[Run, dict[str, Any]]:
     """Validate everything and prepare the run; return it with the answer's extra fields."""
     X, alphabet = resolve_input(req, s)
     if X.shape[0] == 0:
-        raise RequestError(("body", "input"), "the input sequence is empty")
+        raise RequestError(("body", "input"), "the input sequence is empty: give at least one step")
     model = model_dict(req, X.shape[1])
     loss = req.loss.model_dump() if req.loss.kind != "sum_last" else None
     clamp = [c.model_dump() for c in req.clamp] if req.clamp else None

@@ -13,7 +13,8 @@ projections and weight gradients as one matmul over all steps); their gradients 
     tr.model_dict()        # weights inline, PyTorch names, readout included
 
 Reproducible: the data come from default_rng((task seed, train seed)), the held-out set from
-a different stream of the task seed, the weights from model.init.seed.
+a different stream of the task seed, the weights from model.init.seed (or model.weights:
+training then continues from them).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import losses, network, optim, train_tasks
-from .params import ModelSpec, init_params, spec_from_dict
+from .params import ModelSpec, check_params, init_params, spec_from_dict
 from .train_tasks import TrainTask
 
 EVAL_STREAM = 0x5EED  # the held-out set: default_rng((task seed, EVAL_STREAM))
@@ -302,11 +303,14 @@ class Trainer:
             raise ValueError(
                 f"task.length must be at least {self.task.min_length} for {config.task!r}"
             )
+        weights = model.get("weights")  # the starting point when given, else model.init's draw
         model = {k: v for k, v in model.items() if k != "weights"}
         model.update(input_size=self.task.input_size, output_size=self.task.output_size)
         self.model = model
         self.spec = spec_from_dict(model)
-        self.params = init_params(self.spec)
+        self.params = (
+            init_params(self.spec) if weights is None else check_params(self.spec, weights)
+        )
         self.opt = optim.make(config.optimizer, self.params, config.lr)
         self.rng = np.random.default_rng((config.task_seed, config.seed))
         eval_rng = np.random.default_rng((config.task_seed, EVAL_STREAM))

@@ -1,9 +1,11 @@
 """GET /train (the page) and WS /ws/train: train a model live and watch it learn.
 
 Protocol (DESIGN.md). The client sends one message
-    {"task": {"name", "length", "seed"}, "model": {"cell", "hidden_size", "num_layers",
-     "variant", "init"}, "train": {"steps", "batch_size", "optimizer", "lr", "clip", "seed",
-     "eval_every"}}
+    {"task": {"name", "length", "seed"}, "model": {...the model object of every endpoint...},
+     "train": {"steps", "batch_size", "optimizer", "lr", "clip", "seed", "eval_every"}}
+The model is the one /api/trace takes and /api/weights and the `done` frame answer: its
+input_size and output_size follow from the task (given, they must agree); its weights, when
+given, are where training starts (else model.init draws them).
 and the server answers
     {"type": "queued", "position": k}          while other trainings hold every slot
     {"type": "start", "task": {...}, "model": {...}, "train": {...}}
@@ -39,24 +41,25 @@ from typing import Any, Literal
 import numpy as np
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app.engine import charlm, prepare, train_tasks
-from app.engine.params import LSTM_VARIANTS
+from app.engine.params import ModelError, check_params, spec_from_dict
 from app.engine.train import TrainConfig, Trainer
 from app.engine.train_tasks import TRAIN_TASKS
 from app.settings import get_settings
 
 from .. import serialize, wsutil
-from ..schemas import InitIn, Strict
+from ..schemas import ModelIn, Strict
 from ..wsutil import ClientGoneError
 from .pages import PLOTLY_VERSION, templates
 
 router = APIRouter(tags=["train"])
 
 MAX_T, MAX_H, MAX_LAYERS, MAX_STEPS, MAX_BATCH = 1000, 256, 4, 20_000, 256
+DEFAULT_H = 16
 MAX_SNAPSHOT_NUMBERS = 300_000  # T·L·H·(gates + 2) per snapshot; beyond it none is sent
 CHUNK_SECONDS = 0.1  # engine work between two looks at the socket
 MAX_TEMPERATURE = 3.0
@@ -82,13 +85,19 @@ class TrainTaskIn(BaseModel):
     )
 
 
-class TrainModelIn(BaseModel):
-    model_config = Strict
-    cell: Literal["lstm", "gru", "rnn"] = "lstm"
-    hidden_size: int = Field(16, ge=1, le=MAX_H, description="H")
-    num_layers: int = Field(1, ge=1, le=MAX_LAYERS, description="L")
-    variant: Literal[LSTM_VARIANTS] = "standard"  # type: ignore[valid-type]
-    init: InitIn = Field(default_factory=InitIn)
+class TrainModelIn(ModelIn):
+    """The model object every endpoint takes (ModelIn), with training's default H = 16.
+
+    input_size and output_size follow from the task and may be left out; given, they must
+    agree with it. weights, when given (a `done` frame's model, an /api/weights answer), are
+    the starting point: training continues from them instead of from `init`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _training_default_h(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "hidden_size" not in data:
+            return {**data, "hidden_size": DEFAULT_H}
+        return data
 
 
 class TrainSettingsIn(BaseModel):
@@ -125,7 +134,20 @@ def check_limits(req: TrainRequest) -> None:
         raise _RefusedError(["task", "text"], f"task {task.name!r} takes no text; charlm does")
     if req.task.length < task.min_length:
         raise _RefusedError(["task", "length"],
-                       f"task {task.name!r} needs length >= {task.min_length}")  # fmt: skip
+                       f"task {task.name!r} needs length >= {task.min_length}: set "
+                       f"task.length to {task.min_length} or more")  # fmt: skip
+    for name, limit in (("hidden_size", MAX_H), ("num_layers", MAX_LAYERS)):
+        if getattr(req.model, name) > limit:
+            raise _RefusedError(["model", name], f"model.{name} must be at most {limit} "
+                                f"for training, got {getattr(req.model, name)}")  # fmt: skip
+    for name, size in (("input_size", task.input_size), ("output_size", task.output_size)):
+        given = getattr(req.model, name)
+        if given is not None and given != size:
+            raise _RefusedError(
+                ["model", name],
+                f"model.{name} is {given} but task {task.name!r} has {name} {size}: "
+                f"leave model.{name} out (it follows from the task) or set it to {size}",
+            )
     H, L, D = req.model.hidden_size, req.model.num_layers, task.input_size
     work = req.train.steps * req.train.batch_size * req.task.length * L * H * (H + D)
     if work > max_work():
@@ -134,6 +156,25 @@ def check_limits(req: TrainRequest) -> None:
             f"work steps·batch·T·L·H·(H+D) = {work:.3g} is above the limit {max_work():.3g}: "
             "fewer steps, a smaller batch, a shorter sequence or a smaller model",
         )
+
+
+def check_weights(req: TrainRequest) -> None:
+    """Starting weights, when given, must fit the model and the task (names, shapes, finite).
+    Call it off the event loop: a model's weights can be hundreds of thousands of numbers."""
+    if req.model.weights is None:
+        return
+    task = TRAIN_TASKS[req.task.name]
+    model = {**req.model.model_dump(), "input_size": task.input_size,
+             "output_size": task.output_size}  # fmt: skip
+    try:
+        check_params(spec_from_dict(model), req.model.weights)
+    except ModelError as exc:
+        raise _RefusedError(
+            ["model", "weights"],
+            f"{exc}. Training starts from these weights, so they must fit task "
+            f"{task.name!r} (input_size {task.input_size}, output_size {task.output_size}); "
+            "leave model.weights out to start from model.init",
+        ) from None
 
 
 def make_trainer(req: TrainRequest) -> Trainer:
@@ -302,6 +343,7 @@ async def ws_train(ws: WebSocket) -> None:
         try:
             req = TrainRequest.model_validate_json(raw)
             check_limits(req)
+            await run_in_threadpool(check_weights, req)
         except ValidationError as exc:
             detail: Any = exc.errors(include_url=False, include_context=False)
             await _send(ws, {"type": "error", "detail": detail})
@@ -349,7 +391,7 @@ async def _train(ws: WebSocket, req: TrainRequest, ctl: Control) -> None:
                  "loss": task.loss, "at": task.at, "metric": task.metric,
                  "baseline_loss": baseline_loss, "baseline_metric": baseline_metric,
                  "solved": task.solved, "summary": task.summary, **_alphabet(trainer)},
-        "model": req.model.model_dump(), "train": req.train.model_dump(),
+        "model": trainer.model, "train": req.train.model_dump(),
     })  # fmt: skip
 
     async def send_sample() -> None:
