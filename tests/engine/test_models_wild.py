@@ -349,3 +349,38 @@ def test_mixed_widths_continue_a_sequence_bit_for_bit():
     rest = prepare(model, X[2:], initial_state=state, start=2).backward()
     for k in range(2):
         np.testing.assert_array_equal(rest.layers[k].h, whole.layers[k].h[2:])
+
+
+# ---- direct comparison with fresh random torch modules (skipped without torch) ----------------
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [
+        ("LSTM", {"bidirectional": True, "proj_size": 2}),
+        ("GRU", {"bidirectional": True}),
+        ("RNN", {"bidirectional": True, "nonlinearity": "relu"}),
+    ],
+)
+def test_fresh_random_wild_torch_modules(cls, kwargs):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(7)
+    H, L = 4, 2
+    module = getattr(torch.nn, cls)(D, H, num_layers=L, dtype=torch.float64, **kwargs)
+    x = torch.randn(9, D, dtype=torch.float64, requires_grad=True)
+    y, state = module(x)
+    y[-1].sum().backward()
+    model = {"cell": cls.lower(), "input_size": D, "hidden_size": H, "num_layers": L, **kwargs,
+             "weights": {n: p.detach().numpy() for n, p in module.named_parameters()}}  # fmt: skip
+    tr = trace(model, x.detach().numpy())
+    tol = {"rtol": RTOL64, "atol": ATOL64}
+    R = kwargs.get("proj_size") or H
+    top = np.concatenate([tr.layers[-2].h, tr.layers[-1].h], axis=1)
+    np.testing.assert_allclose(top, y.detach().numpy(), **tol)
+    assert top.shape[1] == 2 * R
+    h_n = (state[0] if cls == "LSTM" else state).detach().numpy()
+    for j, layer in enumerate(tr.layers):  # torch's h_n: forward at T-1, reverse at position 0
+        np.testing.assert_allclose(layer.h[0 if j % 2 else -1], h_n[j], **tol)
+    np.testing.assert_allclose(tr.grad_inputs, x.grad.numpy(), **tol)
+    for name, p in module.named_parameters():
+        np.testing.assert_allclose(tr.param_grads[name], p.grad.numpy(), **tol, err_msg=name)
