@@ -16,6 +16,7 @@ import pytest
 
 from app.engine import ModelError, prepare, trace
 from app.engine.params import init_params, param_shapes, spec_from_dict, spec_to_dict
+from app.engine.train import TrainConfig, Trainer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 WILD = sorted(p.stem for p in FIXTURES.glob("wild_*.npz"))
@@ -384,3 +385,29 @@ def test_fresh_random_wild_torch_modules(cls, kwargs):
     np.testing.assert_allclose(tr.grad_inputs, x.grad.numpy(), **tol)
     for name, p in module.named_parameters():
         np.testing.assert_allclose(tr.param_grads[name], p.grad.numpy(), **tol, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"cell": "lstm", "hidden_size": [5, 3], "bidirectional": True, "proj_size": 2},
+        {"cell": "rnn", "hidden_size": 4, "nonlinearity": "relu"},
+    ],
+)
+def test_a_wild_model_trains_through_the_engine_and_opens_again(model):
+    trainer = Trainer(TrainConfig(task="adding", length=8, steps=5, batch_size=4, eval_size=8),
+                      model)  # fmt: skip
+    losses, norms = trainer.train_steps(5)
+    assert len(losses) == 5 and np.all(np.isfinite(losses)) and np.all(np.isfinite(norms))
+    out = trainer.model_dict()
+    assert {k: out[k] for k in model} == model
+    X, loss = trainer.sample()
+    tr = trace(out, X, loss=loss)
+    assert np.isfinite(tr.loss) and len(tr.layers) == len(spec_from_dict(out).entries)
+
+
+def test_training_refuses_an_embedding():
+    model = {"cell": "lstm", "hidden_size": 3,
+             "embedding": {"num_embeddings": 5, "embedding_dim": 2}}  # fmt: skip
+    with pytest.raises(ValueError, match="model.embedding"):
+        Trainer(TrainConfig(task="adding", length=8), model)
