@@ -245,15 +245,16 @@ def test_central_differences_agree_for_an_embedding_language_model():
     np.testing.assert_array_equal(trace(plain, E[tokens], loss=loss).grad_inputs, tr.grad_inputs)
 
 
-def test_central_differences_with_clamps_in_a_bidirectional_layer():
-    model = _perturbed({"cell": "lstm", "input_size": D, "hidden_size": 3,
+@pytest.mark.parametrize(("cell", "held", "other"), [("lstm", "f", "i"), ("gru", "z", "r")])
+def test_central_differences_with_clamps_in_a_bidirectional_layer(cell, held, other):
+    model = _perturbed({"cell": cell, "input_size": D, "hidden_size": 3,
                         "bidirectional": True})  # fmt: skip
-    clamp = [{"t": [1, 3], "gate": "f", "value": 1.0}, {"t": 2, "gate": "i", "value": 0.0,
+    clamp = [{"t": [1, 3], "gate": held, "value": 1.0}, {"t": 2, "gate": other, "value": 0.0,
                                                          "units": [0]}]  # fmt: skip
     tr = _check_param_grads(model, X, clamp=clamp)
     for layer in tr.layers:  # held at input positions 1 and 3 in both directions
-        np.testing.assert_array_equal(layer.gates["f"][[1, 3]], 1.0)
-        assert layer.gates["i"][2, 0] == 0.0 and (layer.gates["f"][[0, 2, 4]] != 1.0).all()
+        np.testing.assert_array_equal(layer.gates[held][[1, 3]], 1.0)
+        assert layer.gates[other][2, 0] == 0.0 and (layer.gates[held][[0, 2, 4]] != 1.0).all()
 
 
 # ---- shapes, names and refusals --------------------------------------------------------------
