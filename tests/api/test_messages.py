@@ -13,7 +13,7 @@ MODEL = {"cell": "lstm", "hidden_size": 4}
 
 TRACE = [
     ("two inputs", {"input": {"text": "ab", "task": {"name": "sine"}}}, ["body", "input"],
-     ["exactly one of sequence, text or task", "['text', 'task']"]),
+     ["exactly one of sequence, text, task or tokens", "['text', 'task']"]),
     ("no input", {"input": {}}, ["body", "input"], ["this one has none"]),
     ("ragged rows", {"input": {"sequence": [[1, 2], [3, 4], [5]]}},
      ["body", "input", "sequence"], ["same width", "row 0 has 2 numbers, row 2 has 1"]),

@@ -136,8 +136,10 @@ def check_limits(req: TrainRequest) -> None:
         raise _RefusedError(["task", "length"],
                        f"task {task.name!r} needs length >= {task.min_length}: set "
                        f"task.length to {task.min_length} or more")  # fmt: skip
-    for name, limit in (("hidden_size", MAX_H), ("num_layers", MAX_LAYERS)):
-        if getattr(req.model, name) > limit:
+    widths = req.model.widths
+    for name, value, limit in (("hidden_size", max(widths), MAX_H),
+                               ("num_layers", len(widths), MAX_LAYERS)):  # fmt: skip
+        if value > limit:
             raise _RefusedError(["model", name], f"model.{name} must be at most {limit} "
                                 f"for training, got {getattr(req.model, name)}")  # fmt: skip
     for name, size in (("input_size", task.input_size), ("output_size", task.output_size)):
@@ -148,12 +150,15 @@ def check_limits(req: TrainRequest) -> None:
                 f"model.{name} is {given} but task {task.name!r} has {name} {size}: "
                 f"leave model.{name} out (it follows from the task) or set it to {size}",
             )
-    H, L, D = req.model.hidden_size, req.model.num_layers, task.input_size
-    work = req.train.steps * req.train.batch_size * req.task.length * L * H * (H + D)
+    directions = 2 if req.model.bidirectional else 1
+    inputs = [task.input_size] + [directions * H for H in widths[:-1]]  # D_k: what layer k reads
+    per_step = directions * sum(H * (H + D) for H, D in zip(widths, inputs, strict=True))
+    work = req.train.steps * req.train.batch_size * req.task.length * per_step
     if work > max_work():
         raise _RefusedError(
             ["train", "steps"],
-            f"work steps·batch·T·L·H·(H+D) = {work:.3g} is above the limit {max_work():.3g}: "
+            f"work steps·batch·T·Σ_k H_k·(H_k+D_k) = {work:.3g} is above the limit "
+            f"{max_work():.3g}: "
             "fewer steps, a smaller batch, a shorter sequence or a smaller model",
         )
 
@@ -197,7 +202,7 @@ def snapshot(trainer: Trainer) -> dict[str, Any]:
     """Gates, c, h and the readout over held-out sequence 0, as the model is now."""
     X, loss = trainer.sample()
     spec = trainer.spec
-    size = X.shape[0] * spec.num_layers * spec.hidden_size * (len(spec.gates) + 2)
+    size = X.shape[0] * len(spec.directions) * sum(spec.widths) * (len(spec.gates) + 2)
     if size > MAX_SNAPSHOT_NUMBERS:
         return {"skipped": f"{size} numbers is above the snapshot limit {MAX_SNAPSHOT_NUMBERS}"}
     model = {**trainer.model, "weights": trainer.params}

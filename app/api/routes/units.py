@@ -11,7 +11,9 @@ The body is the body of POST /api/trace plus:
 - "top": how many units to answer (default 10).
 Only the forward pass runs. The answer: {"kind": "steps" | "values", "marked": n,
 "units": [{"layer", "unit", "field", "score", ...}]}, best first; for steps also "auc",
-"direction" ("high" or "low"), "threshold", "tpr", "fpr"; for values "r".
+"direction" ("high" or "low"), "threshold", "tpr", "fpr"; for values "r". For a bidirectional
+model both directions of a layer are scored, each row with "layer_direction" ("forward" or
+"reverse"; not "direction", which is the score's).
 """
 
 from __future__ import annotations
@@ -111,8 +113,11 @@ def search(req: UnitSearchRequest) -> dict[str, Any]:
     layers = range(spec.num_layers) if req.layer is None else [req.layer]
     rows: list[dict[str, Any]] = []
     by_steps = target.dtype == bool
-    for k in layers:
-        rec = records[k]
+    for rec in records:  # one per layer, or per layer and direction (bidirectional)
+        k = rec["layer"]
+        if k not in layers:
+            continue
+        where = {"layer_direction": rec["direction"]} if spec.bidirectional else {}
         A = np.asarray(rec[req.field] if req.field in ("h", "c") else rec["gates"][req.field],
                        dtype=np.float64)  # fmt: skip  # (T, H) float32 runs scored in float64
         try:
@@ -122,14 +127,14 @@ def search(req: UnitSearchRequest) -> dict[str, Any]:
                     {"layer": k, "unit": n, "field": req.field, "score": float(s.score[n]),
                      "auc": float(s.auc[n]), "direction": str(s.direction[n]),
                      "threshold": float(s.threshold[n]), "tpr": float(s.tpr[n]),
-                     "fpr": float(s.fpr[n])}
+                     "fpr": float(s.fpr[n]), **where}
                     for n in range(A.shape[1])
                 ]  # fmt: skip
             else:
                 r = units.score_values(A, target)
                 rows += [
                     {"layer": k, "unit": n, "field": req.field, "score": abs(float(r[n])),
-                     "r": float(r[n])}
+                     "r": float(r[n]), **where}
                     for n in range(A.shape[1])
                 ]  # fmt: skip
         except ValueError as exc:
