@@ -8,6 +8,8 @@ import { forgetGatePoll, parseChoices, tallyBars } from "./class-state.js";
 import { MEMBER_KEY, currentPage, onPageChanged } from "./pagelink.js";
 
 export const TEACHER_KEY = "lstmx.class.teacher"; // localStorage: {code, token, join_url}
+const MAX_URL = 4096; // the server's cap on a state's url
+const MIN_GAP_MS = 1000 / 32; // at most ~30 states a second: a 30 steps/s play, under the server's rate cap
 
 export function savedClass() {
   const saved = readJson(localStorage, TEACHER_KEY);
@@ -39,6 +41,7 @@ export function runTeacher(cls, header) {
   const ui = buildPanel(cls);
   let mode = "follow";
   let lastSent = "";
+  let lastSentAt = -Infinity;
   let queued = false;
   let poll = null; // {id, question, choices} while a poll is open
   let members = { joined: 0, following: 0 };
@@ -76,10 +79,14 @@ export function runTeacher(cls, header) {
     requestAnimationFrame(flush);
   }
 
-  function flush() {
+  function flush(now) {
     queued = false;
+    if (now - lastSentAt < MIN_GAP_MS) return schedule(); // the next frame sends the newest view
     const page = currentPage();
     const url = page?.url ? page.url() : location.pathname + location.search;
+    if (url.length > MAX_URL) {
+      return note(`This view's link is too long to share with the class (${url.length} characters, at most ${MAX_URL}).`);
+    }
     const model = page?.model?.() ?? null;
     let key = null;
     if (model) {
@@ -89,7 +96,10 @@ export function runTeacher(cls, header) {
     const state = { type: "state", url, mode, playing: Boolean(page?.playing?.()), model: key };
     const signature = JSON.stringify(state);
     if (signature === lastSent) return;
-    if (socket.send(state)) lastSent = signature;
+    if (socket.send(state)) {
+      lastSent = signature;
+      lastSentAt = now;
+    }
   }
 
   // The page's model that is not in its URL travels as a key: POST /api/models once per model.
