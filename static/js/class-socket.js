@@ -2,6 +2,7 @@
 // and reconnects with backoff until it is closed on purpose or the server refuses for good
 // (close 1008: unknown code or wrong token; or the class ended).
 
+import { formatDetail } from "./api.js";
 import { backoff } from "./class-state.js";
 
 const REFUSED = 1008;
@@ -30,7 +31,7 @@ export function openClassSocket(code, hello, handlers) {
         return; // not JSON: nothing the server sends
       }
       if (frame.type === "welcome") attempt = 0;
-      if (frame.type === "error") refusal = frame.detail || "";
+      if (frame.type === "error") refusal = formatDetail(frame.detail);
       if (frame.type === "ended") stopped = true;
       handlers[frame.type]?.(frame);
     });

@@ -3,6 +3,7 @@
 // diverging while following, explore when the teacher allows it, answer polls with one tap,
 // leave. Class membership lives in sessionStorage, so a navigation rejoins by itself.
 
+import { formatDetail } from "./api.js";
 import { h, writeJson } from "./class-dom.js";
 import { openClassSocket } from "./class-socket.js";
 import { followAction, splitUrl } from "./class-state.js";
@@ -42,10 +43,11 @@ export function runStudent(code, { onJoinPage = null } = {}) {
       follow(latest);
     },
     poll: showPoll,
+    answered: (f) => answered(f.poll, f.choice),
     poll_closed: hidePoll,
     close_poll: hidePoll,
     ended: () => end("The teacher ended the class. You can keep exploring on your own."),
-    error: (f) => say(f.detail || "The class refused a message."),
+    error: (f) => say(f.detail ? formatDetail(f.detail) : "The class refused a message."),
     refused(detail) {
       onJoinPage?.refused(detail);
       end(`Could not follow class ${code}: ${detail}`);
@@ -95,7 +97,7 @@ export function runStudent(code, { onJoinPage = null } = {}) {
     fetch(`/api/models/${encodeURIComponent(key)}`)
       .then(async (r) => {
         const body = await r.json().catch(() => ({}));
-        if (!r.ok) throw new Error(typeof body.detail === "string" ? body.detail : `${r.status} ${r.statusText}`);
+        if (!r.ok) throw new Error(body.detail ? plainDetail(body.detail) : `${r.status} ${r.statusText}`);
         models.set(key, { model: body.model ?? body });
       })
       .catch((err) => models.set(key, { error: err.message }))
@@ -183,9 +185,15 @@ export function runStudent(code, { onJoinPage = null } = {}) {
       ui.pollNote.textContent = "Not connected: your answer was not sent. Tap again in a moment.";
       return;
     }
+    ui.pollNote.textContent = "Sending…";
+  }
+
+  // The server's receipt: only then is the answer shown as counted.
+  function answered(id, k) {
+    if (!poll || id !== poll.id) return;
     for (const b of ui.pollChoices.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.choice === String(k)));
     ui.poll.dataset.answered = "1";
-    ui.pollNote.textContent = `Answer sent: ${poll.choices[k]}.`;
+    ui.pollNote.textContent = `Your answer: ${poll.choices[k]}. Tap another to change it.`;
   }
 
   function hidePoll() {
@@ -222,6 +230,11 @@ export function runStudent(code, { onJoinPage = null } = {}) {
     document.body.classList.remove("has-class-bar");
   });
   document.body.dataset.classStatus = status;
+}
+
+// An error answer's message without its location ("expired: ..." rather than "path.key: expired: ...").
+function plainDetail(detail) {
+  return Array.isArray(detail) ? detail.map((d) => d.msg ?? formatDetail([d])).join("; ") : formatDetail(detail);
 }
 
 function buildBar(code) {

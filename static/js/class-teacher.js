@@ -2,6 +2,7 @@
 // polls and their tally, end), and the sync: every change of the page's URL state, and every
 // step of its player, goes out as a state, at most one per animation frame.
 
+import { formatDetail } from "./api.js";
 import { h, readJson, renderBars, writeJson } from "./class-dom.js";
 import { openClassSocket } from "./class-socket.js";
 import { forgetGatePoll, parseChoices, tallyBars } from "./class-state.js";
@@ -9,6 +10,9 @@ import { MEMBER_KEY, currentPage, onPageChanged } from "./pagelink.js";
 
 export const TEACHER_KEY = "lstmx.class.teacher"; // localStorage: {code, token, join_url}
 const MAX_URL = 4096; // the server's cap on a state's url
+// POST /api/models takes a model as /api/trace does; a page that knows its model's fields
+// better says so (modelBody), others send these.
+const MODEL_FIELDS = ["cell", "input_size", "hidden_size", "num_layers", "variant", "output_size", "init", "weights"];
 const MIN_GAP_MS = 1000 / 32; // at most ~30 states a second: a 30 steps/s play, under the server's rate cap
 
 export function savedClass() {
@@ -26,7 +30,7 @@ export async function startClass(header) {
     body = null;
   }
   if (!response.ok || !body?.code) {
-    const detail = typeof body?.detail === "string" ? body.detail : `${response.status} ${response.statusText}`;
+    const detail = body?.detail ? formatDetail(body.detail) : `${response.status} ${response.statusText}`;
     throw new Error(`Could not start a class: ${detail}`);
   }
   const cls = { code: body.code, token: body.token, join_url: body.join_url || `/c/${body.code}` };
@@ -67,7 +71,7 @@ export function runTeacher(cls, header) {
       hidePoll();
     },
     ended: () => finish("The class has ended."),
-    error: (f) => note(f.detail || "The server refused a message."),
+    error: (f) => note(f.detail ? formatDetail(f.detail) : "The server refused a message."),
     refused: (detail) => finish(`Class ${cls.code} is no longer running: ${detail}`),
     lost: (delay) => note(`Connection lost: reconnecting in ${Math.ceil(delay / 1000)} s…`),
   });
@@ -90,7 +94,7 @@ export function runTeacher(cls, header) {
     const model = page?.model?.() ?? null;
     let key = null;
     if (model) {
-      key = sharedModelKey(model);
+      key = sharedModelKey(model, page.modelBody ? page.modelBody(model) : pick(model));
       if (!key) return; // sent once the model is stored (or the panel says why it cannot be)
     }
     const state = { type: "state", url, mode, playing: Boolean(page?.playing?.()), model: key };
@@ -103,7 +107,7 @@ export function runTeacher(cls, header) {
   }
 
   // The page's model that is not in its URL travels as a key: POST /api/models once per model.
-  function sharedModelKey(model) {
+  function sharedModelKey(model, body) {
     const known = modelKeys.get(model);
     if (known) return known.key || null;
     modelKeys.set(model, { pending: true });
@@ -111,12 +115,12 @@ export function runTeacher(cls, header) {
     fetch("/api/models", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ model }),
+      body: JSON.stringify(body),
     })
       .then(async (r) => {
-        const body = await r.json().catch(() => ({}));
-        if (!r.ok || !body.key) throw new Error(typeof body.detail === "string" ? body.detail : `${r.status}`);
-        modelKeys.set(model, { key: body.key });
+        const answer = await r.json().catch(() => ({}));
+        if (!r.ok || !answer.key) throw new Error(answer.detail ? formatDetail(answer.detail) : `${r.status} ${r.statusText}`);
+        modelKeys.set(model, { key: answer.key });
         note("");
         schedule();
       })
@@ -146,7 +150,7 @@ export function runTeacher(cls, header) {
     ui.counts.following.textContent = String(members.following);
     ui.counts.answered.textContent = String(poll ? answered : 0);
     ui.mini.textContent = `${members.joined} joined`;
-    for (const [name, el] of Object.entries(ui.counts)) el.parentElement.dataset[name] = el.textContent;
+    for (const [name, el] of Object.entries(ui.counts)) ui.countsBox.dataset[name] = el.textContent;
   }
 
   function showMode() {
@@ -164,6 +168,7 @@ export function runTeacher(cls, header) {
     ui.askForm.hidden = true;
     ui.ask.hidden = true;
     ui.live.hidden = false;
+    ui.panel.dataset.polling = "true";
     ui.closePoll.hidden = false;
     ui.liveTitle.textContent = "The class answers";
     ui.liveQuestion.textContent = p.question;
@@ -187,6 +192,7 @@ export function runTeacher(cls, header) {
     poll = null;
     ui.closePoll.hidden = true;
     ui.liveTitle.textContent = "Final answers (poll closed)";
+    delete ui.panel.dataset.polling;
     ui.ask.hidden = false;
   }
 
@@ -274,6 +280,10 @@ export function runTeacher(cls, header) {
   showMode();
 }
 
+function pick(model) {
+  return Object.fromEntries(MODEL_FIELDS.filter((k) => model[k] !== undefined).map((k) => [k, model[k]]));
+}
+
 // On the step page, with an LSTM that has a forget gate: the preset for its current view.
 function stepPageForgetGate() {
   const page = currentPage();
@@ -314,6 +324,7 @@ function buildPanel(cls) {
     note: h("p", { class: "class-note", role: "status", "aria-live": "polite" }),
     counts: { joined, following, answered },
   };
+  ui.countsBox = h("p", { class: "class-counts", "aria-live": "polite" }, joinedBox, followingBox, answeredBox);
   ui.endConfirm = h("div", { class: "class-actions", hidden: true }, ui.endYes, ui.endNo);
   ui.askForm = h(
     "form",
@@ -355,17 +366,19 @@ function buildPanel(cls) {
       h(
         "div",
         { class: "class-join" },
+        h("p", { class: "class-label", text: "Join with the code" }),
+        h("p", { class: "class-code", "data-class-code": cls.code, text: cls.code }),
         h(
           "div",
-          {},
-          h("p", { class: "class-label", text: "Join with the code" }),
-          h("p", { class: "class-code", "data-class-code": cls.code, text: cls.code }),
-          h("p", { class: "class-label", text: "or open" }),
-          h("p", { class: "class-link", text: link }),
+          { class: "class-join-row" },
+          h("div", {}, h("p", { class: "class-label", text: "or open the link, or scan it" }),
+            // the line may break after the host, never inside it
+            h("p", { class: "class-link" }, h("span", { text: link.slice(0, link.indexOf("/c/")) }),
+              h("wbr"), h("span", { text: link.slice(link.indexOf("/c/")) }))),
+          qr,
         ),
-        qr,
       ),
-      h("p", { class: "class-counts", "aria-live": "polite" }, joinedBox, followingBox, answeredBox),
+      ui.countsBox,
       ui.modeText,
       h("div", { class: "class-actions" }, ui.explore, ui.recall, ui.ask, ui.end),
       ui.endConfirm,

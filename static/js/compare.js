@@ -339,7 +339,10 @@ function main() {
     if (answer) downloadChartPng(chart.box, "gradient-lab");
   });
   registerPage({
-    apply: applyUrl,
+    apply: (search, options) => {
+      applyUrl(search, options);
+      writeUrl(); // a follower's own URL says what it shows
+    },
     url: () => `${location.pathname}?${serialise(state)}`,
     model: () => trained?.model ?? null,
   });

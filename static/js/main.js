@@ -590,6 +590,7 @@ function applyUrl(search, { model = null } = {}) {
   player.setSpeed(state.speed);
   setFast();
   wantT = state.t;
+  saveUrl(true);
   if (rerun) return run();
   dom.unit.value = state.unit;
   dom.layer.value = String(state.layer);
@@ -606,6 +607,7 @@ registerPage({
   url: () => `${location.pathname}?${serialise(state)}`,
   playing: () => player.playing,
   model: () => uploadedModel,
+  modelBody: modelFields,
 });
 fillControls();
 setFast();

@@ -8,7 +8,8 @@
 //     null for the page's own seeded model;
 //   url() the page's current URL state ("/?t=3&unit=2"), fresh even before the URL is written;
 //   playing() whether it is playing (optional);
-//   model() the model the page shows that is not in its URL (uploaded, trained), or null.
+//   model() the model the page shows that is not in its URL (uploaded, trained), or null;
+//   modelBody(model) that model as /api/trace takes it (optional).
 // and calls pageChanged() when its view moves without a URL write (the player's steps).
 // A page whose tab follows a class starts only when told: `if (!joiningClass()) start()`.
 

@@ -293,6 +293,7 @@ registerPage({
   apply: (search) => {
     settings = urlFields.parse(search);
     fillForm(settings);
+    writeUrl(settings);
   },
   url: () => `${window.location.pathname}${window.location.search}`,
   model: () => offered,

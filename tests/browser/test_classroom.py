@@ -19,6 +19,7 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
+SLOW = 60_000  # ms: four pages each load plotly.js and compute on a shared 2-core machine
 START = "kind=sine&len=120&hidden=4"  # a small trace: every page computes it in a blink
 
 
@@ -40,8 +41,9 @@ def shown_step(pages, t):
     wait_all(pages, "t => document.getElementById('diagram')?.dataset.t === String(t)", t)
 
 
-def class_panel_shot(page, name):
+def shot(page, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("() => { document.activeElement?.blur(); window.scrollTo(0, 0); }")
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
@@ -68,13 +70,17 @@ def join(base_url, students, code):
         assert urlparse(pg.url).path == "/"
 
 
+@pytest.mark.timeout(600)  # four pages through a whole lesson, on a shared machine
 def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, base_url):
-    teacher = make_page(1280, 720)
+    teacher = make_page(1280, 720, timeout=SLOW)
     code = start_class(base_url, teacher)
-    students = [make_page(1280, 720), make_page(390, 844), make_page(1280, 720)]
+    students = [make_page(1280, 720, timeout=SLOW), make_page(390, 844, timeout=SLOW),
+                make_page(1280, 720, timeout=SLOW)]  # fmt: skip
     join(base_url, students, code)
-    teacher.wait_for_selector(".class-count[data-joined='3'][data-following='3']")
-    class_panel_shot(teacher, "class_teacher_1280x720")
+    teacher.wait_for_selector(".class-counts[data-joined='3'][data-following='3']")
+    shot(teacher, "class_teacher_1280x720")
+    shot(students[0], "class_student_1280x720")
+    shot(students[1], "class_student_390x844")
 
     # step, scrub, change unit: every student shows the same step, unit and URL state
     teacher.locator("#btn-fwd").click()
@@ -141,7 +147,7 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
     explorer.wait_for_selector("body[data-class-status='exploring']")
     explorer.wait_for_function("() => new URLSearchParams(location.search).get('gain') === '0'")
     assert explorer.get_by_role("button", name="Back to the class view").is_visible()
-    teacher.wait_for_selector(".class-count[data-following='2']")
+    teacher.wait_for_selector(".class-counts[data-following='2']")
     teacher.locator("#hidden").fill("6")
     teacher.locator("#hidden").press("Enter")
     wait_all(students[1:], "() => new URLSearchParams(location.search).get('hidden') === '6'")
@@ -152,7 +158,7 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
         "() => { const q = new URLSearchParams(location.search);"
         " return q.get('gain') === '1.5' && q.get('hidden') === '6'; }"
     )
-    teacher.wait_for_selector(".class-count[data-following='3']")
+    teacher.wait_for_selector(".class-counts[data-following='3']")
 
     # a poll answered by the three: 3 on the teacher's tally
     teacher.get_by_role("button", name="Ask the class").click()
@@ -162,21 +168,21 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
     for k, pg in enumerate(students):
         pg.get_by_role("button", name=["LSTM", "LSTM", "GRU"][k]).click()
         pg.wait_for_selector(".class-poll[data-answered='1']")
-    teacher.wait_for_selector(".class-count[data-answered='3']")
+    teacher.wait_for_selector(".class-counts[data-answered='3']")
     counts = teacher.locator(".tally-count").all_inner_texts()
     assert counts == ["0", "2", "1"]
-    class_panel_shot(teacher, "class_teacher_poll_1280x720")
-    class_panel_shot(students[1], "class_student_poll_390x844")
+    shot(teacher, "class_teacher_poll_1280x720")
+    shot(students[1], "class_student_poll_390x844")
     teacher.get_by_role("button", name="Close poll").click()
     wait_all(students, "() => document.querySelector('.class-poll').hidden")
 
     # a teacher who reloads keeps the class
     teacher.reload()
     teacher.wait_for_selector(f".class-code[data-class-code='{code}']")
-    teacher.wait_for_selector(".class-count[data-joined='3']")
+    teacher.wait_for_selector(".class-counts[data-joined='3']")
     teacher.set_viewport_size({"width": 390, "height": 844})
-    class_panel_shot(teacher, "class_teacher_390x844")
-    class_panel_shot(students[0], "class_student_1280x720")
+    shot(teacher, "class_teacher_390x844")
+    shot(students[0], "class_student_lab_1280x720")
 
     # the end: every student is told, and keeps the page
     teacher.set_viewport_size({"width": 1280, "height": 720})
