@@ -100,8 +100,9 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
     for pg in students:
         pg.evaluate("""() => {
           window.seenSteps = new Set();
-          new MutationObserver(() => seenSteps.add(document.getElementById('diagram').dataset.t))
-            .observe(document.getElementById('diagram'), {attributes: true, attributeFilter: ['data-t']});
+          const d = document.getElementById('diagram');
+          new MutationObserver(() => seenSteps.add(d.dataset.t))
+            .observe(d, {attributes: true, attributeFilter: ['data-t']});
         }""")
     teacher.locator("#speed").select_option("30")
     teacher.locator("#btn-play").click()
@@ -124,7 +125,10 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
     teacher.get_by_role("button", name="Ask the class").click()
     teacher.get_by_role("button", name="Forget gate at this step").click()
     question = teacher.get_by_label("Question").input_value()
-    assert question == f"At step {paused_at}, will the forget gate of unit 2 be closed, partly open or open?"
+    assert (
+        question
+        == f"At step {paused_at}, will the forget gate of unit 2 be closed, partly open or open?"
+    )
     teacher.get_by_role("button", name="Cancel").click()
 
     # the gradient lab: the students go there, and follow a slider
@@ -135,7 +139,9 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
         pg.wait_for_selector("body[data-class-status='following'] #lab-chart[data-state='ready']")
     teacher.locator("#gain").fill("1.5")
     wait_all(students, "() => new URLSearchParams(location.search).get('gain') === '1.5'")
-    wait_all(students, "() => document.getElementById('lab-chart').dataset.key.includes('gain=1.5&')")
+    wait_all(
+        students, "() => document.getElementById('lab-chart').dataset.key.includes('gain=1.5&')"
+    )
     assert {pg.locator("#gain").input_value() for pg in students} == {"1.5"}
 
     # explore: a student changes a control and goes its own way; bring back returns it
@@ -198,7 +204,9 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
 def test_an_unknown_code_says_so(make_page, base_url):
     pg = make_page(390, 844)
     pg.goto(f"{base_url}/c/ZZZZZ")
-    pg.wait_for_function("() => document.getElementById('join-status').textContent.startsWith('Could not join')")
+    pg.wait_for_function(
+        "() => document.getElementById('join-status').textContent.startsWith('Could not join')"
+    )
     assert pg.locator("body").get_attribute("data-class-status") == "left"
     pg.goto(f"{base_url}/join?code=k7!")
     assert "4 to 6 letters or digits" in pg.locator("#join-status").inner_text()
