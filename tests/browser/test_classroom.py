@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -213,3 +214,79 @@ def test_an_unknown_code_says_so(make_page, base_url):
     pg.goto(f"{base_url}/")
     pg.wait_for_selector("body[data-ready='1']")  # not a member of anything: the page runs alone
     assert pg.locator("body").get_attribute("data-class-status") is None
+
+
+def weights_file(path: Path, hidden: int = 3, inputs: int = 1) -> Path:
+    """A PyTorch-named LSTM state dict as .npz, from a fixed generator."""
+    rng = np.random.default_rng(7)
+    shapes = {"weight_ih_l0": (4 * hidden, inputs), "weight_hh_l0": (4 * hidden, hidden),
+              "bias_ih_l0": (4 * hidden,), "bias_hh_l0": (4 * hidden,)}  # fmt: skip
+    np.savez(path, **{k: rng.uniform(-1.5, 1.5, size=s) for k, s in shapes.items()})
+    return path
+
+
+def forget_gates(page):
+    return page.evaluate("() => lstmExplainer.trace.layers[0].gates.f")
+
+
+@pytest.mark.timeout(300)
+def test_an_uploaded_model_travels_with_the_class(make_page, browser, base_url, tmp_path):
+    teacher = make_page(1280, 720, timeout=SLOW)
+    teacher.goto(f"{base_url}/?kind=sine&len=20")
+    teacher.wait_for_selector("body[data-ready='1']")
+    teacher.locator("#weights-file").set_input_files(str(weights_file(tmp_path / "w.npz")))
+    teacher.wait_for_function(
+        "() => document.getElementById('weights-status').textContent.includes('w.npz')"
+    )
+    teacher.wait_for_function(
+        "() => lstmExplainer.trace?.hidden_size === 3 && lstmExplainer.trace.gradFrom === 0"
+    )
+    teacher.get_by_role("button", name="Start a class").click()
+    code = teacher.locator("[data-class-code]").get_attribute("data-class-code")
+
+    student = make_page(390, 844, timeout=SLOW)
+    student.goto(f"{base_url}/c/{code}")
+    student.wait_for_selector("body[data-class-status='following'][data-ready='1']")
+    assert "the teacher shared" in student.locator("#weights-status").inner_text()
+    assert forget_gates(student) == forget_gates(teacher)
+
+    # the same URL with the seeded model gives other gates: the student was not shown that one
+    alone = make_page(1280, 720, timeout=SLOW)
+    alone.goto(student.url)
+    alone.wait_for_selector("body[data-ready='1']")
+    assert alone.evaluate("() => lstmExplainer.trace.hidden_size") == 3
+    assert forget_gates(alone) != forget_gates(teacher)
+
+    # a model the server no longer has: the follower says so and shows no other model
+    late = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        pg = late.new_page()
+        pg.set_default_timeout(SLOW)
+        errors: list[str] = []
+        pg.on(
+            "console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None
+        )
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        teacher.evaluate(
+            """([code, key]) => new Promise((resolve) => {
+              const token = JSON.parse(localStorage.getItem('lstmx.class.teacher')).token;
+              const ws = new WebSocket(`ws://${location.host}/ws/class/${code}`);
+              ws.onopen = () => ws.send(JSON.stringify({type: 'hello', role: 'teacher', token}));
+              ws.onmessage = (e) => {
+                if (JSON.parse(e.data).type !== 'welcome') return;
+                ws.send(JSON.stringify({type: 'state', url: location.pathname + location.search,
+                                        model: key}));
+                setTimeout(() => { ws.close(); resolve(); }, 200);
+              };
+            })""",
+            [code, "f" * 64],
+        )
+        pg.goto(f"{base_url}/c/{code}")
+        pg.wait_for_selector(".class-missing:not([hidden])")
+        assert "could not be loaded" in pg.locator(".class-missing").inner_text()
+        assert "class-stale" in pg.locator("body").get_attribute("class")
+        assert pg.evaluate("() => lstmExplainer.trace") is None  # it computed nothing
+        assert [e for e in errors if "404" not in e] == [], errors
+        assert len(errors) == 1  # the model store's 404, as the browser logs it
+    finally:
+        late.close()
