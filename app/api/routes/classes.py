@@ -104,6 +104,10 @@ router = APIRouter(tags=["classes"], route_class=OffLoopJSONRoute)
 CODE = re.compile(f"^[{ALPHABET}]{{4,6}}$")
 KEY = re.compile("^[0-9a-f]{64}$")
 HELLO_SECONDS = 10.0
+_doc = {"content": {"application/json": {"schema": {"type": "object"}}}}
+LOOKUP = {**RESPONSES,  # answers of the routes that look a class or a model up
+          404: {"description": "No such class (or model: expired)", **_doc},
+          429: {"description": "Too many unknown codes from this address", **_doc}}  # fmt: skip
 
 
 def hub_of(app: Any) -> Hub:
@@ -169,7 +173,7 @@ async def _known(request: Request, code: str) -> str | Response:
     return _error(404, ["path", "code"], "no class with this code: it may have ended")
 
 
-@router.get("/api/classes/{code}", summary="Does a class exist", responses=RESPONSES)
+@router.get("/api/classes/{code}", summary="Does a class exist", responses=LOOKUP)
 async def get_class(code: str, request: Request) -> Any:
     known = await _known(request, code)
     return known if isinstance(known, Response) else {"code": known}
@@ -184,7 +188,9 @@ def qr_svg(url: str) -> bytes:
     return out.getvalue()
 
 
-@router.get("/api/classes/{code}/qr.svg", summary="QR code of the join link", responses=RESPONSES)
+@router.get("/api/classes/{code}/qr.svg", summary="QR code of the join link",
+            responses={**LOOKUP, 200: {"content": {"image/svg+xml": {}}}},
+            response_class=Response)  # fmt: skip
 async def class_qr(code: str, request: Request) -> Response:
     known = await _known(request, code)
     if isinstance(known, Response):
@@ -218,8 +224,9 @@ def canonical_model(model: ModelIn, s: Settings) -> bytes:
 
 
 @router.post("/api/models", summary="Keep a model for a class; answers its key",
-             responses=RESPONSES)  # fmt: skip
-async def post_model(model: ModelIn, request: Request) -> ModelKey:
+             response_model=ModelKey, responses=RESPONSES)  # fmt: skip
+async def post_model(model: ModelIn, request: Request) -> Response:
+    """Parsed and validated off the event loop (OffLoopJSONRoute): a model is up to 8 MB."""
     data = await run_in_threadpool(canonical_model, model, get_settings())
     key = hashlib.sha256(data).hexdigest()
     try:
@@ -227,10 +234,10 @@ async def post_model(model: ModelIn, request: Request) -> ModelKey:
     except (LimitError, HubUnavailableError) as exc:
         status = 413 if isinstance(exc, LimitError) else 503
         raise RequestError(("body",), str(exc), status) from None
-    return ModelKey(key=key)
+    return Response(dumps({"key": key}), media_type="application/json")
 
 
-@router.get("/api/models/{key}", summary="A model kept for a class", responses=RESPONSES)
+@router.get("/api/models/{key}", summary="A model kept for a class", responses=LOOKUP)
 async def get_model(key: str, request: Request) -> Response:
     if not KEY.match(key):
         return _error(404, ["path", "key"], "not a model key (64 hex digits)")
