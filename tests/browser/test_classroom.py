@@ -9,11 +9,14 @@ errors (the make_page fixture checks it).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
+
+from app.api.schemas import TraceRequest
 
 pytestmark = pytest.mark.browser
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -74,10 +77,14 @@ def join(base_url, students, code):
 @pytest.mark.timeout(600)  # four pages through a whole lesson, on a shared machine
 def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, base_url):
     teacher = make_page(1280, 720, timeout=SLOW)
+    teacher_asked = trace_requests(teacher)
     code = start_class(base_url, teacher)
     students = [make_page(1280, 720, timeout=SLOW), make_page(390, 844, timeout=SLOW),
                 make_page(1280, 720, timeout=SLOW)]  # fmt: skip
+    asked = [trace_requests(pg) for pg in students]
     join(base_url, students, code)
+    # each student asks what the teacher asked, so one cached answer serves the class
+    assert [a == teacher_asked for a in asked] == [True, True, True]
     teacher.wait_for_selector(".class-counts[data-joined='3'][data-following='3']")
     shot(teacher, "class_teacher_1280x720")
     shot(students[0], "class_student_1280x720")
@@ -225,6 +232,22 @@ def weights_file(path: Path, hidden: int = 3, inputs: int = 1) -> Path:
     return path
 
 
+def trace_requests(page) -> list[dict]:
+    """The bodies this page sends to compute traces (the first frame of each /ws/trace)."""
+    bodies: list[dict] = []
+
+    def on_socket(ws):
+        if ws.url.endswith("/ws/trace"):
+            ws.on("framesent", lambda f: bodies.append(json.loads(f)) if '"model"' in f else None)
+
+    page.on("websocket", on_socket)
+    return bodies
+
+
+def validated(body: dict) -> dict:
+    return TraceRequest.model_validate(body).model_dump(mode="json")
+
+
 def forget_gates(page):
     return page.evaluate("() => lstmExplainer.trace.layers[0].gates.f")
 
@@ -232,6 +255,7 @@ def forget_gates(page):
 @pytest.mark.timeout(300)
 def test_an_uploaded_model_travels_with_the_class(make_page, browser, base_url, tmp_path):
     teacher = make_page(1280, 720, timeout=SLOW)
+    teacher_asked = trace_requests(teacher)
     teacher.goto(f"{base_url}/?kind=sine&len=20")
     teacher.wait_for_selector("body[data-ready='1']")
     teacher.locator("#weights-file").set_input_files(str(weights_file(tmp_path / "w.npz")))
@@ -245,10 +269,15 @@ def test_an_uploaded_model_travels_with_the_class(make_page, browser, base_url, 
     code = teacher.locator("[data-class-code]").get_attribute("data-class-code")
 
     student = make_page(390, 844, timeout=SLOW)
+    student_asked = trace_requests(student)
     student.goto(f"{base_url}/c/{code}")
     student.wait_for_selector("body[data-class-status='following'][data-ready='1']")
     assert "the teacher shared" in student.locator("#weights-status").inner_text()
     assert forget_gates(student) == forget_gates(teacher)
+    # one request, the teacher's own once validated (defaults filled in): a cache of answers
+    # keyed on the validated request serves the student without computing again
+    assert len(student_asked) == 1
+    assert validated(student_asked[0]) == validated(teacher_asked[-1])
 
     # the same URL with the seeded model gives other gates: the student was not shown that one
     alone = make_page(1280, 720, timeout=SLOW)
@@ -257,7 +286,9 @@ def test_an_uploaded_model_travels_with_the_class(make_page, browser, base_url, 
     assert alone.evaluate("() => lstmExplainer.trace.hidden_size") == 3
     assert forget_gates(alone) != forget_gates(teacher)
 
-    # a model the server no longer has: the follower says so and shows no other model
+    # a model the server no longer has: a follower says so and shows no other model
+    student.get_by_role("button", name="Leave the class").click()
+    teacher.wait_for_selector(".class-counts[data-joined='0']")
     late = browser.new_context(viewport={"width": 1280, "height": 720})
     try:
         pg = late.new_page()
