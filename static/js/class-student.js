@@ -7,20 +7,21 @@ import { formatDetail } from "./api.js";
 import { h, writeJson } from "./class-dom.js";
 import { openClassSocket } from "./class-socket.js";
 import { followAction, splitUrl } from "./class-state.js";
-import { MEMBER_KEY, currentPage } from "./pagelink.js";
+import { MEMBER_KEY, currentPage, joiningClass } from "./pagelink.js";
 
 // What a student may not touch while following: the page's controls, charts and links.
 const CONTROLS = "button, a[href], input, select, textarea, .chart, [role='slider'], [tabindex]:not(main)";
 const PLAYER_KEYS = new Set([" ", "ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "Enter"]);
 const FREE_KEYS = new Set(["Tab", "Shift", "Control", "Alt", "Meta", "Escape", "PageUp", "PageDown"]);
 
-export function runStudent(code, { onJoinPage = null } = {}) {
-  writeJson(sessionStorage, MEMBER_KEY, { code });
+// exploring: this tab was exploring on its own when it left its last page.
+export function runStudent(code, { onJoinPage = null, exploring = false } = {}) {
   const ui = buildBar(code);
-  let status = "following";
-  let mode = "follow";
+  let status = exploring ? "exploring" : "following";
+  let mode = exploring ? "explore" : "follow";
   let latest = null; // the teacher's last state
-  let started = false; // has this page shown anything yet
+  let started = Boolean(currentPage()) && !joiningClass(); // the page showed its own view
+  writeJson(sessionStorage, MEMBER_KEY, { code, exploring });
   let appliedModel = null; // the model key the page shows (null: its own seeded model)
   let navigating = false;
   let poll = null;
@@ -29,7 +30,11 @@ export function runStudent(code, { onJoinPage = null } = {}) {
   const socket = openClassSocket(code, () => ({ type: "hello", role: "student" }), {
     welcome(f) {
       say(following());
-      if (status !== "following") socket.send({ type: "status", following: false });
+      ui.back.hidden = status !== "exploring";
+      if (status !== "following") {
+        socket.send({ type: "status", following: false });
+        startSolo();
+      }
       if (f.poll) showPoll(f.poll);
       if (f.state && f.state.url) onState(f.state);
       else {
@@ -69,11 +74,13 @@ export function runStudent(code, { onJoinPage = null } = {}) {
     const there = splitUrl(st.url);
     if (!there) return;
     const page = currentPage();
-    if (there.path !== location.pathname || !page) {
+    // another page, or one that cannot apply a URL state itself: load the teacher's URL
+    if (there.path !== location.pathname || (!page && `${location.pathname}${location.search}` !== st.url)) {
       navigating = true;
       location.assign(st.url);
       return;
     }
+    if (!page) return;
     let model = null;
     if (st.model) {
       const got = models.get(st.model) ?? fetchModel(st.model);
@@ -134,6 +141,7 @@ export function runStudent(code, { onJoinPage = null } = {}) {
   function setStatus(next) {
     if (next === status) return;
     status = next;
+    writeJson(sessionStorage, MEMBER_KEY, { code, exploring: status === "exploring" }); // kept across pages
     document.body.dataset.classStatus = status;
     ui.back.hidden = status !== "exploring";
     say(following());

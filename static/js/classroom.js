@@ -76,7 +76,10 @@ if (teacher) {
   runTeacher(teacher, header);
 } else if (join?.code || member?.code) {
   button.hidden = true; // a student's tab follows; it starts no class of its own
-  runStudent(join?.code || member.code, { onJoinPage: join?.code ? join : null });
+  runStudent(join?.code || member.code, {
+    onJoinPage: join?.code ? join : null,
+    exploring: !join?.code && Boolean(member?.exploring),
+  });
 } else {
   button.onclick = start;
 }

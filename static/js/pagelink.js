@@ -43,9 +43,11 @@ export function onPageChanged(fn) {
 
 // True when this tab follows a class: the page waits for the teacher's state (and model)
 // instead of first showing its own, so a follower never sees a seeded model in passing.
+// A student exploring on their own starts the page as usual.
 export function joiningClass() {
   try {
-    return Boolean(sessionStorage.getItem(CLASS_KEY));
+    const member = JSON.parse(sessionStorage.getItem(CLASS_KEY) || "null");
+    return Boolean(member?.code) && !member.exploring;
   } catch {
     return false;
   }

@@ -166,7 +166,11 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
     teacher.locator("#hidden").press("Enter")
     wait_all(students[1:], "() => new URLSearchParams(location.search).get('hidden') === '6'")
     assert url_state(explorer).get("hidden") is None  # still its own view (hidden 16, the default)
+    explorer.locator("nav a[href='/']").click()  # exploring goes on across pages
+    explorer.wait_for_selector("body[data-class-status='exploring'][data-ready='1']")
+    assert urlparse(explorer.url).path == "/"
     teacher.get_by_role("button", name="Bring everyone back").click()
+    explorer.wait_for_function("() => location.pathname === '/compare'")
     explorer.wait_for_selector("body[data-class-status='following'][data-class-mode='follow']")
     explorer.wait_for_function(
         "() => { const q = new URLSearchParams(location.search);"
