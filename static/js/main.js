@@ -509,6 +509,40 @@ document.addEventListener("keydown", (ev) => {
   act();
 });
 
+// A class's teacher shares this page's URL state and model; a follower applies them here,
+// through the same parse -> controls -> run or render path as a reload.
+function applyUrl(search, { model = null } = {}) {
+  const next = parse(search);
+  const rerun = !lastRun.key || traceKey(next) !== traceKey(state) || model !== uploadedModel;
+  const relayer = next.layer !== state.layer;
+  Object.assign(state, next);
+  uploadedModel = model;
+  $("weights-status").textContent = model ? "Using the model the teacher shared with the class." : "";
+  $("weights-clear").hidden = !model;
+  fillControls();
+  player.setSpeed(state.speed);
+  setFast();
+  wantT = state.t;
+  saveUrl(true);
+  if (rerun) return run();
+  dom.unit.value = state.unit;
+  dom.layer.value = String(state.layer);
+  if (relayer) {
+    plottedReveal = null;
+    updateCharts();
+  }
+  player.seek(state.t);
+  render(trace, player.t);
+}
+
+registerPage({
+  apply: applyUrl,
+  url: () => `${location.pathname}?${serialise(state)}`,
+  playing: () => player.playing,
+  model: () => uploadedModel,
+  modelBody: modelFields,
+});
+
 $("toggle-controls").addEventListener("click", (ev) => {
   const wide = document.querySelector(".layout").classList.toggle("wide");
   ev.currentTarget.setAttribute("aria-expanded", String(!wide));
@@ -560,6 +594,7 @@ document.addEventListener("click", (ev) => {
 
 // A model trained on /train arrives through sessionStorage (weights are never put in a URL).
 function adoptTrainedModel() {
+  if (joiningClass()) return; // a class's follower gets the teacher's model from the class
   if (new URLSearchParams(location.search).get("trained") !== "1") return;
   let model = null;
   try {
@@ -576,44 +611,9 @@ function adoptTrainedModel() {
   $("weights-clear").hidden = false;
 }
 
-// A class's teacher shares this page's URL state and model; a follower applies them here,
-// through the same parse -> controls -> run or render path as a reload.
-function applyUrl(search, { model = null } = {}) {
-  const next = parse(search);
-  const rerun = !lastRun.key || traceKey(next) !== traceKey(state) || model !== uploadedModel;
-  const relayer = next.layer !== state.layer;
-  Object.assign(state, next);
-  uploadedModel = model;
-  $("weights-status").textContent = model ? "Using the model the teacher shared with the class." : "";
-  $("weights-clear").hidden = !model;
-  fillControls();
-  player.setSpeed(state.speed);
-  setFast();
-  wantT = state.t;
-  saveUrl(true);
-  if (rerun) return run();
-  dom.unit.value = state.unit;
-  dom.layer.value = String(state.layer);
-  if (relayer) {
-    plottedReveal = null;
-    updateCharts();
-  }
-  player.seek(state.t);
-  render(trace, player.t);
-}
-
-registerPage({
-  apply: applyUrl,
-  url: () => `${location.pathname}?${serialise(state)}`,
-  playing: () => player.playing,
-  model: () => uploadedModel,
-  modelBody: modelFields,
-});
+adoptTrainedModel();
 fillControls();
 setFast();
-if (!joiningClass()) {
-  adoptTrainedModel();
-  run();
-}
+if (!joiningClass()) run(); // a class's follower starts with the teacher's state (classroom.js)
 // Exposed for debugging in the console and for the browser tests' diagnostics.
 globalThis.lstmExplainer = { state, get trace() { return trace; }, player, traceKey };
