@@ -45,6 +45,13 @@ def shown_step(pages, t):
     wait_all(pages, "t => document.getElementById('diagram')?.dataset.t === String(t)", t)
 
 
+def axe_violations(page, selectors):
+    """axe-core's accessibility rules on these parts of the page: [(rule, targets)]."""
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe()
+    found = axe.run(page, context={"include": [[s] for s in selectors]}).response["violations"]
+    return [(v["id"], [n["target"] for n in v["nodes"]]) for v in found]
+
+
 def shot(page, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("() => { document.activeElement?.blur(); window.scrollTo(0, 0); }")
@@ -189,6 +196,8 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
     teacher.wait_for_selector(".class-counts[data-answered='3']")
     counts = teacher.locator(".tally-count").all_inner_texts()
     assert counts == ["0", "2", "1"]
+    assert axe_violations(teacher, ["#class-panel", ".site-header"]) == []
+    assert axe_violations(students[1], [".class-bar", ".class-poll"]) == []
     shot(teacher, "class_teacher_poll_1280x720")
     shot(students[1], "class_student_poll_390x844")
     teacher.get_by_role("button", name="Close poll").click()
