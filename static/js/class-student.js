@@ -43,10 +43,6 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
       }
     },
     state: onState,
-    recall() {
-      setStatus("following");
-      follow(latest);
-    },
     poll: showPoll,
     answered: (f) => answered(f.poll, f.choice),
     poll_closed: hidePoll,
