@@ -60,8 +60,9 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
     latest = st;
     mode = st.mode === "explore" ? "explore" : "follow";
     document.body.dataset.classMode = mode;
+    document.body.dataset.classPlaying = String(Boolean(st.playing));
     if (mode === "follow" && status === "exploring") setStatus("following"); // the teacher took the class back
-    if (status === "following") say(following());
+    if (status === "following" && ui.text.textContent !== following()) say(following());
     follow(st);
   }
 
@@ -127,7 +128,10 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
 
   function following() {
     if (status === "exploring") return "Exploring on your own.";
-    return mode === "explore" ? "Following the teacher. You may explore: change anything." : "Following the teacher's screen.";
+    const playing = latest?.playing ? " The teacher is playing it." : "";
+    return mode === "explore"
+      ? `Following the teacher.${playing} You may explore: change anything.`
+      : `Following the teacher's screen.${playing}`;
   }
 
   function say(text) {
@@ -215,6 +219,7 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
     }
     document.body.dataset.classStatus = "left";
     delete document.body.dataset.classMode;
+    delete document.body.dataset.classPlaying;
     hidePoll();
     showMissing("");
     ui.back.hidden = true;

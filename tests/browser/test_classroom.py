@@ -121,11 +121,13 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
         }""")
     teacher.locator("#speed").select_option("30")
     teacher.locator("#btn-play").click()
+    wait_all(students, "() => document.body.dataset.classPlaying === 'true'")
     teacher.wait_for_function("() => lstmExplainer.player.t >= 30")
     teacher.locator("#btn-play").click()  # pause
     teacher.wait_for_function("() => !lstmExplainer.player.playing")
     paused_at = step_of(teacher)
     shown_step(students, paused_at)
+    wait_all(students, "() => document.body.dataset.classPlaying === 'false'")
     for pg in students:
         assert pg.evaluate("seenSteps.size") >= 5, "a follower jumped instead of playing along"
 
