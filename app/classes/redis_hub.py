@@ -159,7 +159,7 @@ if recall then
   publish('a', cjson.encode(st))
   publish('t', members_frame())
 else
-  publish('a', s)
+  publish('v', s)
 end
 return 'ok'
 """,

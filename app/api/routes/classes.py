@@ -392,8 +392,11 @@ async def _session(ws: WebSocket, hub: Hub, code: str, role: str, member: str | 
 
 
 async def _send_loop(ws: WebSocket, sub: Subscriber) -> None:
+    """The socket's frames in order, each bounded by the send timeout. asyncio.timeout rather
+    than wsutil.send's wait_for: no task per frame (every state goes to every follower)."""
+    timeout = get_settings().send_timeout
     while True:
-        item = await sub.queue.get()
+        item = await sub.next()
         if isinstance(item, Close):
             if item.frame is not None:
                 with contextlib.suppress(ClientGoneError):
@@ -401,8 +404,12 @@ async def _send_loop(ws: WebSocket, sub: Subscriber) -> None:
             await wsutil.close(ws, item.code, item.reason)
             return
         try:
-            await wsutil.send(ws, item)
-        except ClientGoneError:
+            async with asyncio.timeout(timeout):
+                await ws.send_text(item.decode())
+        except TimeoutError:
+            await wsutil.abort(ws)
+            return
+        except (WebSocketDisconnect, RuntimeError, OSError):
             return
 
 
