@@ -4,6 +4,7 @@ redis-server; skipped with a message when it is missing, a failure under CI)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -19,6 +20,7 @@ from redis_support import redis_server  # noqa: F401 - a fixture
 from starlette.websockets import WebSocketDisconnect
 
 from app.classes import ALPHABET
+from app.classes.hub import Close, Subscriber
 from app.main import create_app
 from app.settings import get_settings
 
@@ -438,3 +440,49 @@ def test_the_qr_code_is_an_svg_of_the_absolute_join_link(client):
     found = zxingcpp.read_barcodes(image)
     assert [b.text for b in found] == [f"http://testserver/c/{code}"]
     assert client.get("/api/classes/ZZZZ/qr.svg").status_code == 404
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_socket_behind_skips_only_stale_states_and_keeps_the_order_of_the_rest():
+    async def scenario():
+        sub = Subscriber("student")
+        sub.start(0, b"welcome")
+        for rev, (aud, data) in enumerate([("v", b"s1"), ("a", b"poll"), ("v", b"s2"),
+                                           ("a", b"recall"), ("v", b"s3"), ("t", b"tally"),
+                                           ("v", b"s4")], 1):  # fmt: skip
+            sub.deliver(aud, rev, data)
+        sent = [await sub.next() for _ in range(4)]
+        sub.deliver("x", 9, b"ended")
+        return sent, await sub.next(), sub.queue.empty()
+
+    sent, last, empty = run(scenario())
+    assert sent == [b"welcome", b"poll", b"recall", b"s4"]  # no tally: teacher only
+    assert last == Close(1000, b"ended") and empty
+
+
+def test_frames_before_the_welcome_are_held_and_those_in_the_snapshot_dropped():
+    async def scenario():
+        sub = Subscriber("teacher")
+        sub.deliver("t", 4, b"members-old")  # published before the join's snapshot (rev 5)
+        sub.deliver("t", 6, b"members-new")
+        sub.start(5, b"welcome")
+        return [await sub.next() for _ in range(2)]
+
+    assert run(scenario()) == [b"welcome", b"members-new"]
+
+
+def test_a_socket_that_falls_too_far_behind_is_closed_not_waited_for():
+    async def scenario():
+        sub = Subscriber("student", limit=5)
+        sub.start(0, b"welcome")
+        for rev in range(1, 20):
+            sub.deliver("a", rev, b"poll")
+        items = [await sub.next() for _ in range(sub.queue.qsize())]
+        return items, sub.closed
+
+    items, closed = run(scenario())
+    assert closed and isinstance(items[-1], Close) and items[-1].code == 1008
+    assert "too slow" in items[-1].reason and len(items) <= 6

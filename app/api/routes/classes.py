@@ -30,7 +30,10 @@ Server -> client:
      "poll": <poll frame>|null, ["tally": <tally frame>|null: teacher only]}   first, at once
     {"type": "state", "seq", "url", "mode", "playing", "model", ["recall": true]}   to all, in
         seq order (seq 0, url null: the teacher has not sent a view yet); a state whose seq is
-        not above the one applied is stale; "recall": true asks every student to return
+        not above the one applied is stale; "recall": true asks every student to return.
+        seq may jump: a socket that is behind skips a state when a newer one is already queued
+        for it (a follower shows the latest view, not a backlog); recall states are never
+        skipped. model: a key of GET /api/models/{key} (fetch it once; 404: say it expired)
     {"type": "poll", "poll": id, "question", "choices"}              to all
     {"type": "tally", "poll", "counts": [per choice], "answered", "members"}  teacher only, live
     {"type": "poll_closed", "poll", "counts", "answered", "members"} to all
