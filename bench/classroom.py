@@ -143,17 +143,18 @@ class Round:
 
 async def follower(port: int, code: str, rnd: Round, joined: asyncio.Event,
                    count: list[int], n: int, sockets: list) -> None:  # fmt: skip
+    mine_counted = False
     try:
         async with connect(f"ws://127.0.0.1:{port}/ws/class/{code}",
                            open_timeout=TIMEOUT, max_size=2**20) as ws:  # fmt: skip
             await ws.send('{"type": "hello", "role": "student"}')
             welcome = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
             if welcome.get("type") != "welcome":
-                rnd.errors.append(f"no welcome: {welcome}")
-                return
+                raise RuntimeError(f"no welcome: {welcome}")
             last = welcome["state"]["seq"]
             mine: list[tuple[int, float]] = []
             rnd.got.append(mine)
+            mine_counted = True
             count[0] += 1
             if count[0] == n:
                 joined.set()
@@ -170,9 +171,10 @@ async def follower(port: int, code: str, rnd: Round, joined: asyncio.Event,
                     rnd.errors.append(f"{frame['type']}: {frame}")
     except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
         rnd.errors.append(f"{type(exc).__name__}: {exc}")
-        count[0] += 1
-        if count[0] == n:
-            joined.set()
+        if not mine_counted:
+            count[0] += 1
+            if count[0] == n:
+                joined.set()
 
 
 async def one_round(teacher, seq0: int, servers: list[Process], code: str, n: int,
@@ -309,6 +311,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=50)
     parser.add_argument("--rate", type=float, default=30.0, help="teacher's changes per second")
     parser.add_argument("--rounds", type=int, default=3, help="rounds after the warm-up")
+    parser.add_argument("--redis-only", action="store_true", help="the two-process setup only")
     parser.add_argument("--no-redis", action="store_true", help="the one-process setup only")
     args = parser.parse_args()
     print(
@@ -316,12 +319,14 @@ def main() -> None:
         f"{args.rate:g}/s; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )
     env = {"LSTMX_REDIS_URL": "", "LSTMX_MAX_CLASS_MEMBERS": str(args.followers + 10)}
-    one = start_server(env)
+    one = start_server(env) if not args.redis_only else None
     try:
-        asyncio.run(run_setup("one process, in-process hub", [one], args.followers,
-                              args.changes, args.rate, one, args.rounds))  # fmt: skip
+        if one is not None:
+            asyncio.run(run_setup("one process, in-process hub", [one], args.followers,
+                                  args.changes, args.rate, one, args.rounds))  # fmt: skip
     finally:
-        one.stop()
+        if one is not None:
+            one.stop()
     if args.no_redis:
         return
     if shutil.which("redis-server") is None:

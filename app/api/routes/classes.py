@@ -253,6 +253,12 @@ async def get_model(key: str, request: Request) -> Response:
     return Response(data, media_type="application/json")
 
 
+async def _close(ws: WebSocket, code: int = 1000, reason: str = "") -> None:
+    """wsutil.close, and quiet when the client has gone (Starlette then raises a disconnect)."""
+    with contextlib.suppress(WebSocketDisconnect):
+        await wsutil.close(ws, code, reason)
+
+
 class _RefusedError(Exception):
     def __init__(self, detail: Any, close_code: int = 1008) -> None:
         super().__init__(str(detail))
@@ -353,7 +359,7 @@ async def ws_class(ws: WebSocket, code: str) -> None:
     except _RefusedError as exc:
         with contextlib.suppress(ClientGoneError):
             await wsutil.send(ws, dumps({"type": "error", "detail": exc.detail}))
-        await wsutil.close(ws, exc.close_code)
+        await _close(ws, exc.close_code)
     except (WebSocketDisconnect, ClientGoneError):
         pass
     finally:
@@ -391,7 +397,7 @@ async def _session(ws: WebSocket, hub: Hub, code: str, role: str, member: str | 
         await cancel(receiver)
         if not sender.done():  # the receiver ended (the client left): nothing more to send
             await cancel(sender)
-            await wsutil.close(ws)
+            await _close(ws)
 
 
 async def _send_loop(ws: WebSocket, sub: Subscriber) -> None:
@@ -404,7 +410,7 @@ async def _send_loop(ws: WebSocket, sub: Subscriber) -> None:
             if item.frame is not None:
                 with contextlib.suppress(ClientGoneError):
                     await wsutil.send(ws, item.frame)
-            await wsutil.close(ws, item.code, item.reason)
+            await _close(ws, item.code, item.reason)
             return
         try:
             async with asyncio.timeout(timeout):
