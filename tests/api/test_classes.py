@@ -177,7 +177,8 @@ def test_an_unknown_code_is_refused_with_1008(client):
         assert frame["type"] == "error" and "unknown class code" in frame["detail"]
         assert close == 1008
     assert client.get(f"/api/classes/{unknown}").status_code == 404
-    assert client.get(f"/api/classes/{code.lower()}").json() == {"code": code}
+    known = client.get(f"/api/classes/{code.lower()}").json()
+    assert known == {"code": code, "join_link": f"http://testserver/c/{code}"}
 
 
 def test_a_bad_hello_is_refused_with_1008(client):
@@ -486,3 +487,18 @@ def test_a_socket_that_falls_too_far_behind_is_closed_not_waited_for():
     items, closed = run(scenario())
     assert closed and isinstance(items[-1], Close) and items[-1].code == 1008
     assert "too slow" in items[-1].reason and len(items) <= 6
+
+
+def test_the_join_link_names_the_lan_address_when_the_teacher_browses_via_loopback(monkeypatch):
+    import app.api.routes.classes as routes
+
+    with TestClient(create_app(), base_url="http://127.0.0.1:8000") as c:
+        code = c.post("/api/classes").json()["code"]
+        monkeypatch.setattr(routes, "lan_address", lambda: "192.168.1.20")
+        assert c.get(f"/api/classes/{code}").json()["join_link"] == (
+            f"http://192.168.1.20:8000/c/{code}"
+        )
+        monkeypatch.setattr(routes, "lan_address", lambda: None)  # no network but loopback
+        assert c.get(f"/api/classes/{code}").json()["join_link"] == (
+            f"http://127.0.0.1:8000/c/{code}"
+        )

@@ -3,8 +3,10 @@
 HTTP
     POST /api/classes            -> 201 {"code": "K7QXM", "token": "...", "join_url": "/c/K7QXM"}
                                     503 at max_classes (or Redis unreachable)
-    GET  /api/classes/{code}     -> {"code"} or 404: does the class exist (for the /join page)
-    GET  /api/classes/{code}/qr.svg  QR code of the absolute join link (from the request's host)
+    GET  /api/classes/{code}     -> {"code", "join_link"} or 404: does the class exist (for the
+                                    /join page); join_link is the absolute link the QR code holds
+    GET  /api/classes/{code}/qr.svg  QR code of the absolute join link: the request's host, or
+                                    this machine's LAN address when that host is loopback
     POST /api/models             a model object (as POST /api/weights answers it, weights inline)
                                  -> {"key": sha256 of its canonical JSON}
     GET  /api/models/{key}       -> the model, or 404 "expired"
@@ -57,6 +59,7 @@ import hmac
 import io
 import re
 import secrets
+import socket
 import time
 from typing import Any
 
@@ -176,10 +179,37 @@ async def _known(request: Request, code: str) -> str | Response:
     return _error(404, ["path", "code"], "no class with this code: it may have ended")
 
 
-@router.get("/api/classes/{code}", summary="Does a class exist", responses=LOOKUP)
+@router.get("/api/classes/{code}", summary="Does a class exist; its join link",
+            responses=LOOKUP)  # fmt: skip
 async def get_class(code: str, request: Request) -> Any:
     known = await _known(request, code)
-    return known if isinstance(known, Response) else {"code": known}
+    if isinstance(known, Response):
+        return known
+    return {"code": known, "join_link": join_link(request, known)}
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def join_link(request: Request, code: str) -> str:
+    """The absolute join link, from the request's own address. A teacher on the laptop that
+    serves the class (`python -m app --host 0.0.0.0`) opens http://localhost:8000, which no
+    student's device can reach: then the link names this machine's LAN address instead."""
+    url = request.base_url
+    if url.hostname in LOOPBACK and (lan := lan_address()) is not None:
+        url = url.replace(hostname=lan)
+    return str(url).rstrip("/") + f"/c/{code}"
+
+
+def lan_address() -> str | None:
+    """The address this machine would use towards a private network (a UDP "connect" sends
+    nothing), or None when it has none but loopback."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("10.255.255.255", 1))
+        address = str(s.getsockname()[0])
+        if not address.startswith("127."):
+            return address
+    return None
 
 
 def qr_svg(url: str) -> bytes:
@@ -198,8 +228,7 @@ async def class_qr(code: str, request: Request) -> Response:
     known = await _known(request, code)
     if isinstance(known, Response):
         return known
-    url = str(request.base_url).rstrip("/") + f"/c/{known}"
-    svg = await run_in_threadpool(qr_svg, url)
+    svg = await run_in_threadpool(qr_svg, join_link(request, known))
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
