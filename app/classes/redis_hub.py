@@ -49,6 +49,7 @@ from .models import ModelStore
 PREFIX = "lstmx:"
 CHANNEL = PREFIX + "ch:"
 UNREACHABLE = "the class service (Redis) is unreachable"
+POOL = 16  # connections to Redis per process (the pub/sub one aside)
 
 # KEYS: room, members, answers, classes. ARGV: now (ms), idle (ms), channel, code, op args...
 PREAMBLE = """
@@ -159,7 +160,7 @@ if recall then
   publish('a', cjson.encode(st))
   publish('t', members_frame())
 else
-  publish('a', s)
+  publish('v', s)
 end
 return 'ok'
 """,
@@ -222,9 +223,13 @@ class RedisHub(Hub):
     def __init__(self, settings: Settings, url: str) -> None:
         super().__init__(settings)
         # fail fast: a class socket waits at most a few seconds on an outage, then says so
-        self.redis = aioredis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 0)
-        )
+        # A bounded pool that queues callers: 100 students joining at once share POOL
+        # connections instead of opening 100 (which, on a busy machine, timed out connecting).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL, timeout=5, socket_connect_timeout=2, socket_timeout=5,
+            retry=Retry(NoBackoff(), 0),
+        )  # fmt: skip
+        self.redis = aioredis.Redis(connection_pool=pool)
         # every script but "create" first checks that the class exists
         self.scripts = {name: self.redis.register_script(
                             PREAMBLE + ("" if name == "create" else EXISTS) + body)
@@ -395,4 +400,6 @@ class RedisModelStore(ModelStore):
             out = await self.redis.getex(f"{PREFIX}model:{key}", ex=self.ttl)
         except (RedisError, OSError, TimeoutError) as exc:
             raise HubUnavailableError(f"{UNREACHABLE}: {type(exc).__name__}") from None
-        return _text(out).encode() if out is not None else None
+        if out is None:
+            return None
+        return out if isinstance(out, bytes) else out.encode()

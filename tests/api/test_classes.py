@@ -4,6 +4,7 @@ redis-server; skipped with a message when it is missing, a failure under CI)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -19,6 +20,7 @@ from redis_support import redis_server  # noqa: F401 - a fixture
 from starlette.websockets import WebSocketDisconnect
 
 from app.classes import ALPHABET
+from app.classes.hub import Close, Subscriber
 from app.main import create_app
 from app.settings import get_settings
 
@@ -78,6 +80,15 @@ def next_of(ws, kind: str, limit: int = 50) -> dict:
     raise AssertionError(f"no {kind!r} frame in {limit}")
 
 
+def states_until(ws, url: str, limit: int = 200) -> list[dict]:
+    """The state frames up to the one showing `url`. A socket that is behind skips a state
+    when a newer one is queued for it, so some seq may be missing, never out of order."""
+    states: list[dict] = []
+    while not states or states[-1]["url"] != url:
+        states.append(next_of(ws, "state", limit))
+    return states
+
+
 def refused(c: TestClient, code: str, hello: dict) -> tuple[dict, int]:
     """The error frame and the close code of a refused hello."""
     with c.websocket_connect(f"/ws/class/{code}") as ws:
@@ -106,12 +117,13 @@ def test_teacher_states_are_numbered_by_the_server_and_relayed_in_order(client):
     with joined(client, code, token) as (teacher, _), joined(client, code) as (student, _):
         for k in range(20):  # a "seq" of the teacher's own is ignored
             teacher.send_json({"type": "state", "url": f"/?t={k}", "seq": 999, "playing": True})
-        got = [next_of(student, "state") for _ in range(20)]
-        echoed = [next_of(teacher, "state") for _ in range(20)]
-    assert [f["seq"] for f in got] == list(range(1, 21))
-    assert [f["url"] for f in got] == [f"/?t={k}" for k in range(20)]
-    assert echoed == got
-    assert all(f["playing"] is True and f["mode"] == "follow" for f in got)
+        got = states_until(student, "/?t=19")
+        echoed = states_until(teacher, "/?t=19")
+    for states in (got, echoed):
+        seqs = [f["seq"] for f in states]
+        assert seqs == sorted(set(seqs)) and seqs[-1] == 20  # increasing, the last one last
+        assert all(f["url"] == f"/?t={f['seq'] - 1}" for f in states)  # seq numbers the sends
+        assert all(f["playing"] is True and f["mode"] == "follow" for f in states)
 
 
 def test_a_late_joiner_gets_the_current_state_poll_and_counts_in_its_welcome(client):
@@ -165,7 +177,8 @@ def test_an_unknown_code_is_refused_with_1008(client):
         assert frame["type"] == "error" and "unknown class code" in frame["detail"]
         assert close == 1008
     assert client.get(f"/api/classes/{unknown}").status_code == 404
-    assert client.get(f"/api/classes/{code.lower()}").json() == {"code": code}
+    known = client.get(f"/api/classes/{code.lower()}").json()
+    assert known == {"code": code, "join_link": f"http://testserver/c/{code}"}
 
 
 def test_a_bad_hello_is_refused_with_1008(client):
@@ -215,14 +228,17 @@ def test_a_socket_sending_too_fast_has_the_excess_dropped(make_client):
     c = make_client(LSTMX_CLASS_MESSAGES_PER_SECOND="5")
     code, token = new_class(c)
     with joined(c, code, token) as (teacher, _):
-        for k in range(30):  # each message answers exactly one frame: its state or an error
+        for k in range(30):
             teacher.send_json({"type": "state", "url": f"/?t={k}"})
-        frames = [teacher.receive_json() for _ in range(30)]
-    states = [f for f in frames if f["type"] == "state"]
+        time.sleep(1.2)  # the bucket refills: the next message passes
+        teacher.send_json({"type": "state", "url": "/?last"})
+        frames = []
+        while not frames or frames[-1].get("url") != "/?last":
+            frames.append(teacher.receive_json())
     errors = [f for f in frames if f["type"] == "error"]
-    assert len(states) + len(errors) == 30 and len(errors) >= 10
+    accepted = frames[-1]["seq"] - 1  # the server numbered only the states it accepted
+    assert len(errors) + accepted == 30 and len(errors) >= 10
     assert all("5 messages/s" in e["detail"] for e in errors)
-    assert [s["seq"] for s in states] == list(range(1, len(states) + 1))
 
 
 def test_guessing_codes_locks_the_address_out_even_for_a_real_code(make_client):
@@ -347,8 +363,7 @@ def test_a_teacher_who_reconnects_keeps_the_class(client):
             next_of(teacher, "tally")
         with joined(client, code, token) as (teacher, again):
             teacher.send_json({"type": "state", "url": "/?t=8"})
-            assert next_of(student, "state")["seq"] == 1
-            assert next_of(student, "state")["seq"] == 2
+            assert states_until(student, "/?t=8")[-1]["seq"] == 2
     assert again["state"]["url"] == "/?t=7" and again["members"] == 1
     assert again["tally"]["counts"] == [0, 0] and again["poll"]["question"] == "q"
 
@@ -426,3 +441,64 @@ def test_the_qr_code_is_an_svg_of_the_absolute_join_link(client):
     found = zxingcpp.read_barcodes(image)
     assert [b.text for b in found] == [f"http://testserver/c/{code}"]
     assert client.get("/api/classes/ZZZZ/qr.svg").status_code == 404
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_socket_behind_skips_only_stale_states_and_keeps_the_order_of_the_rest():
+    async def scenario():
+        sub = Subscriber("student")
+        sub.start(0, b"welcome")
+        for rev, (aud, data) in enumerate([("v", b"s1"), ("a", b"poll"), ("v", b"s2"),
+                                           ("a", b"recall"), ("v", b"s3"), ("t", b"tally"),
+                                           ("v", b"s4")], 1):  # fmt: skip
+            sub.deliver(aud, rev, data)
+        sent = [await sub.next() for _ in range(4)]
+        sub.deliver("x", 9, b"ended")
+        return sent, await sub.next(), sub.queue.empty()
+
+    sent, last, empty = run(scenario())
+    assert sent == [b"welcome", b"poll", b"recall", b"s4"]  # no tally: teacher only
+    assert last == Close(1000, b"ended") and empty
+
+
+def test_frames_before_the_welcome_are_held_and_those_in_the_snapshot_dropped():
+    async def scenario():
+        sub = Subscriber("teacher")
+        sub.deliver("t", 4, b"members-old")  # published before the join's snapshot (rev 5)
+        sub.deliver("t", 6, b"members-new")
+        sub.start(5, b"welcome")
+        return [await sub.next() for _ in range(2)]
+
+    assert run(scenario()) == [b"welcome", b"members-new"]
+
+
+def test_a_socket_that_falls_too_far_behind_is_closed_not_waited_for():
+    async def scenario():
+        sub = Subscriber("student", limit=5)
+        sub.start(0, b"welcome")
+        for rev in range(1, 20):
+            sub.deliver("a", rev, b"poll")
+        items = [await sub.next() for _ in range(sub.queue.qsize())]
+        return items, sub.closed
+
+    items, closed = run(scenario())
+    assert closed and isinstance(items[-1], Close) and items[-1].code == 1008
+    assert "too slow" in items[-1].reason and len(items) <= 6
+
+
+def test_the_join_link_names_the_lan_address_when_the_teacher_browses_via_loopback(monkeypatch):
+    import app.api.routes.classes as routes
+
+    with TestClient(create_app(), base_url="http://127.0.0.1:8000") as c:
+        code = c.post("/api/classes").json()["code"]
+        monkeypatch.setattr(routes, "lan_address", lambda: "192.168.1.20")
+        assert c.get(f"/api/classes/{code}").json()["join_link"] == (
+            f"http://192.168.1.20:8000/c/{code}"
+        )
+        monkeypatch.setattr(routes, "lan_address", lambda: None)  # no network but loopback
+        assert c.get(f"/api/classes/{code}").json()["join_link"] == (
+            f"http://127.0.0.1:8000/c/{code}"
+        )

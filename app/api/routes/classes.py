@@ -3,8 +3,10 @@
 HTTP
     POST /api/classes            -> 201 {"code": "K7QXM", "token": "...", "join_url": "/c/K7QXM"}
                                     503 at max_classes (or Redis unreachable)
-    GET  /api/classes/{code}     -> {"code"} or 404: does the class exist (for the /join page)
-    GET  /api/classes/{code}/qr.svg  QR code of the absolute join link (from the request's host)
+    GET  /api/classes/{code}     -> {"code", "join_link"} or 404: does the class exist (for the
+                                    /join page); join_link is the absolute link the QR code holds
+    GET  /api/classes/{code}/qr.svg  QR code of the absolute join link: the request's host, or
+                                    this machine's LAN address when that host is loopback
     POST /api/models             a model object (as POST /api/weights answers it, weights inline)
                                  -> {"key": sha256 of its canonical JSON}
     GET  /api/models/{key}       -> the model, or 404 "expired"
@@ -30,7 +32,10 @@ Server -> client:
      "poll": <poll frame>|null, ["tally": <tally frame>|null: teacher only]}   first, at once
     {"type": "state", "seq", "url", "mode", "playing", "model", ["recall": true]}   to all, in
         seq order (seq 0, url null: the teacher has not sent a view yet); a state whose seq is
-        not above the one applied is stale; "recall": true asks every student to return
+        not above the one applied is stale; "recall": true asks every student to return.
+        seq may jump: a socket that is behind skips a state when a newer one is already queued
+        for it (a follower shows the latest view, not a backlog); recall states are never
+        skipped. model: a key of GET /api/models/{key} (fetch it once; 404: say it expired)
     {"type": "poll", "poll": id, "question", "choices"}              to all
     {"type": "tally", "poll", "counts": [per choice], "answered", "members"}  teacher only, live
     {"type": "poll_closed", "poll", "counts", "answered", "members"} to all
@@ -54,6 +59,7 @@ import hmac
 import io
 import re
 import secrets
+import socket
 import time
 from typing import Any
 
@@ -173,10 +179,37 @@ async def _known(request: Request, code: str) -> str | Response:
     return _error(404, ["path", "code"], "no class with this code: it may have ended")
 
 
-@router.get("/api/classes/{code}", summary="Does a class exist", responses=LOOKUP)
+@router.get("/api/classes/{code}", summary="Does a class exist; its join link",
+            responses=LOOKUP)  # fmt: skip
 async def get_class(code: str, request: Request) -> Any:
     known = await _known(request, code)
-    return known if isinstance(known, Response) else {"code": known}
+    if isinstance(known, Response):
+        return known
+    return {"code": known, "join_link": join_link(request, known)}
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def join_link(request: Request, code: str) -> str:
+    """The absolute join link, from the request's own address. A teacher on the laptop that
+    serves the class (`python -m app --host 0.0.0.0`) opens http://localhost:8000, which no
+    student's device can reach: then the link names this machine's LAN address instead."""
+    url = request.base_url
+    if url.hostname in LOOPBACK and (lan := lan_address()) is not None:
+        url = url.replace(hostname=lan)
+    return str(url).rstrip("/") + f"/c/{code}"
+
+
+def lan_address() -> str | None:
+    """The address this machine would use towards a private network (a UDP "connect" sends
+    nothing), or None when it has none but loopback."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("10.255.255.255", 1))
+        address = str(s.getsockname()[0])
+        if not address.startswith("127."):
+            return address
+    return None
 
 
 def qr_svg(url: str) -> bytes:
@@ -195,8 +228,7 @@ async def class_qr(code: str, request: Request) -> Response:
     known = await _known(request, code)
     if isinstance(known, Response):
         return known
-    url = str(request.base_url).rstrip("/") + f"/c/{known}"
-    svg = await run_in_threadpool(qr_svg, url)
+    svg = await run_in_threadpool(qr_svg, join_link(request, known))
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
@@ -248,6 +280,12 @@ async def get_model(key: str, request: Request) -> Response:
     if data is None:
         return _error(404, ["path", "key"], "expired: the server no longer holds this model")
     return Response(data, media_type="application/json")
+
+
+async def _close(ws: WebSocket, code: int = 1000, reason: str = "") -> None:
+    """wsutil.close, and quiet when the client has gone (Starlette then raises a disconnect)."""
+    with contextlib.suppress(WebSocketDisconnect):
+        await wsutil.close(ws, code, reason)
 
 
 class _RefusedError(Exception):
@@ -350,7 +388,7 @@ async def ws_class(ws: WebSocket, code: str) -> None:
     except _RefusedError as exc:
         with contextlib.suppress(ClientGoneError):
             await wsutil.send(ws, dumps({"type": "error", "detail": exc.detail}))
-        await wsutil.close(ws, exc.close_code)
+        await _close(ws, exc.close_code)
     except (WebSocketDisconnect, ClientGoneError):
         pass
     finally:
@@ -388,21 +426,28 @@ async def _session(ws: WebSocket, hub: Hub, code: str, role: str, member: str | 
         await cancel(receiver)
         if not sender.done():  # the receiver ended (the client left): nothing more to send
             await cancel(sender)
-            await wsutil.close(ws)
+            await _close(ws)
 
 
 async def _send_loop(ws: WebSocket, sub: Subscriber) -> None:
+    """The socket's frames in order, each bounded by the send timeout. asyncio.timeout rather
+    than wsutil.send's wait_for: no task per frame (every state goes to every follower)."""
+    timeout = get_settings().send_timeout
     while True:
-        item = await sub.queue.get()
+        item = await sub.next()
         if isinstance(item, Close):
             if item.frame is not None:
                 with contextlib.suppress(ClientGoneError):
                     await wsutil.send(ws, item.frame)
-            await wsutil.close(ws, item.code, item.reason)
+            await _close(ws, item.code, item.reason)
             return
         try:
-            await wsutil.send(ws, item)
-        except ClientGoneError:
+            async with asyncio.timeout(timeout):
+                await ws.send_text(item.decode())
+        except TimeoutError:
+            await wsutil.abort(ws)
+            return
+        except (WebSocketDisconnect, RuntimeError, OSError):
             return
 
 
