@@ -324,6 +324,13 @@ function buildPanel(cls) {
     note: h("p", { class: "class-note", role: "status", "aria-live": "polite" }),
     counts: { joined, following, answered },
   };
+  ui.link = h("p", { class: "class-link" });
+  ui.setLink = (url) => {
+    const cut = url.indexOf("/c/");
+    // the line may break after the host, never inside it
+    ui.link.replaceChildren(h("span", { text: url.slice(0, cut) }), h("wbr"), h("span", { text: url.slice(cut) }));
+    ui.qr.alt = `QR code of the join link ${url}`;
+  };
   ui.countsBox = h("p", { class: "class-counts", "aria-live": "polite" }, joinedBox, followingBox, answeredBox);
   ui.endConfirm = h("div", { class: "class-actions", hidden: true }, ui.endYes, ui.endNo);
   ui.askForm = h(
@@ -343,7 +350,7 @@ function buildPanel(cls) {
     ui.bars,
     h("div", { class: "class-actions" }, ui.closePoll),
   );
-  const qr = h("img", {
+  ui.qr = h("img", {
     class: "class-qr",
     src: `/api/classes/${encodeURIComponent(cls.code)}/qr.svg`,
     alt: `QR code of the join link ${link}`,
@@ -372,10 +379,8 @@ function buildPanel(cls) {
           "div",
           { class: "class-join-row" },
           h("div", {}, h("p", { class: "class-label", text: "or open the link, or scan it" }),
-            // the line may break after the host, never inside it
-            h("p", { class: "class-link" }, h("span", { text: link.slice(0, link.indexOf("/c/")) }),
-              h("wbr"), h("span", { text: link.slice(link.indexOf("/c/")) }))),
-          qr,
+            ui.link),
+          ui.qr,
         ),
       ),
       ui.countsBox,
@@ -388,5 +393,11 @@ function buildPanel(cls) {
     ),
   );
   document.body.append(ui.panel);
+  ui.setLink(link);
+  // The server knows the link students can open (its LAN address when this page is on loopback).
+  fetch(`/api/classes/${encodeURIComponent(cls.code)}`)
+    .then((r) => (r.ok ? r.json() : null))
+    .then((body) => body?.join_link && ui.setLink(body.join_link))
+    .catch(() => {}); // the link from this page's own address stays
   return ui;
 }
