@@ -184,7 +184,10 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
       ),
     );
     ui.poll.hidden = false;
-    ui.pollChoices.querySelector("button")?.focus({ preventScroll: true });
+    // one tap away for a keyboard too, unless the student is busy in a field of their own
+    if (!document.activeElement || document.activeElement === document.body) {
+      ui.pollChoices.querySelector("button")?.focus({ preventScroll: true });
+    }
   }
 
   function answer(k) {

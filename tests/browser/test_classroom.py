@@ -209,6 +209,12 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
     teacher.reload()
     teacher.wait_for_selector(f".class-code[data-class-code='{code}']")
     teacher.wait_for_selector(".class-counts[data-joined='3']")
+    teacher.get_by_role("button", name="Minimise").click()  # the page comes back into view
+    assert teacher.locator(".class-body").is_hidden()
+    assert teacher.locator(".class-mini").inner_text() == "3 joined"
+    shot(teacher, "class_teacher_minimised_1280x720")
+    teacher.get_by_role("button", name="Show class").click()
+    assert teacher.locator(".class-code").is_visible()
     teacher.set_viewport_size({"width": 390, "height": 844})
     shot(teacher, "class_teacher_390x844")
     shot(students[0], "class_student_lab_1280x720")
