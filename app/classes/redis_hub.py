@@ -50,6 +50,8 @@ PREFIX = "lstmx:"
 CHANNEL = PREFIX + "ch:"
 UNREACHABLE = "the class service (Redis) is unreachable"
 POOL = 16  # connections to Redis per process (the pub/sub one aside)
+BATCH = 1000  # pub/sub messages handed out at most before the sockets' senders run
+AUDIENCE_CODES = set(AUDIENCES.values())
 
 # KEYS: room, members, answers, classes. ARGV: now (ms), idle (ms), channel, code, op args...
 PREAMBLE = """
@@ -347,24 +349,34 @@ class RedisHub(Hub):
             self._listener = asyncio.create_task(self._listen(pubsub))
 
     async def _listen(self, pubsub: Any) -> None:
-        audiences = set(AUDIENCES.values())
+        """Frames from Redis to this process's sockets. Every message already received is
+        handed out before the sockets' senders run again (up to BATCH): a process that fell
+        behind then queues several states per socket at once, and each socket skips to the
+        newest, instead of working through the backlog one message per turn of the loop."""
         try:
             while True:
                 try:
                     msg = await pubsub.get_message(timeout=30.0)
                 except (TimeoutError, RedisTimeoutError):  # a quiet channel: not an outage
                     continue
-                if msg is None or msg["type"] != "pmessage":
-                    continue
-                code = msg["channel"][len(CHANNEL) :].decode()
-                audience, rev, frame = msg["data"].split(b"|", 2)
-                if audience.decode() in audiences:
-                    self.fanout.deliver(code, audience.decode(), int(rev), frame)
+                for _ in range(BATCH):
+                    if msg is None:
+                        break
+                    self._hand_out(msg)
+                    msg = await pubsub.get_message(timeout=0.0)  # only what has arrived
         except (RedisError, OSError) as exc:
             detail = f"{UNREACHABLE}: lost the connection ({type(exc).__name__}); rejoin shortly"
             self.fanout.close_all(1011, dumps({"type": "error", "detail": detail}))
         finally:
             await _quietly_close(pubsub)
+
+    def _hand_out(self, msg: dict[str, Any]) -> None:
+        if msg["type"] != "pmessage":
+            return
+        code = msg["channel"][len(CHANNEL) :].decode()
+        audience, rev, frame = msg["data"].split(b"|", 2)
+        if audience.decode() in AUDIENCE_CODES:
+            self.fanout.deliver(code, audience.decode(), int(rev), frame)
 
     async def aclose(self) -> None:
         await super().aclose()
