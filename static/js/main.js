@@ -4,7 +4,10 @@ import * as cellView from "./cell.js";
 import * as charts from "./charts.js";
 import * as equations from "./equations.js";
 import * as exporter from "./export.js";
-import { NAMES, fmt } from "./encodings.js";
+import { GATES, NAMES, fmt } from "./encodings.js";
+import { createCodePanel } from "./code.js";
+import { createHoldControls } from "./hold-form.js";
+import * as holds from "./holds.js";
 import { brackets, buildInput, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToText } from "./inputs.js";
 import { Player } from "./player.js";
 import { parse, serialise, traceKey } from "./state.js";
@@ -95,8 +98,35 @@ function requestBody() {
   if (input.sequence && !uploadedModel) model.input_size = input.sequence[0].length;
   const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64" };
   if (state.live && state.kind === "text") body.live = true;
+  else addHolds(body);
   return body;
 }
+
+// The URL's holds as the request's clamp list (live runs grow step by step: no holds there).
+function addHolds(body) {
+  const { model, input } = body;
+  const clamp = holds.toClamp(holds.parseHolds(state.hold), holdModel(model, (input.text ?? input.sequence).length));
+  if (clamp.length) body.clamp = clamp;
+}
+const holdModel = (model, steps) => ({
+  gates: GATES[model.cell] || [], hidden: model.hidden_size, layers: model.num_layers, steps,
+});
+
+const holdControls = createHoldControls({
+  diagram: dom.diagram,
+  ctx: () => ({
+    gates: GATES[trace?.cell] || [], t: player.t, unit: state.unit, layer: state.layer,
+    layers: trace?.num_layers ?? 1, steps: trace?.steps ?? 1,
+  }),
+  onChange: (text) => {
+    state.hold = text;
+    saveUrl(true);
+    run();
+  },
+});
+const codePanel = createCodePanel({
+  root: $("code"), file: $("code-file"), forwardButton: $("code-forward"), backwardButton: $("code-backward"),
+});
 
 // The fields of a model object /api/trace takes (an upload's answer may carry more, e.g. its file name).
 const MODEL_FIELDS = ["cell", "input_size", "hidden_size", "num_layers", "variant", "output_size", "init", "weights"];
@@ -186,6 +216,10 @@ function startTrace(start) {
   trace = api.traceFromStart(start);
   for (const list of document.querySelectorAll(".howto [data-cell]")) list.hidden = list.dataset.cell !== trace.cell;
   refs = cellView.build(dom.diagram, trace.cell, state.variant);
+  holdControls.setGates(GATES[trace.cell] || []);
+  const shown = holdModel({ cell: trace.cell, hidden_size: trace.hidden_size, num_layers: trace.num_layers }, Infinity);
+  holdControls.setHolds(state.hold, (h) => holds.applies(h, shown));
+  codePanel.load(trace.cell).catch((err) => showError(err.message));
   heat = charts.createHeatmaps(dom.heatmaps, trace.cell, (t, unit) => {
     state.unit = String(unit);
     dom.unit.value = state.unit;
@@ -303,6 +337,8 @@ function render(tr, t) {
   if (heat) charts.moveHeatmapCursor(heat, t, unit === "mean" ? null : Number(unit));
   charts.moveGradCursor(gradChart, t);
   const reveal = Math.max(tr.gradFrom, hideGradsFrom);
+  holdControls.mark(dom.diagram, where);
+  codePanel.update(tr, { ...where, revealFrom: reveal });
   setWithPowers(dom.gradNow, gradLabel(tr, where, reveal));
   if (reveal !== plottedReveal) updateGradOnly();
 }
@@ -362,6 +398,7 @@ const player = new Player({
   onPlayState: (playing, direction) => {
     dom.play.textContent = playing ? "❚❚ Pause" : "▶ Play";
     dom.play.setAttribute("aria-label", playing ? "Pause (Space)" : "Play (Space)");
+    if (playing) codePanel.setPhase(direction > 0 ? "forward" : "backward");
     if (playing) showStatus(direction > 0 ? "Forward pass: gates open and close step by step." : "Backward pass: the gradient flows back through time.");
   },
   onEnd: (direction) => {
