@@ -97,8 +97,9 @@ export function createHoldControls({ ctx, onChange, diagram }) {
       close();
     }
   });
-  dom.custom.addEventListener("focus", () => check("hold-value", "custom"));
-  for (const input of [dom.from, dom.to]) input.addEventListener("focus", () => check("hold-steps", "range"));
+  // Typing a value or a step picks its option (focus alone does not: Tab passes through).
+  dom.custom.addEventListener("input", () => check("hold-value", "custom"));
+  for (const input of [dom.from, dom.to]) input.addEventListener("input", () => check("hold-steps", "range"));
   dom.buttons.addEventListener("click", (ev) => {
     const btn = ev.target.closest("button[data-hold]");
     if (btn) open(btn.dataset.hold, btn);

@@ -26,8 +26,12 @@ def forward(p, x, h0, c0, variant, hold):
         z = W_ih @ x[t] + b_ih + W_hh @ h[t - 1] + b_hh
         z_i, z_f, z_g, z_o = z[:H], z[H : 2 * H], z[2 * H : 3 * H], z[3 * H :]
         i[t] = hold("i", t, sigmoid(z_i + w_ci * c[t - 1]))  # input gate
-        f_free = 1.0 - i[t] if variant == "coupled" else sigmoid(z_f + w_cf * c[t - 1])
-        f[t] = hold("f", t, np.ones(H) if variant == "no_forget_gate" else f_free)  # forget
+        f_t = sigmoid(z_f + w_cf * c[t - 1])  # forget gate
+        if variant == "coupled":  # CIFG: the forget gate is 1 - i
+            f_t = 1.0 - i[t]
+        if variant == "no_forget_gate":  # the 1997 cell: f ≡ 1
+            f_t = np.ones(H)
+        f[t] = hold("f", t, f_t)
         g[t] = hold("g", t, np.tanh(z_g))  # candidate
         c[t] = f[t] * c[t - 1] + i[t] * g[t]  # the cell state: keep, then write
         o[t] = hold("o", t, sigmoid(z_o + w_co * c[t]))  # output gate
@@ -46,10 +50,12 @@ def backward(p, x, s, dh_out, variant, hold):
     f_learns = variant in ("standard", "peephole")  # f is σ(z_f) only in these
     for t in reversed(range(len(x))):
         dh[t] = dh_out[t] + dh_next  # dL/dh_t: from outside and from step t+1
-        dz_o = dh[t] * np.tanh(c[t]) * o[t] * (1 - o[t]) * hold.free("o", t)  # through o, σ'
+        dz_o = dh[t] * np.tanh(c[t]) * o[t] * (1 - o[t]) * hold.free("o", t)  # through o
         dc[t] = dc_next + dh[t] * o[t] * (1 - np.tanh(c[t]) ** 2) + dz_o * w_co  # dL/dc_t
         df = dc[t] * c[t - 1]  # through c_t = f c_{t-1} + i g
-        di = dc[t] * g[t] - (df * hold.free("f", t) if variant == "coupled" else 0)
+        di = dc[t] * g[t]
+        if variant == "coupled":  # f = 1 - i: what f receives goes to i (unless f is held)
+            di = di - df * hold.free("f", t)
         dz_i = di * i[t] * (1 - i[t]) * hold.free("i", t)  # backprop through σ
         dz_f = df * f[t] * (1 - f[t]) * hold.free("f", t) * f_learns
         dz_g = dc[t] * i[t] * (1 - g[t] ** 2) * hold.free("g", t)  # backprop through tanh
