@@ -317,6 +317,18 @@ function setWithPowers(el, text) {
   }));
 }
 
+// At 30 steps/s and more the text panels (gate reading, equations, code, gradient line) are
+// rewritten at most 15 times a second: nobody reads faster, and each rewrite costs a layout
+// and a paint that a 60 steps/s frame has no time for. The diagram and cursors move every step.
+const TEXT_MS = 1000 / 15;
+let textAt = -Infinity;
+function textDue() {
+  const now = performance.now();
+  if (player.playing && state.speed >= 30 && now - textAt < TEXT_MS) return false;
+  textAt = now;
+  return true;
+}
+
 // One render for playing and scrubbing alike.
 function render(tr, t) {
   if (!tr || tr.steps === 0 || !refs) return;
@@ -328,8 +340,11 @@ function render(tr, t) {
   dom.diagram.dataset.t = String(t);
   dom.diagram.dataset.unit = unit;
   dom.diagram.dataset.layer = String(state.layer);
-  renderReading(readingRows(tr, where));
-  equations.render(dom.equations, tr.cell, state.variant, { ...slice, ...slice.gates, mean: unit === "mean", unit });
+  const text = textDue();
+  if (text) {
+    renderReading(readingRows(tr, where));
+    equations.render(dom.equations, tr.cell, state.variant, { ...slice, ...slice.gates, mean: unit === "mean", unit });
+  }
   dom.inputNow.textContent = inputLabel(tr, t, state.layer);
   dom.scrubber.max = String(Math.max(0, tr.steps - 1));
   dom.scrubber.value = String(t);
@@ -338,8 +353,10 @@ function render(tr, t) {
   charts.moveGradCursor(gradChart, t);
   const reveal = Math.max(tr.gradFrom, hideGradsFrom);
   holdControls.mark(dom.diagram, where);
-  codePanel.update(tr, { ...where, revealFrom: reveal });
-  setWithPowers(dom.gradNow, gradLabel(tr, where, reveal));
+  if (text) {
+    codePanel.update(tr, { ...where, revealFrom: reveal });
+    setWithPowers(dom.gradNow, gradLabel(tr, where, reveal));
+  }
   if (reveal !== plottedReveal) updateGradOnly();
 }
 
@@ -369,20 +386,36 @@ async function updateCharts() {
   render(trace, player.t);
 }
 
-// Plotly redraws are throttled: frames can arrive far faster than charts can be drawn.
+// Plotly redraws are throttled: frames can arrive far faster than charts can be drawn. The
+// pause between redraws is at least 4x the last redraw, so a long run's charts (slower to
+// draw) never take more than a fifth of the main thread while it streams.
 let chartsTimer = null;
 let gradOnly = true;
+let chartsCost = 0; // ms the last throttled redraw took
+let drawing = false;
+let again = false; // asked for while a redraw was under way: one more after it
 function scheduleCharts(onlyGrad = false) {
   gradOnly = gradOnly && onlyGrad;
-  if (chartsTimer) return;
-  chartsTimer = setTimeout(() => {
+  if (drawing) again = true;
+  if (drawing || chartsTimer) return;
+  chartsTimer = setTimeout(async () => {
     chartsTimer = null;
     const only = gradOnly;
     gradOnly = true;
     if (!trace || trace.steps === 0) return;
-    if (only) updateGradOnly();
-    else updateCharts();
-  }, 150);
+    drawing = true;
+    const start = performance.now();
+    try {
+      await (only ? updateGradOnly() : updateCharts());
+    } finally {
+      drawing = false;
+    }
+    chartsCost = performance.now() - start;
+    if (again) {
+      again = false;
+      scheduleCharts(gradOnly);
+    }
+  }, Math.max(150, 4 * chartsCost));
 }
 
 // --- the player ---------------------------------------------------------------------------------
@@ -399,6 +432,7 @@ const player = new Player({
     dom.play.textContent = playing ? "❚❚ Pause" : "▶ Play";
     dom.play.setAttribute("aria-label", playing ? "Pause (Space)" : "Play (Space)");
     if (playing) codePanel.setPhase(direction > 0 ? "forward" : "backward");
+    else render(trace, player.t); // the text panels catch up with the step shown
     if (playing) showStatus(direction > 0 ? "Forward pass: gates open and close step by step." : "Backward pass: the gradient flows back through time.");
   },
   onEnd: (direction) => {
