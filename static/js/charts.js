@@ -197,6 +197,7 @@ export function moveHeatmapCursor(hm, t, unit) {
     const moved = t !== ch.t || unit !== ch.unit;
     ch.t = t;
     ch.unit = unit;
+    if (moved || !ch.box.hasAttribute("aria-valuenow")) ch.box.setAttribute("aria-valuenow", String(t)); // a slider needs one (axe)
     if (ch.cursor) placeCursor(ch.box, ch.cursor, t, ch.steps, unit, ch.units);
     if (ch.pick && moved) {
       ch.pick = clampCell({ t, unit: unit ?? 0 }, ch.steps, ch.units);
