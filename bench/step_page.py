@@ -73,7 +73,8 @@ def serve() -> tuple[subprocess.Popen, str]:
 
 def main_thread_cpu(trace: dict) -> tuple[float, int, collections.Counter]:
     """CPU ms the renderer main thread spent on frame work (script, style, layout, paint,
-    layerize, commit: disjoint phases, thread time), its frames (layerize steps, one per painted frame), and per phase."""
+    layerize, commit: disjoint phases, thread time), its frames (one layerize step per painted
+    frame), and the CPU ms per phase."""
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
     main = {(e["pid"], e["tid"]) for e in events
             if e.get("ph") == "M" and e.get("name") == "thread_name"
@@ -105,7 +106,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--url")
     args = ap.parse_args()
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("step_page: skipped (playwright is not installed)")
+        return
+    if not Path("/usr/bin/chromium").exists():
+        print("step_page: skipped (no /usr/bin/chromium)")
+        return
 
     proc, url = (None, args.url) if args.url else serve()
     try:
