@@ -73,6 +73,8 @@ export function createCodePanel({ root, file, forwardButton, backwardButton }) {
   backwardButton.addEventListener("click", () => { chosen = "backward"; panel.refresh(); });
 
   let last = null; // the last (trace, where) shown, so a pass switch can redraw it
+  const details = root.closest("details"); // a collapsed panel is not rewritten at each step
+  details?.addEventListener("toggle", () => panel.refresh());
   const panel = {
     async load(newCell) {
       if (newCell === cell) return;
@@ -92,6 +94,7 @@ export function createCodePanel({ root, file, forwardButton, backwardButton }) {
     },
     update(trace, where) {
       last = { trace, where };
+      if (details && !details.open) return;
       const shown = showPhase();
       const list = lists[shown];
       if (!list || !trace || trace.cell !== cell) return;
