@@ -141,54 +141,63 @@ export function createHeatmaps(container, cell, onPick) {
   return hm;
 }
 
+// One heatmap per task, the page getting the main thread back between them: drawn all at once,
+// a long run's six maps were one task of seconds (keys, clicks and the player waited).
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+
 export async function updateHeatmaps(hm, layer, steps, H, labels) {
-  await Promise.all(
-    hm.charts.map(async (ch) => {
-      const rows = (ch.key === "c" ? layer.c : ch.key === "h" ? layer.h : layer.gates[ch.key]) || [];
-      const { x, z, k } = binSteps(rows, steps, H);
-      const data = [{
-        type: "heatmap",
-        x,
-        z,
-        ...scaleFor(ch.kind, maxAbs(rows)),
-        colorbar: { thickness: 14, len: 0.9, tickfont: { size: 13 } },
-        hovertemplate: k > 1
-          ? `steps around t=%{x} (mean of ${k}) unit=%{y}<br>${ch.key}=%{z:.4f}<extra></extra>`
-          : `t=%{x} unit=%{y}<br>${ch.key}=%{z:.4f}<extra></extra>`,
-        xgap: steps <= 60 ? 1 : 0,
-        ygap: H <= 32 ? 1 : 0,
-      }];
-      const layout = {
-        font: FONT,
-        margin: { l: 56, r: 12, t: 8, b: 52 },
-        height: Math.min(320, 120 + H * 10),
-        xaxis: xAxis(steps, labels),
-        yaxis: { title: { text: "unit" }, autorange: "reversed", fixedrange: true, zeroline: false },
-        paper_bgcolor: "rgba(0,0,0,0)",
-        plot_bgcolor: "#ffffff",
-      };
-      await Plotly.react(ch.box, data, layout, CONFIG);
-      ch.steps = steps;
-      ch.units = H;
-      ch.rows = rows;
-      ch.labels = labels;
-      ch.box.setAttribute("aria-valuemin", "0");
-      ch.box.setAttribute("aria-valuemax", String(Math.max(0, steps - 1)));
-      if (!ch.cursor) ch.cursor = makeCursor(ch.box);
-      if (!ch.mark) ch.mark = makeMark(ch.box);
-      if (!ch.bound) {
-        ch.bound = true;
-        ch.box.on("plotly_click", (ev) => {
-          const pt = ev.points && ev.points[0];
-          if (pt) hm.onPick(Math.round(pt.x), Math.round(pt.y));
-        });
-        ch.box.on("plotly_afterplot", () => {
-          placeCursor(ch.box, ch.cursor, ch.t, ch.steps, ch.unit, ch.units);
-          if (ch.pick) showPick(ch);
-        });
-      }
-    }),
-  );
+  const call = (hm.calls = (hm.calls || 0) + 1); // a newer call takes over the maps left
+  for (const ch of hm.charts) {
+    if (hm.calls !== call) return;
+    await drawHeatmap(hm, ch, layer, steps, H, labels);
+    if (steps * H > 20000) await nextTask();
+  }
+}
+
+async function drawHeatmap(hm, ch, layer, steps, H, labels) {
+  const rows = (ch.key === "c" ? layer.c : ch.key === "h" ? layer.h : layer.gates[ch.key]) || [];
+  const { x, z, k } = binSteps(rows, steps, H);
+  const data = [{
+    type: "heatmap",
+    x,
+    z,
+    ...scaleFor(ch.kind, maxAbs(rows)),
+    colorbar: { thickness: 14, len: 0.9, tickfont: { size: 13 } },
+    hovertemplate: k > 1
+      ? `steps around t=%{x} (mean of ${k}) unit=%{y}<br>${ch.key}=%{z:.4f}<extra></extra>`
+      : `t=%{x} unit=%{y}<br>${ch.key}=%{z:.4f}<extra></extra>`,
+    xgap: steps <= 60 ? 1 : 0,
+    ygap: H <= 32 ? 1 : 0,
+  }];
+  const layout = {
+    font: FONT,
+    margin: { l: 56, r: 12, t: 8, b: 52 },
+    height: Math.min(320, 120 + H * 10),
+    xaxis: xAxis(steps, labels),
+    yaxis: { title: { text: "unit" }, autorange: "reversed", fixedrange: true, zeroline: false },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "#ffffff",
+  };
+  await Plotly.react(ch.box, data, layout, CONFIG);
+  ch.steps = steps;
+  ch.units = H;
+  ch.rows = rows;
+  ch.labels = labels;
+  ch.box.setAttribute("aria-valuemin", "0");
+  ch.box.setAttribute("aria-valuemax", String(Math.max(0, steps - 1)));
+  if (!ch.cursor) ch.cursor = makeCursor(ch.box);
+  if (!ch.mark) ch.mark = makeMark(ch.box);
+  if (!ch.bound) {
+    ch.bound = true;
+    ch.box.on("plotly_click", (ev) => {
+      const pt = ev.points && ev.points[0];
+      if (pt) hm.onPick(Math.round(pt.x), Math.round(pt.y));
+    });
+    ch.box.on("plotly_afterplot", () => {
+      placeCursor(ch.box, ch.cursor, ch.t, ch.steps, ch.unit, ch.units);
+      if (ch.pick) showPick(ch);
+    });
+  }
 }
 
 export function moveHeatmapCursor(hm, t, unit) {

@@ -360,14 +360,21 @@ function render(tr, t) {
   if (reveal !== plottedReveal) updateGradOnly();
 }
 
+// Streamed frames ask for a render; ten a second are enough (the step shown is complete once
+// its frame is in: only the scrubber grows). A render per frame over a 10,000-step stream
+// spent most of its time relaying out the page.
+const RENDER_MS = 100;
 let renderQueued = false;
+let renderAt = -Infinity;
 function scheduleRender() {
   if (renderQueued) return;
   renderQueued = true;
-  requestAnimationFrame(() => {
+  const wait = Math.max(0, renderAt + RENDER_MS - performance.now());
+  setTimeout(() => requestAnimationFrame(() => {
     renderQueued = false;
+    renderAt = performance.now();
     render(trace, player.t);
-  });
+  }), wait);
 }
 
 async function updateGradOnly() {
