@@ -12,7 +12,7 @@ export function createHoldControls({ ctx, onChange, diagram }) {
   const dom = {
     buttons: $("hold-buttons"), form: $("hold-form"), list: $("hold-list"), gateName: $("hold-gate-name"),
     custom: $("hold-custom"), from: $("hold-from"), to: $("hold-to"), t: $("hold-t"), unit: $("hold-unit"),
-    low: $("hold-low"), error: $("hold-form-error"), section: $("holds"),
+    error: $("hold-form-error"), section: $("holds"),
   };
   let holds = [];
   let gate = null;
@@ -28,7 +28,6 @@ export function createHoldControls({ ctx, onChange, diagram }) {
     gate = g;
     opener = from || dom.buttons.querySelector(`[data-hold="${g}"]`);
     dom.gateName.textContent = `${g} (${NAMES[g]})`;
-    dom.low.textContent = String(lowest(g));
     dom.custom.min = String(lowest(g));
     dom.t.textContent = String(c.t);
     dom.from.value = String(c.t);
@@ -54,8 +53,9 @@ export function createHoldControls({ ctx, onChange, diagram }) {
   function read() {
     const c = ctx();
     const kind = radio("hold-value");
-    const value = kind === "custom" ? Number(dom.custom.value) : kind === "0" ? lowest(gate) : 1;
-    if (dom.custom.value.trim() === "" || !(value >= lowest(gate) && value <= 1)) {
+    // closed is 0 for every gate: a tanh candidate held at 0 writes nothing, as a shut gate
+    const value = kind === "custom" ? Number(dom.custom.value) : kind === "0" ? 0 : 1;
+    if ((kind === "custom" && dom.custom.value.trim() === "") || !(value >= lowest(gate) && value <= 1)) {
       throw new Error(`The held value of ${gate} must lie between ${lowest(gate)} and 1.`);
     }
     let from = null;

@@ -209,3 +209,28 @@ def test_the_code_panel_shows_each_cells_own_lines(page, base_url):
     open_page(page, base_url, "cell=rnn&t=2")
     assert code_line(page)["text"].strip().startswith("h[t] = np.tanh(")
     assert page.locator("#holds").is_hidden()  # a tanh RNN has no gate to hold
+
+
+def test_clicking_a_gru_gate_holds_it_closed_at_this_step_for_this_unit(page, base_url):
+    open_page(page, base_url, "cell=gru&t=5&unit=3")
+    page.locator("#diagram [data-gate='z']").click()
+    assert page.locator("#hold-gate-name").inner_text() == "z (update gate)"
+    page.locator("input[name='hold-value'][value='0']").check()
+    page.locator("#hold-form button[type='submit']").click()
+    page.wait_for_function("() => location.search.includes('hold=z%3A0%405%2Fu3')")
+    page.wait_for_function(
+        "() => lstmExplainer.trace.gradFrom === 0"
+        " && lstmExplainer.trace.layers[0].gates.z[5][3] === 0"
+    )
+    body = page_body("gru")
+    body["clamp"] = [{"t": [5], "gate": "z", "value": 0.0, "units": [3], "layer": 0}]
+    want = post_trace(base_url, body)["layers"][0]
+    shown = page.evaluate(
+        "() => { const L = lstmExplainer.trace.layers[0];"
+        " return {h: L.h, grad_h: L.grad_h, z: L.gates.z}; }"
+    )
+    assert shown["h"] == want["h"] and shown["grad_h"] == want["grad_h"]
+    assert shown["z"] == want["gates"]["z"]
+    assert held_gates(page) == ["z"]
+    page.keyboard.press("ArrowRight")  # step 6: the hold was for step 5 only
+    assert held_gates(page) == []
