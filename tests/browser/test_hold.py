@@ -234,3 +234,18 @@ def test_clicking_a_gru_gate_holds_it_closed_at_this_step_for_this_unit(page, ba
     assert held_gates(page) == ["z"]
     page.keyboard.press("ArrowRight")  # step 6: the hold was for step 5 only
     assert held_gates(page) == []
+
+
+@pytest.mark.slow
+def test_the_step_page_takes_the_engines_10000_steps_and_no_more(page, base_url):
+    page.goto(f"{base_url}/?kind=random&len=10000&hidden=4&t=9999")
+    page.wait_for_selector("body[data-ready='1']", timeout=240_000)
+    page.wait_for_function("() => lstmExplainer.trace.gradFrom === 0", timeout=240_000)
+    assert page.locator("#scrubber").get_attribute("max") == "9999"
+    assert diagram(page)["t"] == 9999
+    steps = page.evaluate("() => lstmExplainer.trace.steps")
+    assert steps == 10_000
+    page.fill("#len", "10001")
+    page.locator("#len").blur()  # "change": the page checks the field
+    assert "10000" in page.locator("#error").inner_text()  # the field's limit, by name
+    assert page.evaluate("() => lstmExplainer.trace.steps") == 10_000  # nothing was rerun
