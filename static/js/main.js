@@ -218,7 +218,8 @@ function startTrace(start) {
   refs = cellView.build(dom.diagram, trace.cell, state.variant);
   holdControls.setGates(GATES[trace.cell] || []);
   const shown = holdModel({ cell: trace.cell, hidden_size: trace.hidden_size, num_layers: trace.num_layers }, Infinity);
-  holdControls.setHolds(state.hold, (h) => holds.applies(h, shown));
+  const liveRun = state.live && state.kind === "text"; // a live run grows step by step: no holds
+  holdControls.setHolds(state.hold, (h) => !liveRun && holds.applies(h, shown));
   codePanel.load(trace.cell).catch((err) => showError(err.message));
   heat = charts.createHeatmaps(dom.heatmaps, trace.cell, (t, unit) => {
     state.unit = String(unit);
