@@ -23,6 +23,7 @@ from app.api.routes import (
     docs,
     health,
     pages,
+    reference,
     trace,
     train,
     units,
@@ -52,7 +53,8 @@ def create_app() -> FastAPI:
     app.state.streams = {"open": 0}
     app.add_exception_handler(RequestError, request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    for module in (health, trace, weights, compare, train, units, pages, docs, classes):
+    modules = (health, trace, weights, compare, train, units, reference, pages, docs, classes)
+    for module in modules:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.add_middleware(

@@ -197,12 +197,19 @@ export function build(container, cell, variant = "standard") {
   return refs;
 }
 
+// The label's parts are made once; each step rewrites only the number (new nodes every step
+// cost a layout of the whole SVG text at 60 steps/s).
+const valueParts = new WeakMap();
 function setValueLabel(text, name, sub, v) {
-  text.replaceChildren();
-  text.appendChild(document.createTextNode(name));
-  const s = el("tspan", { class: "sub", dy: 6 }, text);
-  s.textContent = sub;
-  const rest = el("tspan", { dy: -6 }, text);
+  let rest = valueParts.get(text);
+  if (!rest) {
+    text.replaceChildren();
+    text.appendChild(document.createTextNode(name));
+    const s = el("tspan", { class: "sub", dy: 6 }, text);
+    s.textContent = sub;
+    rest = el("tspan", { dy: -6 }, text);
+    valueParts.set(text, rest);
+  }
   rest.textContent = ` = ${fmt(v)}`;
 }
 

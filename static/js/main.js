@@ -4,7 +4,10 @@ import * as cellView from "./cell.js";
 import * as charts from "./charts.js";
 import * as equations from "./equations.js";
 import * as exporter from "./export.js";
-import { NAMES, fmt } from "./encodings.js";
+import { GATES, NAMES, fmt } from "./encodings.js";
+import { createCodePanel } from "./code.js";
+import { createHoldControls } from "./hold-form.js";
+import * as holds from "./holds.js";
 import { brackets, buildInput, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToText } from "./inputs.js";
 import { joiningClass, pageChanged, registerPage } from "./pagelink.js";
 import { Player } from "./player.js";
@@ -100,8 +103,35 @@ function requestBody() {
   if (uploadedModel?.alphabet && input.text !== undefined) input.alphabet = uploadedModel.alphabet;
   const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64" };
   if (state.live && state.kind === "text") body.live = true;
+  else addHolds(body);
   return body;
 }
+
+// The URL's holds as the request's clamp list (live runs grow step by step: no holds there).
+function addHolds(body) {
+  const { model, input } = body;
+  const clamp = holds.toClamp(holds.parseHolds(state.hold), holdModel(model, (input.text ?? input.sequence).length));
+  if (clamp.length) body.clamp = clamp;
+}
+const holdModel = (model, steps) => ({
+  gates: GATES[model.cell] || [], hidden: model.hidden_size, layers: model.num_layers, steps,
+});
+
+const holdControls = createHoldControls({
+  diagram: dom.diagram,
+  ctx: () => ({
+    gates: GATES[trace?.cell] || [], t: player.t, unit: state.unit, layer: state.layer,
+    layers: trace?.num_layers ?? 1, steps: trace?.steps ?? 1,
+  }),
+  onChange: (text) => {
+    state.hold = text;
+    saveUrl(true);
+    run();
+  },
+});
+const codePanel = createCodePanel({
+  root: $("code"), file: $("code-file"), forwardButton: $("code-forward"), backwardButton: $("code-backward"),
+});
 
 // The fields of a model object /api/trace takes (an upload's answer may carry more, e.g. its file name).
 const MODEL_FIELDS = ["cell", "input_size", "hidden_size", "num_layers", "variant", "output_size", "init", "weights"];
@@ -194,6 +224,11 @@ function startTrace(start) {
   trace = api.traceFromStart(start);
   for (const list of document.querySelectorAll(".howto [data-cell]")) list.hidden = list.dataset.cell !== trace.cell;
   refs = cellView.build(dom.diagram, trace.cell, state.variant);
+  holdControls.setGates(GATES[trace.cell] || []);
+  const shown = holdModel({ cell: trace.cell, hidden_size: trace.hidden_size, num_layers: trace.num_layers }, Infinity);
+  const liveRun = state.live && state.kind === "text"; // a live run grows step by step: no holds
+  holdControls.setHolds(state.hold, (h) => !liveRun && holds.applies(h, shown));
+  codePanel.load(trace.cell).catch((err) => showError(err.message));
   heat = charts.createHeatmaps(dom.heatmaps, trace.cell, (t, unit) => {
     state.unit = String(unit);
     dom.unit.value = state.unit;
@@ -292,6 +327,18 @@ function setWithPowers(el, text) {
   }));
 }
 
+// At 30 steps/s and more the text panels (gate reading, equations, code, gradient line) are
+// rewritten at most 15 times a second: nobody reads faster, and each rewrite costs a layout
+// and a paint that a 60 steps/s frame has no time for. The diagram and cursors move every step.
+const TEXT_MS = 1000 / 15;
+let textAt = -Infinity;
+function textDue() {
+  const now = performance.now();
+  if (player.playing && state.speed >= 30 && now - textAt < TEXT_MS) return false;
+  textAt = now;
+  return true;
+}
+
 // One render for playing and scrubbing alike.
 function render(tr, t) {
   if (!tr || tr.steps === 0 || !refs) return;
@@ -303,8 +350,11 @@ function render(tr, t) {
   dom.diagram.dataset.t = String(t);
   dom.diagram.dataset.unit = unit;
   dom.diagram.dataset.layer = String(state.layer);
-  renderReading(readingRows(tr, where));
-  equations.render(dom.equations, tr.cell, state.variant, { ...slice, ...slice.gates, mean: unit === "mean", unit });
+  const text = textDue();
+  if (text) {
+    renderReading(readingRows(tr, where));
+    equations.render(dom.equations, tr.cell, state.variant, { ...slice, ...slice.gates, mean: unit === "mean", unit });
+  }
   dom.inputNow.textContent = inputLabel(tr, t, state.layer);
   dom.scrubber.max = String(Math.max(0, tr.steps - 1));
   dom.scrubber.value = String(t);
@@ -312,18 +362,29 @@ function render(tr, t) {
   if (heat) charts.moveHeatmapCursor(heat, t, unit === "mean" ? null : Number(unit));
   charts.moveGradCursor(gradChart, t);
   const reveal = Math.max(tr.gradFrom, hideGradsFrom);
-  setWithPowers(dom.gradNow, gradLabel(tr, where, reveal));
+  holdControls.mark(dom.diagram, where);
+  if (text) {
+    codePanel.update(tr, { ...where, revealFrom: reveal });
+    setWithPowers(dom.gradNow, gradLabel(tr, where, reveal));
+  }
   if (reveal !== plottedReveal) updateGradOnly();
 }
 
+// Streamed frames ask for a render; ten a second are enough (the step shown is complete once
+// its frame is in: only the scrubber grows). A render per frame over a 10,000-step stream
+// spent most of its time relaying out the page.
+const RENDER_MS = 100;
 let renderQueued = false;
+let renderAt = -Infinity;
 function scheduleRender() {
   if (renderQueued) return;
   renderQueued = true;
-  requestAnimationFrame(() => {
+  const wait = Math.max(0, renderAt + RENDER_MS - performance.now());
+  setTimeout(() => requestAnimationFrame(() => {
     renderQueued = false;
+    renderAt = performance.now();
     render(trace, player.t);
-  });
+  }), wait);
 }
 
 async function updateGradOnly() {
@@ -342,20 +403,36 @@ async function updateCharts() {
   render(trace, player.t);
 }
 
-// Plotly redraws are throttled: frames can arrive far faster than charts can be drawn.
+// Plotly redraws are throttled: frames can arrive far faster than charts can be drawn. The
+// pause between redraws is at least 4x the last redraw, so a long run's charts (slower to
+// draw) never take more than a fifth of the main thread while it streams.
 let chartsTimer = null;
 let gradOnly = true;
+let chartsCost = 0; // ms the last throttled redraw took
+let drawing = false;
+let again = false; // asked for while a redraw was under way: one more after it
 function scheduleCharts(onlyGrad = false) {
   gradOnly = gradOnly && onlyGrad;
-  if (chartsTimer) return;
-  chartsTimer = setTimeout(() => {
+  if (drawing) again = true;
+  if (drawing || chartsTimer) return;
+  chartsTimer = setTimeout(async () => {
     chartsTimer = null;
     const only = gradOnly;
     gradOnly = true;
     if (!trace || trace.steps === 0) return;
-    if (only) updateGradOnly();
-    else updateCharts();
-  }, 150);
+    drawing = true;
+    const start = performance.now();
+    try {
+      await (only ? updateGradOnly() : updateCharts());
+    } finally {
+      drawing = false;
+    }
+    chartsCost = performance.now() - start;
+    if (again) {
+      again = false;
+      scheduleCharts(gradOnly);
+    }
+  }, Math.max(150, 4 * chartsCost));
 }
 
 // --- the player ---------------------------------------------------------------------------------
@@ -373,6 +450,8 @@ const player = new Player({
     dom.play.textContent = playing ? "❚❚ Pause" : "▶ Play";
     dom.play.setAttribute("aria-label", playing ? "Pause (Space)" : "Play (Space)");
     pageChanged();
+    if (playing) codePanel.setPhase(direction > 0 ? "forward" : "backward");
+    else render(trace, player.t); // the text panels catch up with the step shown
     if (playing) showStatus(direction > 0 ? "Forward pass: gates open and close step by step." : "Backward pass: the gradient flows back through time.");
   },
   onEnd: (direction) => {
