@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app import __version__
+from app.api.cache import AnswerCache
 from app.api.errors import (
     RequestError,
     request_error_handler,
@@ -38,6 +39,7 @@ def create_app() -> FastAPI:
     )
     app.state.slots = RunSlots(settings.max_concurrent_runs, settings.run_queue_seconds)
     app.state.streams = {"open": 0}
+    app.state.cache = AnswerCache(settings.cache_bytes)
     app.add_exception_handler(RequestError, request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     for module in (health, trace, weights, compare, train, pages):

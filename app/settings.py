@@ -34,6 +34,7 @@ class Settings:
     allowed_hosts: str = "*"  # comma-separated, for TrustedHostMiddleware
     allowed_origins: str = ""  # extra WebSocket origins (host:port), comma-separated
     frame_ancestors: str = "'self'"  # CSP frame-ancestors: who may embed the pages
+    cache_bytes: int = 256 * 2**20  # answers kept for identical requests (a classroom's worth)
 
     @property
     def max_lists(self) -> int:

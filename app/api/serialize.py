@@ -204,3 +204,37 @@ def grad_frame(t: int, trace: Trace) -> bytes:
             }
         )
     return dumps({"type": "grad", "t": t, "layers": layers})
+
+
+BATCH_NUMBERS = 2**16  # numbers per batched frame ("steps", "grads"): ~1 MB of JSON
+
+
+def batch_rows(numbers_per_step: int) -> int:
+    """Steps per batched frame: whole steps, about BATCH_NUMBERS numbers."""
+    return max(1, BATCH_NUMBERS // max(1, numbers_per_step))
+
+
+def steps_frame(t0: int, t1: int, forward: list[dict[str, Any]]) -> bytes:
+    """Forward steps t0..t1-1 in one frame: each layer's gates, c and h, one row per step."""
+    layers = [
+        {
+            "gates": {g: v[t0:t1] for g, v in rec["gates"].items()},
+            "c": None if rec["c"] is None else rec["c"][t0:t1],
+            "h": rec["h"][t0:t1],
+        }
+        for rec in forward
+    ]
+    return dumps({"type": "steps", "t": t0, "layers": layers})
+
+
+def grads_frame(t0: int, t1: int, trace: Trace) -> bytes:
+    """Gradients of steps t0..t1-1 in one frame (rows in time order), as grad_frame has them."""
+    fields = ("grad_h", "grad_c", "grad_h_norm", "grad_c_norm",
+              "grad_h_log10_norm", "grad_c_log10_norm")  # fmt: skip
+    layers = []
+    for layer in trace.layers:
+        values = [getattr(layer, f) for f in fields]
+        layers.append(
+            {f: None if v is None else v[t0:t1] for f, v in zip(fields, values, strict=True)}
+        )
+    return dumps({"type": "grads", "t": t0, "layers": layers})
