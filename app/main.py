@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app import __version__
+from app.api import precompressed
 from app.api.cache import AnswerCache
 from app.api.errors import (
     RequestError,
@@ -18,6 +20,7 @@ from app.api.errors import (
     validation_error_handler,
 )
 from app.api.middleware import BodyLimit, OpenStreams, SecurityHeaders
+from app.api.precompressed import PrecompressedStaticFiles
 from app.api.routes import compare, health, pages, trace, train, weights
 from app.api.slots import RunSlots
 from app.settings import get_settings
@@ -44,7 +47,12 @@ def create_app() -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     for module in (health, trace, weights, compare, train, pages):
         app.include_router(module.router)
-    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.mount("/static", PrecompressedStaticFiles(directory=ROOT / "static"), name="static")
+    threading.Thread(target=precompressed.warm, args=(pages.PLOTLY_JS,), daemon=True).start()
+    # JSON answers gzipped for clients that accept it, the streamed POST /api/trace part by
+    # part (each part flushed as it goes, nothing buffered); static files arrive gzipped
+    # already and pass through.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(
         BodyLimit,
         limit=settings.max_body_bytes,

@@ -10,8 +10,10 @@ sent (`live`, `frames`) are left out.
 An entry is the answer's parts (bytes) in order. It is readable while it is being written:
 the first request for a key starts one computation in a task of its own, and every request
 for that key that arrives meanwhile follows the same parts as they are made (single-flight).
-A requester that leaves or is cancelled never stops the computation the others wait on. A
-computation that fails hands its error to everyone waiting and is not kept: the next request
+A requester that leaves or is cancelled never stops the computation the others wait on; when
+the last one leaves before the answer is complete, the computation stops at its next part
+and nothing is kept (a client that disconnects costs nothing afterwards). A computation that
+fails hands its error to everyone waiting and is not kept: the next request
 computes again. Written answers are kept up to a byte budget (LSTMX_CACHE_BYTES), the least
 recently used dropped first; an answer larger than the whole budget is served, not kept.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -28,6 +31,7 @@ import orjson
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+PAUSE_POLL = 0.005  # seconds between looks at the readers' progress, while paused
 PART_OVERHEAD = 64  # bytes a Python bytes object and its list slot cost beyond their length
 PRESENTATION = {"live", "frames"}  # request fields that choose how an answer is sent
 
@@ -60,6 +64,10 @@ class Answer:
         self.error: BaseException | None = None
         self._grew = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None  # where it is being computed
+        self.readers = 0
+        self.read_max = 0  # parts read by the furthest reader
+        self.abandoned = False  # every reader left before the end: stop computing
+        self.on_abandon: Callable[[], None] = lambda: None
 
     def add(self, part: bytes) -> None:
         self.parts.append(part)
@@ -76,20 +84,34 @@ class Answer:
 
     async def read(self) -> AsyncIterator[bytes]:
         """Every part, waiting for the ones still to come; the computation's error, if it
-        failed, after the parts made before it."""
+        failed, after the parts made before it. Close it when done with it (aclosing): the
+        last reader to leave early abandons the computation."""
         n = 0
-        while True:
-            while n < len(self.parts):
-                yield self.parts[n]
-                n += 1
-            if self.done:
-                if self.error is not None:
-                    raise self.error
-                return
-            await self._grew.wait()
+        self.readers += 1
+        try:
+            while True:
+                while n < len(self.parts):
+                    yield self.parts[n]
+                    n += 1
+                    self.read_max = max(self.read_max, n)
+                if self.done:
+                    if self.error is not None:
+                        raise self.error
+                    return
+                await self._grew.wait()
+        finally:
+            self.readers -= 1
+            if not self.readers and not self.done and not self.abandoned:
+                self.abandoned = True
+                self.on_abandon()
 
 
 Make = Callable[[Answer], Awaitable[None]]
+PAUSE = object()  # yielded by a part maker: go on once a reader has read every part so far
+
+
+class AbandonedError(Exception):
+    """Every reader left before the answer was complete."""
 
 
 class AnswerCache:
@@ -117,6 +139,7 @@ class AnswerCache:
         self.misses += 1
         answer = self._running[key] = Answer()
         answer.loop = loop
+        answer.on_abandon = lambda: self._forget(key, answer)
         task = asyncio.ensure_future(self._compute(key, answer, make))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -129,10 +152,14 @@ class AnswerCache:
             answer.end(exc)
         else:
             answer.end()
-            self._keep(key, answer)
+            if not answer.abandoned:
+                self._keep(key, answer)
         finally:
-            if self._running.get(key) is answer:
-                del self._running[key]
+            self._forget(key, answer)
+
+    def _forget(self, key: str, answer: Answer) -> None:
+        if self._running.get(key) is answer:  # the next request for it computes anew
+            del self._running[key]
 
     def _keep(self, key: str, answer: Answer) -> None:
         if answer.nbytes > self.budget:
@@ -155,16 +182,26 @@ class AnswerCache:
                 "computing": len(self._running)}  # fmt: skip
 
 
-async def fill(answer: Answer, parts: Callable[[], Iterator[bytes]]) -> None:
+async def fill(answer: Answer, parts: Callable[[], Iterator[bytes | object]]) -> None:
     """Make `parts()` in a worker thread, adding each part to the answer on the event loop
-    as soon as it is made (readers start on the first while the rest is computed)."""
+    as soon as it is made (readers start on the first while the rest is computed); stop
+    making them once every reader has left. At a PAUSE the maker waits for the furthest
+    reader to catch up: work that only a reader who is reading needs (a stream's backward
+    pass) is not done for a client that stalls and is then dropped."""
     loop = asyncio.get_running_loop()
     finished = asyncio.Event()
 
     def write() -> None:
         try:
+            made = 0
             for part in parts():
-                loop.call_soon_threadsafe(answer.add, part)
+                while part is PAUSE and answer.read_max < made and not answer.abandoned:
+                    time.sleep(PAUSE_POLL)
+                if answer.abandoned:  # read across threads: a stale False costs one part
+                    raise AbandonedError
+                if isinstance(part, bytes):
+                    loop.call_soon_threadsafe(answer.add, part)
+                    made += 1
         finally:  # after every part, in order: the answer is complete once this is set
             loop.call_soon_threadsafe(finished.set)
 

@@ -18,6 +18,7 @@ computation (app/api/cache.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -34,7 +35,7 @@ from app.engine.params import model_params
 from app.settings import get_settings
 
 from .. import serialize, wsutil
-from ..cache import Answer, fill, request_key
+from ..cache import PAUSE, Answer, fill, request_key
 from ..errors import RESPONSES, RequestError, clean_errors
 from ..middleware import OffLoopJSONRoute
 from ..runs import build_run, check_shape_limits, model_dict, resolve_input
@@ -66,9 +67,10 @@ async def post_trace(req: TraceRequest, request: Request) -> Response:
     first = await anext(parts)
 
     async def stream() -> AsyncIterator[bytes]:
-        yield first
-        async for part in parts:
-            yield part
+        async with contextlib.aclosing(parts):  # a client that leaves stops reading at once
+            yield first
+            async for part in parts:
+                yield part
 
     return StreamingResponse(stream(), media_type="application/json")
 
@@ -120,14 +122,16 @@ async def _answer(ws: WebSocket, req: TraceRequest) -> None:
             await fill(answer, lambda: _frames(run, extra, req.frames))
 
     answer = ws.app.state.cache.get(request_key(req, f"ws-{req.frames}"), make)
-    async for frame in answer.read():
-        await _send(ws, frame)
+    async with contextlib.aclosing(answer.read()) as frames:  # closed when the client leaves
+        async for frame in frames:
+            await _send(ws, frame)
 
 
-def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes]:
+def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | object]:
     """start, the forward steps, the gradients from T-1 down to 0, end: one frame per step
     ("step", DESIGN.md's protocol), or several steps per frame ("batch": "steps" and "grads"
-    frames with one row per step, rows in time order, "grads" frames from the last down)."""
+    frames with one row per step, rows in time order, "grads" frames from the last down).
+    The backward pass waits until a client has read the forward frames (PAUSE)."""
     forward = run.forward()
     T = run.X.shape[0]
     yield _start_frame(run, extra, T)
@@ -139,6 +143,7 @@ def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes]:
     else:
         for t in range(T):
             yield serialize.step_frame(t, forward)
+    yield PAUSE
     trace = run.backward()
     if frames == "batch":
         n = serialize.batch_rows(L * (2 * H + 4))
