@@ -11,9 +11,10 @@ and close code 1008 (for a bad live input the socket stays open). Busy (every ru
 an "error" frame and close code 1013, "try again later"; over HTTP, 503 with Retry-After.
 Everything that allocates arrays (prepare, forward, backward) runs off the event loop.
 "frames" in the request chooses the framing of a non-live stream: "step" (the default, one
-frame per step as above) or "batch" ("steps" and "grads" frames of several steps each, for
-clients that do not need them one by one). Identical requests are answered from one
-computation (app/api/cache.py).
+frame per step as above), "batch" ("steps" and "grads" frames of several steps each, for
+clients that do not need them one by one) or "compact" (the step page's: binary frames of
+typed arrays, exact in the run's dtype, with the gradient norms but not the gradient rows).
+Identical requests are answered from one computation (app/api/cache.py).
 """
 
 from __future__ import annotations
@@ -124,34 +125,34 @@ async def _answer(ws: WebSocket, req: TraceRequest) -> None:
     answer = ws.app.state.cache.get(request_key(req, f"ws-{req.frames}"), make)
     async with contextlib.aclosing(answer.read()) as frames:  # closed when the client leaves
         async for frame in frames:
-            await _send(ws, frame)
+            await _send(ws, frame, binary=isinstance(frame, serialize.BinaryFrame))
 
 
 def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | object]:
     """start, the forward steps, the gradients from T-1 down to 0, end: one frame per step
     ("step", DESIGN.md's protocol), or several steps per frame ("batch": "steps" and "grads"
-    frames with one row per step, rows in time order, "grads" frames from the last down).
-    The backward pass waits until a client has read the forward frames (PAUSE)."""
+    frames with one row per step, rows in time order, "grads" frames from the last down), or
+    the same blocks as binary frames holding what the step page shows ("compact": see
+    serialize.binary_frame). The backward pass waits until a client has read the forward
+    frames (PAUSE)."""
     forward = run.forward()
     T = run.X.shape[0]
     yield _start_frame(run, extra, T)
-    H, L = run.spec.hidden_size, run.spec.num_layers
-    if frames == "batch":
-        n = serialize.batch_rows(L * H * (len(run.spec.gates) + 2))
-        for t0 in range(0, T, n):
-            yield serialize.steps_frame(t0, min(T, t0 + n), forward)
+    H, L, G = run.spec.hidden_size, run.spec.num_layers, len(run.spec.gates)
+    if frames == "step":
+        yield from (serialize.step_frame(t, forward) for t in range(T))
     else:
-        for t in range(T):
-            yield serialize.step_frame(t, forward)
+        n = serialize.batch_rows(L * H * (G + 2))
+        encode = serialize.steps_frame if frames == "batch" else serialize.compact_steps
+        yield from (encode(t0, min(T, t0 + n), forward) for t0 in range(0, T, n))
     yield PAUSE
     trace = run.backward()
-    if frames == "batch":
-        n = serialize.batch_rows(L * (2 * H + 4))
-        for t1 in range(T, 0, -n):
-            yield serialize.grads_frame(max(0, t1 - n), t1, trace)
+    if frames == "step":
+        yield from (serialize.grad_frame(t, trace) for t in reversed(range(T)))
     else:
-        for t in reversed(range(T)):
-            yield serialize.grad_frame(t, trace)
+        n = serialize.batch_rows(L * (2 * H + 4) if frames == "batch" else L * 4)
+        grads = serialize.grads_frame if frames == "batch" else serialize.compact_grads
+        yield from (grads(max(0, t1 - n), t1, trace) for t1 in range(T, 0, -n))
     yield _end_frame(trace)
 
 
