@@ -93,7 +93,8 @@ function requestBody() {
         weights: null,
       };
   if (input.sequence && !uploadedModel) model.input_size = input.sequence[0].length;
-  const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64" };
+  // frames: binary blocks of what the views show (the JSON protocol stays for API clients)
+  const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64", frames: "compact" };
   if (state.live && state.kind === "text") body.live = true;
   return body;
 }
@@ -541,11 +542,11 @@ $("weights-clear").addEventListener("click", () => {
 
 // Export.
 const baseName = () => `trace-${state.cell}-h${state.hidden}-seed${state.seed}`;
-$("export-json").addEventListener("click", () => {
-  if (trace) exporter.download(`${baseName()}.json`, exporter.traceJson(trace), "application/json");
+$("export-json").addEventListener("click", async () => {
+  if (trace) exporter.download(`${baseName()}.json`, exporter.traceJson(await api.exactTrace(trace)), "application/json");
 });
-$("export-csv").addEventListener("click", () => {
-  if (trace) exporter.download(`${baseName()}.csv`, exporter.traceCsv(trace), "text/csv");
+$("export-csv").addEventListener("click", async () => {
+  if (trace) exporter.download(`${baseName()}.csv`, exporter.traceCsv(await api.exactTrace(trace)), "text/csv");
 });
 document.addEventListener("click", (ev) => {
   const btn = ev.target.closest("button.png");
