@@ -11,9 +11,11 @@ timeout and the whole run a deadline; it stops by itself.
 Burst: N viewers at once, each loads the page (GET / and /vendor/plotly.min.js), opens
 /ws/trace and streams the same T = 1000, H = 32 LSTM trace (a classroom opening one link;
 `--seeds distinct` gives each viewer a seed of its own) with `--frames` framing: "step" (start,
-T step frames, T grad frames, end) or "batch" (several steps per frame). Reported: error
-rate (must be 0), p50/p99 time to the first frame and to the last frame, frames per second
-over the burst, the server's peak RSS (VmHWM in /proc/<pid>/status) and its answer cache.
+T step frames, T grad frames, end), "batch" (several steps per frame) or "compact" (the step
+page's binary blocks). Pages are asked for with `Accept-Encoding: gzip`, as a browser does.
+Reported: error rate (must be 0), p50/p99 time to the first frame and to the last frame,
+frames per second over the burst, the server's peak RSS (VmHWM in /proc/<pid>/status) and
+its answer cache.
 
 Soak: viewers join and leave for the given seconds (a quarter of them leave mid-stream, as a
 closed laptop does); the server's RSS is sampled every second. Reported: RSS just after the
@@ -129,7 +131,7 @@ async def http_get(port: int, path: str, timeout: float = 30.0) -> tuple[int, by
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                         "Connection: close\r\n\r\n".encode())  # fmt: skip
+                         "Accept-Encoding: gzip\r\nConnection: close\r\n\r\n".encode())  # fmt: skip
             data = await reader.read()
         finally:
             writer.close()
@@ -155,7 +157,8 @@ def expected_frames(steps: int, hidden: int, frames: str) -> int:
     """start + forward frames + gradient frames + end, for a one-layer LSTM."""
     if frames == "step":
         return 1 + 2 * steps + 1
-    forward, backward = batch_rows(hidden * 6), batch_rows(2 * hidden + 4)
+    forward = batch_rows(hidden * 6)
+    backward = batch_rows(2 * hidden + 4 if frames == "batch" else 4)
     return 1 + -(-steps // forward) + -(-steps // backward) + 1
 
 
@@ -184,6 +187,8 @@ async def view(
                 v.frames += 1
                 if v.frames == 1:
                     v.first = time.perf_counter() - t0
+                if isinstance(frame, bytes):  # a compact block
+                    continue
                 if frame.startswith('{"type":"error"'):
                     v.error = frame[:200]
                     return v
@@ -313,8 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=int, default=32, help="H of each trace")
     parser.add_argument("--quick", action="store_true", help="20 viewers, a 30 s soak")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("--frames", choices=("step", "batch"), default="step",
-                        help="WebSocket framing of the burst (default step: DESIGN.md's)")
+    parser.add_argument("--frames", choices=("step", "batch", "compact"), default="step",
+                        help="WebSocket framing of the burst (default step: DESIGN.md's; "
+                        "compact: the step page's)")
     parser.add_argument("--seeds", choices=("same", "distinct"), default="same",
                         help="burst viewers ask for the same trace (default) or one seed each")
     parser.add_argument(
