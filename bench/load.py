@@ -101,13 +101,13 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start_server(env: dict[str, str] | None = None) -> Server:
+def start_server(env: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> Server:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tempfile.TemporaryFile()
     cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-           "--port", str(port), "--log-level", "warning", *UVICORN_OPTS]  # fmt: skip
+           "--port", str(port), "--log-level", "warning", *UVICORN_OPTS, *extra]  # fmt: skip
     env = {**os.environ, **(env or {})}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
                             preexec_fn=die_with_parent)  # fmt: skip
@@ -321,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", choices=("step", "batch", "compact"), default="step",
                         help="WebSocket framing of the burst (default step: DESIGN.md's; "
                         "compact: the step page's)")
+    parser.add_argument("--uvicorn", action="append", default=[], metavar="ARG",
+                        help="an extra uvicorn argument, repeatable "
+                        "(--uvicorn=--ws-per-message-deflate --uvicorn=false)")
     parser.add_argument("--seeds", choices=("same", "distinct"), default="same",
                         help="burst viewers ask for the same trace (default) or one seed each")
     parser.add_argument(
@@ -341,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     server_env = {**MALLOC_ENV, **dict(item.split("=", 1) for item in args.server_env)}
     server_env = {k: v for k, v in server_env.items() if v}  # KEY= removes a default
     print(f"server environment: {server_env}")
-    server = start_server(server_env)
+    server = start_server(server_env, tuple(args.uvicorn))
     figures: dict = {}
     failed = False
     try:

@@ -135,9 +135,9 @@ def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | ob
     the same blocks as binary frames holding what the step page shows ("compact": see
     serialize.binary_frame). The backward pass waits until a client has read the forward
     frames (PAUSE)."""
-    forward = run.forward()
     T = run.X.shape[0]
-    yield _start_frame(run, extra, T)
+    yield _start_frame(run, extra, T)  # the run holds a slot already: a busy answer came first
+    forward = run.forward()
     H, L, G = run.spec.hidden_size, run.spec.num_layers, len(run.spec.gates)
     if frames == "step":
         yield from (serialize.step_frame(t, forward) for t in range(T))
