@@ -83,7 +83,8 @@ async def post_compare(req: CompareRequest, request: Request) -> Response:
         with slots.take():
             answer.add(await run_in_threadpool(lambda: serialize.dumps(compare(req, X))))
 
-    answer = request.app.state.cache.get(request_key(req, "compare"), make)
+    key = await run_in_threadpool(request_key, req, "compare")  # inline weights: a while
+    answer = request.app.state.cache.get(key, make)
     body = b"".join([part async for part in answer.read()])
     return Response(body, media_type="application/json")
 

@@ -64,7 +64,8 @@ async def post_trace(req: TraceRequest, request: Request) -> Response:
         async with slots.hold():
             await fill(answer, lambda: serialize.trace_parts(run, extra))
 
-    parts = request.app.state.cache.get(request_key(req, "post"), make).read()
+    key = await run_in_threadpool(request_key, req, "post")  # inline weights take a while
+    parts = request.app.state.cache.get(key, make).read()
     first = await anext(parts)
 
     async def stream() -> AsyncIterator[bytes]:
@@ -122,7 +123,8 @@ async def _answer(ws: WebSocket, req: TraceRequest) -> None:
         async with slots.hold():
             await fill(answer, lambda: _frames(run, extra, req.frames))
 
-    answer = ws.app.state.cache.get(request_key(req, f"ws-{req.frames}"), make)
+    key = await run_in_threadpool(request_key, req, f"ws-{req.frames}")
+    answer = ws.app.state.cache.get(key, make)
     async with contextlib.aclosing(answer.read()) as frames:  # closed when the client leaves
         async for frame in frames:
             await _send(ws, frame, binary=isinstance(frame, serialize.BinaryFrame))
