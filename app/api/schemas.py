@@ -141,3 +141,8 @@ class TraceRequest(BaseModel):
     dtype: Literal["float64", "float32"] = "float64"
     clamp: list[ClampIn] | None = Field(None, max_length=_S.max_clamps)
     live: bool = Field(False, description="WebSocket only: keep the socket open for input")
+    frames: Literal["step", "batch", "compact"] = Field(
+        "step",
+        description="WebSocket only: one frame per step, several steps per frame, or the step "
+        "page's binary frames",
+    )

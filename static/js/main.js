@@ -101,7 +101,8 @@ function requestBody() {
   if (input.sequence && !uploadedModel) model.input_size = input.sequence[0].length;
   // a text model trained on /train reads characters in its own alphabet's order
   if (uploadedModel?.alphabet && input.text !== undefined) input.alphabet = uploadedModel.alphabet;
-  const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64" };
+  // frames: binary blocks of what the views show (the JSON protocol stays for API clients)
+  const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64", frames: "compact" };
   if (state.live && state.kind === "text") body.live = true;
   else addHolds(body);
   return body;
@@ -665,11 +666,11 @@ $("weights-clear").addEventListener("click", () => {
 
 // Export.
 const baseName = () => `trace-${state.cell}-h${state.hidden}-seed${state.seed}`;
-$("export-json").addEventListener("click", () => {
-  if (trace) exporter.download(`${baseName()}.json`, exporter.traceJson(trace), "application/json");
+$("export-json").addEventListener("click", async () => {
+  if (trace) exporter.download(`${baseName()}.json`, exporter.traceJson(await api.exactTrace(trace)), "application/json");
 });
-$("export-csv").addEventListener("click", () => {
-  if (trace) exporter.download(`${baseName()}.csv`, exporter.traceCsv(trace), "text/csv");
+$("export-csv").addEventListener("click", async () => {
+  if (trace) exporter.download(`${baseName()}.csv`, exporter.traceCsv(await api.exactTrace(trace)), "text/csv");
 });
 document.addEventListener("click", (ev) => {
   const btn = ev.target.closest("button.png");
