@@ -45,7 +45,8 @@ def read_keras(data: bytes, max_elements: int, max_bytes: int) -> tuple[dict, di
         members = _check_zip(archive, max_bytes)
         missing = [m for m in KERAS_MEMBERS if m not in members]
         if missing:
-            raise WeightsError(f"the .keras archive has no {missing[0]} (members: {members[:8]})")
+            found = list(members)[:8]
+            raise WeightsError(f"the .keras archive has no {missing[0]} (members: {found})")
         raw_config = _read_member(archive, members["config.json"], MAX_CONFIG_BYTES)
         h5_bytes = _read_member(archive, members["model.weights.h5"], max_bytes)
     try:
@@ -122,9 +123,10 @@ def _walk(h5: h5py.File, max_elements: int, max_bytes: int) -> tuple[list[str], 
     datasets, groups, pending = [], set(), [""]
     seen = elements = size = 0
     while pending:
-        group = h5[pending.pop()] if pending[-1] else h5
+        path = pending.pop()
+        group = h5[path] if path else h5
         for key in group:
-            path = f"{group.name.strip('/')}/{key}".strip("/")
+            path = f"{group.name.strip('/')}/{key}".strip("/")  # noqa: PLW2901
             seen += 1
             if seen > MAX_H5_OBJECTS:
                 raise WeightsError(f"the HDF5 file holds over {MAX_H5_OBJECTS} objects")

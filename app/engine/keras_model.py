@@ -193,7 +193,9 @@ def _bidirectional(name: str, inner: dict) -> KerasLayer:
     sides = []
     for field, backward in (("layer", False), ("backward_layer", True)):
         entry = inner.get(field) or inner.get("layer")
-        kind = entry.get("class_name") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict):
+            raise WeightsError(f"Bidirectional {name!r} has no {field} in config.json")
+        kind = entry.get("class_name")
         if kind not in CELL_OF_CLASS or entry.get("module") != "keras.layers":
             raise WeightsError(
                 f"Bidirectional {name!r} wraps a {kind!r}; only LSTM, GRU and SimpleRNN are read"
