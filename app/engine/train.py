@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import losses, network, optim, train_tasks
-from .params import ModelSpec, init_params, spec_from_dict
+from .params import ModelSpec, init_params, spec_from_dict, spec_to_dict
 
 EVAL_STREAM = 0x5EED  # the held-out set: default_rng((task seed, EVAL_STREAM))
 
@@ -223,7 +223,7 @@ def _sum_outer(A, Z):
 
 def lean(spec: ModelSpec) -> bool:
     """Whether the lean kernels cover this model (else the engine computes the gradients)."""
-    return spec.cell != "lstm" or spec.variant == "standard"
+    return spec.plain and (spec.cell != "lstm" or spec.variant == "standard")
 
 
 def _layer_forward(spec: ModelSpec, params, k: int, X, ws):
@@ -302,6 +302,8 @@ class Trainer:
         model.update(input_size=self.task.input_size, output_size=self.task.output_size)
         self.model = model
         self.spec = spec_from_dict(model)
+        if self.spec.embedding is not None:
+            raise ValueError("model.embedding: the training tasks feed vectors, not token ids")
         self.params = init_params(self.spec)
         self.opt = optim.make(config.optimizer, self.params, config.lr)
         self.rng = np.random.default_rng((config.task_seed, config.seed))
@@ -347,11 +349,8 @@ class Trainer:
 
     def model_dict(self) -> dict[str, Any]:
         """The model with its weights inline (nested lists, PyTorch names, readout included)."""
-        spec = self.spec
         return {
-            "cell": spec.cell, "input_size": spec.input_size, "hidden_size": spec.hidden_size,
-            "num_layers": spec.num_layers, "variant": spec.variant,
-            "output_size": spec.output_size, "init": dict(self.model.get("init") or {}),
+            **spec_to_dict(self.spec), "init": dict(self.model.get("init") or {}),
             "weights": {k: v.tolist() for k, v in self.params.items()},
         }  # fmt: skip
 
