@@ -5,7 +5,8 @@ The fixtures (tests/fixtures/import/) were made once by make_keras_fixtures.py w
 (torch backend) and torch, which are not needed here. Each imported layer is run through the
 engine on its own (one layer, one direction at a time: the reverse direction on the reversed
 sequence), so the mapping of every array is checked against the library's output for that
-layer, to float32 rounding (the libraries computed in float32, the engine in float64).
+layer, to float32 rounding (the libraries computed in float32, the engine in float64); and the
+whole imported model is run through the engine at once (embedding, widths, directions).
 """
 
 from __future__ import annotations
@@ -46,22 +47,16 @@ def widths(model: dict) -> list[int]:
 
 
 def run_layer(model: dict, k: int, X: np.ndarray, reverse: bool = False) -> np.ndarray:
-    """Layer k of the imported model, alone, through the engine (or, for a ReLU RNN, the
-    three-line recurrence the engine does not compute yet); rows in input order."""
+    """Layer k of the imported model, alone (one direction), through the engine; rows in
+    input order."""
     w, suffix = arrays(model), "_reverse" if reverse else ""
     names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-    layer = {f"{n}_l0": w[f"{n}_l{k}{suffix}"] for n in names}
-    X = X[::-1] if reverse else X
-    if model.get("nonlinearity") == "relu":
-        h, rows = np.zeros(layer["weight_hh_l0"].shape[1]), []
-        for x in X:
-            pre = layer["weight_ih_l0"] @ x + layer["bias_ih_l0"]
-            h = np.maximum(pre + layer["weight_hh_l0"] @ h + layer["bias_hh_l0"], 0.0)
-            rows.append(h)
-        H = np.array(rows)
-    else:
-        single = {"cell": model["cell"], "input_size": X.shape[1], "hidden_size": widths(model)[k]}
-        H = engine_trace(single | {"weights": layer}, X).layers[0].h
+    single = {
+        "cell": model["cell"], "input_size": X.shape[1], "hidden_size": widths(model)[k],
+        "nonlinearity": model.get("nonlinearity", "tanh"),
+        "weights": {f"{n}_l0": w[f"{n}_l{k}{suffix}"] for n in names},
+    }  # fmt: skip
+    H = engine_trace(single, X[::-1] if reverse else X).layers[0].h
     return H[::-1] if reverse else H
 
 
@@ -80,6 +75,15 @@ def run_stack(model: dict, X: np.ndarray) -> list[np.ndarray]:
 def readout(model: dict, H: np.ndarray) -> np.ndarray:
     w = arrays(model)
     return H @ w["readout.weight"].T + w["readout.bias"]
+
+
+def whole_model(model: dict, inputs: np.ndarray) -> list[np.ndarray]:
+    """Every layer's output through the engine running the whole imported model at once."""
+    layers = engine_trace(model, inputs).layers
+    if not model.get("bidirectional"):
+        return [layer.h for layer in layers]
+    pairs = zip(layers[::2], layers[1::2], strict=True)
+    return [np.concatenate([f.h, r.h], axis=1) for f, r in pairs]
 
 
 # ---------------------------------------------------------------- Keras files that open
@@ -102,6 +106,9 @@ def test_keras_embedding_lstm12_lstm6_dense_gives_keras_outputs_for_every_layer(
     np.testing.assert_allclose(h2, want["lstm_1_sequence"][0], rtol=0, atol=F32)
     np.testing.assert_allclose(h2[-1], want["lstm_1"][0], rtol=0, atol=F32)
     np.testing.assert_allclose(readout(model, h2[-1]), want["dense"][0], rtol=0, atol=F32)
+    whole = whole_model(model, ids)  # token ids in, through the engine's embedding
+    np.testing.assert_allclose(whole[0], want["lstm"][0], rtol=0, atol=F32)
+    np.testing.assert_allclose(whole[1], want["lstm_1_sequence"][0], rtol=0, atol=F32)
 
 
 def test_keras_file_and_its_weights_h5_give_the_same_model() -> None:
@@ -120,6 +127,9 @@ def test_keras_bidirectional_lstms_give_both_directions_and_the_dense_per_step(n
     np.testing.assert_allclose(h1, want["bidirectional"][0], rtol=0, atol=F32)
     np.testing.assert_allclose(h2, want["bidirectional_1"][0], rtol=0, atol=F32)
     np.testing.assert_allclose(readout(model, h2), want["dense"][0], rtol=0, atol=F32)
+    whole = whole_model(model, want["x"][0])
+    np.testing.assert_allclose(whole[0], want["bidirectional"][0], rtol=0, atol=F32)
+    np.testing.assert_allclose(whole[1], want["bidirectional_1"][0], rtol=0, atol=F32)
 
 
 @pytest.mark.parametrize("name", ["keras_gru.keras", "keras_gru.weights.h5"])
@@ -131,6 +141,7 @@ def test_keras_gru_stack_with_dropout_gives_keras_outputs(name: str) -> None:
     np.testing.assert_allclose(h1, want["gru"][0], rtol=0, atol=F32)
     np.testing.assert_allclose(h2, want["gru_1"][0], rtol=0, atol=F32)
     np.testing.assert_allclose(readout(model, h2), want["dense"][0], rtol=0, atol=F32)
+    np.testing.assert_allclose(whole_model(model, want["x"][0])[1], want["gru_1"][0], atol=F32)
 
 
 def test_keras_relu_simple_rnn_says_relu_and_gives_keras_outputs() -> None:
@@ -314,6 +325,7 @@ def test_torch_stack_of_two_lstm_modules_of_their_own_widths_and_fc_gives_torch_
     np.testing.assert_allclose(h1, want["lstm1"], rtol=0, atol=F32)
     np.testing.assert_allclose(h2, want["lstm2"], rtol=0, atol=F32)
     np.testing.assert_allclose(readout(model, h2), want["fc"], rtol=0, atol=F32)
+    np.testing.assert_allclose(whole_model(model, want["x"])[1], want["lstm2"], atol=F32)
 
 
 def test_word_language_model_encoder_rnn_decoder_opens_with_its_embedding() -> None:
@@ -328,6 +340,8 @@ def test_word_language_model_encoder_rnn_decoder_opens_with_its_embedding() -> N
     np.testing.assert_allclose(h1, want["rnn_l0"], rtol=0, atol=F32)
     np.testing.assert_allclose(h2, want["rnn"], rtol=0, atol=F32)
     np.testing.assert_allclose(readout(model, h2), want["decoder"], rtol=0, atol=F32)
+    whole = whole_model(model, want["x"].astype(int))
+    np.testing.assert_allclose(whole[1], want["rnn"], rtol=0, atol=F32)
 
 
 def test_torch_relu_rnn_is_refused_until_told_and_then_gives_torch_outputs() -> None:
