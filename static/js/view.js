@@ -15,16 +15,20 @@ export function pick(row, unit) {
 }
 
 // Gates and states of one layer at step t; the states before step 0 are zero.
+// A reverse direction (bidirectional: entries [l0, l0 reverse, ...]) comes to row t from row t+1.
 export function stepView(trace, { t, unit, layer }) {
   const L = trace.layers[layer];
+  const back = trace.bidirectional && layer % 2 === 1 ? -1 : 1; // where the previous state is
   const at = (rows, s) => (s >= 0 ? pick(rows?.[s], unit) : 0);
+  // zeros before the first step (a reverse direction's first step is the last row)
+  const prev = (rows) => (back < 0 && rows?.[t + 1] === undefined ? 0 : at(rows, t - back));
   const gates = {};
   for (const g of GATES[trace.cell] || []) gates[g] = pick(L.gates[g]?.[t], unit);
   return {
     gates,
-    cPrev: L.c ? at(L.c, t - 1) : null,
+    cPrev: L.c ? prev(L.c) : null,
     c: L.c ? at(L.c, t) : null,
-    hPrev: at(L.h, t - 1),
+    hPrev: prev(L.h),
     h: at(L.h, t),
   };
 }
@@ -46,16 +50,19 @@ export function charOf(trace, x) {
 
 export function inputLabel(trace, t, layer = 0) {
   const x = trace.inputs[t];
-  const ch = charOf(trace, x);
+  const ch = trace.labels ? trace.labels[t] ?? "?" : charOf(trace, x);
   let text = `Step ${t}`;
   if (ch !== null) text += `: input “${ch === " " ? "␣ (space)" : ch}”`;
   else if (x) text += `: input x = [${x.map((v) => fmt(v, 3)).join(", ")}]`;
-  if (layer > 0) text += ` · layer ${layer} reads h of layer ${layer - 1}`;
+  const k = trace.bidirectional ? Math.floor(layer / 2) : layer; // layers: [l0, l0 reverse, l1, ...]
+  if (k > 0) text += ` · layer ${k} reads h of layer ${k - 1}${trace.bidirectional ? " (both directions)" : ""}`;
+  if (trace.bidirectional && layer % 2) text += " · reverse: it reads the sequence from the end";
   return text;
 }
 
-// Axis labels for the charts: the typed characters, when the input is text.
+// Axis labels for the charts: the typed characters or tokens, when the input is text.
 export function charLabels(trace) {
+  if (trace.labels) return trace.labels; // tokens, from a vocabulary
   return trace.alphabet ? trace.inputs.map((x) => charOf(trace, x)) : null;
 }
 

@@ -86,6 +86,10 @@ def test_plain_rnn_upload_asks_for_the_nonlinearity_then_opens_as_told() -> None
     r = client.post("/api/trace", json={"model": relu, "input": {"sequence": [[1.0, 2.0, 3.0]]}})
     assert r.status_code == 200
     assert upload("torch_rnn_relu.safetensors", nonlinearity="sigmoid").status_code == 422
+    asked = upload("torch_rnn_relu.safetensors", nonlinearity="ask")
+    assert asked.status_code == 200
+    assert asked.json()["needs"] == "nonlinearity" and asked.json()["choices"] == ["tanh", "relu"]
+    assert upload("keras_lm.keras", nonlinearity="ask").json()["cell"] == "lstm"  # no question
 
 
 def test_a_relu_rnn_exports_with_its_nonlinearity_and_opens_again_without_asking() -> None:

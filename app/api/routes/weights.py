@@ -32,17 +32,25 @@ MAX_VOCAB_BYTES = 4 * 2**20  # 100,000 tokens of 40 bytes
 async def post_weights(
     file: Annotated[UploadFile, File()],
     nonlinearity: Annotated[
-        Literal["tanh", "relu"] | None,
-        Form(description="a plain RNN's: a state_dict or a bare .weights.h5 cannot say it"),
+        Literal["tanh", "relu", "ask"] | None,
+        Form(
+            description="a plain RNN's, which a state_dict or a bare .weights.h5 cannot say. "
+            "Not given: such a file is a 400 at body.nonlinearity. 'ask' (the page's way): it is "
+            'a 200 {"needs": "nonlinearity", "choices": [...], "detail": ...} instead, since '
+            "asking is part of opening such a file, not a failure"
+        ),
     ] = None,
 ) -> Response:
     limit = get_settings().max_upload_bytes  # also caps a .keras' unpacked size
     data = await _read_capped(file, limit)
-    name = file.filename or ""
+    name, stated = file.filename or "", None if nonlinearity == "ask" else nonlinearity
     try:
-        model = await run_in_threadpool(load_weights, data, name, limit, nonlinearity=nonlinearity)
+        model = await run_in_threadpool(load_weights, data, name, limit, nonlinearity=stated)
     except NonlinearityNeededError as exc:
-        raise RequestError(("body", "nonlinearity"), str(exc), 400) from None
+        if nonlinearity == "ask":
+            model = {"needs": "nonlinearity", "choices": ["tanh", "relu"], "detail": str(exc)}
+        else:
+            raise RequestError(("body", "nonlinearity"), str(exc), 400) from None
     except WeightsError as exc:
         raise RequestError(("body", "file"), str(exc), 400) from None
     return Response(serialize.dumps(model), media_type="application/json")
