@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from app.engine.keras_files import config_of
+from app.engine.params import ModelError, check_params, spec_from_dict
 from app.engine.weightfiles import WeightsError
 from app.engine.weights import _keras_layer, _reset_after_false
 
@@ -499,4 +500,8 @@ def describe(
             "embedding_dim": int(embedding.shape[1]),
         }
     model["weights"] = {name: params[name] for name in shapes}  # state_dict order
+    try:  # the engine's own reading of the same contract must agree
+        check_params(spec_from_dict(model), model["weights"])
+    except ModelError as exc:
+        raise WeightsError(str(exc)) from None
     return model
