@@ -16,7 +16,6 @@ Dense's under `vars/0..1`.
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -219,7 +218,9 @@ def _bidirectional(name: str, inner: dict) -> KerasLayer:
 
 
 def layers_from_arrays(arrays: dict[str, np.ndarray], groups: set[str]) -> list[KerasLayer]:
-    """The layers of a weights file alone: classes from the group names, order from shapes."""
+    """The layers of a weights file alone: kinds from the group names (checked against the
+    shapes), order from their numbering (lstm, lstm_1, ...: Keras numbers a kind in layer order;
+    across kinds the order is lost, but a model of mixed kinds is refused anyway)."""
     keys = sorted({p.split("/")[1] for p in [*arrays, *groups] if p.startswith("layers/")})
     if not keys:
         old = " (this looks like a Keras 2 HDF5 file)" if "model_weights" in groups else ""
@@ -244,7 +245,7 @@ def layers_from_arrays(arrays: dict[str, np.ndarray], groups: set[str]) -> list[
                 layers.append(_recurrent_from_arrays(key, base, arrays))
     embedding = [la for la in layers if la.kind == "embedding"]
     dense = [la for la in layers if la.kind == "dense"]
-    recurrent = _chain([la for la in layers if la.kind == "recurrent"], embedding, arrays)
+    recurrent = [la for la in layers if la.kind == "recurrent"]  # mixed kinds: build_model refuses
     if len(embedding) > 1 or len(dense) > 1:
         raise WeightsError(
             f"the weights hold {len(embedding)} Embedding and {len(dense)} Dense layers; one "
@@ -289,38 +290,6 @@ def _recurrent_from_arrays(key: str, base: str, arrays: dict) -> KerasLayer:
     return KerasLayer(
         "recurrent", key, key, cell=cell, bidirectional=bidirectional, reset_after=reset_after
     )
-
-
-def _chain(recurrent: list[KerasLayer], embedding: list, arrays: dict) -> list[KerasLayer]:
-    """Layers of one class keep their numbering's order; across classes (bidirectional and
-    lstm) the order that chains the widths is taken, and only if it is the only one."""
-    if len({la.key.split("_")[0] for la in recurrent}) <= 1 or len(recurrent) > 6:
-        return recurrent
-    orders = []
-    for order in itertools.permutations(recurrent):
-        keeps_numbering = all(
-            [la.key for la in order if _split_key(la.key)[0] == base]
-            == [la.key for la in recurrent if _split_key(la.key)[0] == base]
-            for base in {_split_key(la.key)[0] for la in recurrent}
-        )
-        if keeps_numbering and _widths_chain(list(order), arrays):
-            orders.append(list(order))
-    if len(orders) != 1:
-        raise WeightsError(
-            f"the order of layers {[la.key for la in recurrent]} cannot be told from a weights "
-            "file alone; upload the .keras file (model.save), whose config.json gives it"
-        )
-    return orders[0]
-
-
-def _widths_chain(order: list[KerasLayer], arrays: dict) -> bool:
-    previous = None
-    for layer in order:
-        W, U = _layer_vars(layer, arrays, "forward")[:2]
-        if previous is not None and W.shape[0] != previous:
-            return False
-        previous = U.shape[0] * (2 if layer.bidirectional else 1)
-    return True
 
 
 # ---------------------------------------------------------------- layers + arrays -> model

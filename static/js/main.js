@@ -572,6 +572,8 @@ $("vocab-level").addEventListener("change", (ev) => {
 });
 $("weights-clear").addEventListener("click", () => {
   uploadedModel = null;
+  weightsFile = null;
+  $("nonlinearity-group").hidden = true;
   $("weights-file").value = "";
   $("weights-status").textContent = "";
   $("weights-clear").hidden = true;

@@ -213,6 +213,17 @@ def test_bare_weights_h5_with_a_layer_of_unknown_kind_is_refused_even_without_we
         load_weights(h5_bytes(build), "m.weights.h5")
 
 
+def test_bare_weights_h5_mixing_kinds_of_layer_is_refused_naming_them() -> None:
+    def build(h5: h5py.File) -> None:
+        for key, H, G in (("lstm", 2, 4), ("gru", 3, 3)):
+            h5[f"layers/{key}/cell/vars/0"] = np.ones((2, G * H), "f4")
+            h5[f"layers/{key}/cell/vars/1"] = np.ones((H, G * H), "f4")
+            h5[f"layers/{key}/cell/vars/2"] = np.ones((2, G * H) if G == 3 else G * H, "f4")
+
+    with pytest.raises(WeightsError, match=r"different kinds \('gru': gru, 'lstm': lstm\)"):
+        load_weights(h5_bytes(build), "m.weights.h5")
+
+
 def test_keras2_hdf5_file_is_refused_saying_what_is_read() -> None:
     data = h5_bytes(lambda h5: h5.create_group("model_weights/lstm"))
     with pytest.raises(WeightsError, match=r"no layers/ group \(this looks like a Keras 2"):
