@@ -46,7 +46,7 @@ READOUT_RE = re.compile(r"^(?:.+\.)?(readout|fc|linear|head|out|output|decoder)\
 EMBEDDING_RE = re.compile(
     r"^(?:.+\.)?(embedding|embeddings|embed|emb|encoder|word_embeddings)\.weight$"
 )
-KERAS_FIELDS = ("kernel", "recurrent_kernel", "bias")
+KERAS_FIELDS = ("kernel", "recurrent_kernel", "bias", "embeddings")
 CELL_OF_BLOCKS = {4: "lstm", 3: "gru", 1: "rnn"}
 
 
@@ -283,7 +283,12 @@ def _from_keras(keras: dict, reset_after: bool) -> tuple[dict[str, np.ndarray], 
             raise WeightsError(f"two tensors give {field} of Keras layer {layer!r}, e.g. {name!r}")
         groups[layer][field] = array
     recurrent = sorted((g for g in groups if "recurrent_kernel" in groups[g]), key=_natural)
-    dense = [g for g in groups if g not in recurrent]
+    tables = [g for g in groups if "embeddings" in groups[g]]  # a Keras Embedding
+    dense = [g for g in groups if g not in recurrent and g not in tables]
+    if len(tables) > 1 or any(len(groups[g]) > 1 for g in tables):
+        raise WeightsError(
+            f"expected at most one Keras Embedding (embeddings only), found {tables}"
+        )
     if not recurrent or len(dense) > 1:
         raise WeightsError(
             f"expected Keras recurrent layers and at most one Dense readout, found recurrent "
@@ -297,6 +302,8 @@ def _from_keras(keras: dict, reset_after: bool) -> tuple[dict[str, np.ndarray], 
         if W.ndim != 2:
             raise WeightsError(f"Keras Dense {layer}/kernel has shape {W.shape}; expected (H, O)")
         params |= {"readout.weight": W.T, "readout.bias": np.zeros(W.shape[1]) if b is None else b}
+    for layer in tables:
+        params["embedding.weight"] = groups[layer]["embeddings"]
     widths = [int(params[f"weight_hh_l{k}"].shape[1]) for k in range(len(recurrent))]
     return params, widths, False
 

@@ -573,3 +573,16 @@ def test_peephole_weights_on_a_gru_are_refused() -> None:
 def test_unknown_save_format_is_refused() -> None:
     with pytest.raises(WeightsError, match=r"unknown weight format 'pt'"):
         save_weights({"weight_ih_l0": np.ones((1, 1))}, "pt")
+
+
+def test_keras_embedding_in_flat_keras_names_becomes_the_embedding() -> None:
+    rng = np.random.default_rng(5)
+    E, W, U = (
+        rng.standard_normal((7, 2)),
+        rng.standard_normal((2, 12)),
+        rng.standard_normal((3, 12)),
+    )
+    arrays = {"embedding/embeddings": E, "lstm/kernel": W, "lstm/recurrent_kernel": U}
+    model = load(arrays)
+    assert model["embedding"] == {"num_embeddings": 7, "embedding_dim": 2}
+    np.testing.assert_array_equal(weights(model)["embedding.weight"], E)
