@@ -16,6 +16,7 @@ from collections.abc import Sequence
 UNKNOWN_TOKENS = ("<unk>", "<UNK>", "[UNK]")
 LEVELS = ("char", "word")
 MAX_TOKEN_CHARS = 100
+VOCAB_SUFFIXES = (".txt", ".json", ".vocab")
 
 
 class VocabError(ValueError):
@@ -24,13 +25,18 @@ class VocabError(ValueError):
 
 def parse_vocab(data: bytes, filename: str, max_tokens: int, max_bytes: int) -> list[str]:
     """The tokens of a vocabulary file, in id order, checked (count, length, repeats)."""
+    if not filename.lower().endswith(VOCAB_SUFFIXES):
+        raise VocabError(
+            f"unsupported vocabulary file {filename!r}: upload a {', '.join(VOCAB_SUFFIXES)} "
+            "file (a JSON list or {token: id} object, or one token a line)"
+        )
     if len(data) > max_bytes:
         raise VocabError(f"the vocabulary file is {len(data)} bytes, over the limit of {max_bytes}")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise VocabError(f"the vocabulary file is not UTF-8 text: {exc}") from None
-    if filename.lower().endswith(".json") or text.lstrip()[:1] in ("[", "{"):
+    if filename.lower().endswith(".json"):
         tokens = _from_json(text)
     else:
         tokens = text.split("\n")

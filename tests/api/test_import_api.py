@@ -142,8 +142,15 @@ def test_vocabulary_files_answer_their_tokens_in_id_order(
     ],
 )
 def test_bad_vocabulary_files_are_400_saying_why(content: str, message: str) -> None:
-    r = client.post("/api/vocab", files={"file": ("v.txt", io.BytesIO(content.encode()))})
+    name = "v.json" if content[:1] in "[{" and content else "v.txt"  # the suffix says the format
+    r = client.post("/api/vocab", files={"file": (name, io.BytesIO(content.encode()))})
     assert r.status_code == 400 and message in r.json()["detail"][0]["msg"]
+
+
+def test_vocabulary_file_of_another_type_is_refused_naming_the_types() -> None:
+    r = client.post("/api/vocab", files={"file": ("model.pt", io.BytesIO(b"a\nb\n"))})
+    assert r.status_code == 400
+    assert "unsupported vocabulary file 'model.pt': upload a .txt, .json, .vocab" in r.text
 
 
 def test_vocabulary_file_over_the_size_cap_is_413() -> None:
