@@ -183,7 +183,9 @@ def first_nonfinite(trace: Trace) -> dict | None:
             bad = ~np.isfinite(arr)
             if bad.any():
                 steps = np.flatnonzero(bad.any(axis=tuple(range(1, arr.ndim))))
-                at = int(steps[-1] if name.startswith("grad_") else steps[0])
+                # a reverse direction runs from T-1 down to 0, and its BPTT from 0 up
+                backwards = name.startswith("grad_") != (layer.direction == "reverse")
+                at = int(steps[-1] if backwards else steps[0])
                 where = {"field": name, "layer": layer.layer, "t": int(steps[0]), "diverged_at": at}
                 if layer.direction != "forward":
                     where["direction"] = layer.direction
