@@ -77,8 +77,13 @@ export function normText(log10) {
 // The gradient norms at step t, once the backward pass has reached it.
 export function gradLabel(trace, { t, layer }, revealFrom) {
   const L = trace.layers[layer];
-  const shown = (arr) => (arr && t >= revealFrom ? arr[t] : null);
-  let text = `At step ${t}: ‖∂L/∂h‖ = ${normText(shown(L.grad_h_log10_norm))}`;
-  if (L.grad_c_log10_norm) text += `, ‖∂L/∂c‖ = ${normText(shown(L.grad_c_log10_norm))}`;
+  // An exact zero has no log10 (null): a step that cannot reach the loss, e.g. a reverse
+  // direction's steps before its last-computed one when L reads the last row only.
+  const shown = (logs, plain) => {
+    if (!logs || t < revealFrom) return "not yet";
+    return logs[t] === null && plain?.[t] === 0 ? "0" : normText(logs[t]);
+  };
+  let text = `At step ${t}: ‖∂L/∂h‖ = ${shown(L.grad_h_log10_norm, L.grad_h_norm)}`;
+  if (L.grad_c_log10_norm) text += `, ‖∂L/∂c‖ = ${shown(L.grad_c_log10_norm, L.grad_c_norm)}`;
   return text;
 }

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as imported from "../../static/js/imported.js";
-import { stepView, inputLabel, charLabels } from "../../static/js/view.js";
+import { stepView, inputLabel, charLabels, gradLabel } from "../../static/js/view.js";
 
 const bidi = { bidirectional: true, hidden_size: [4, 3], num_layers: 2 };
 
@@ -48,4 +48,10 @@ test("text goes through the vocabulary; a model with an embedding needs its voca
     { sequence: [[1]] });
   const fields = imported.modelFields({ cell: "lstm", bidirectional: true, file: "m.keras" });
   assert.deepEqual(fields, { cell: "lstm", bidirectional: true });
+});
+
+test("an exact zero gradient reads 0, not 'not yet'", () => {
+  const tr = { layers: [{ grad_h_log10_norm: [null, -1], grad_h_norm: [0, 0.1], grad_c_log10_norm: null }] };
+  assert.equal(gradLabel(tr, { t: 0, layer: 0 }, 0), "At step 0: ‖∂L/∂h‖ = 0");
+  assert.equal(gradLabel(tr, { t: 0, layer: 0 }, 1), "At step 0: ‖∂L/∂h‖ = not yet");
 });
