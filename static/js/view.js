@@ -29,6 +29,7 @@ export function stepView(trace, { t, unit, layer }) {
     cPrev: L.c ? prev(L.c) : null,
     c: L.c ? at(L.c, t) : null,
     hPrev: prev(L.h),
+    prevStep: back < 0 ? "t+1" : "t−1", // the subscript of the previous state
     h: at(L.h, t),
   };
 }

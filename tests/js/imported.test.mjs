@@ -21,6 +21,8 @@ test("a reverse direction's previous state is the next row, zero at the last ste
     layers: [{ gates: {}, c: null, h: [[0.1], [0.2]] }, { gates: {}, c: null, h: [[0.3], [0.4]] }],
   };
   assert.equal(stepView(tr, { t: 0, unit: "0", layer: 1 }).hPrev, 0.4);
+  assert.equal(stepView(tr, { t: 0, unit: "0", layer: 1 }).prevStep, "t+1");
+  assert.equal(stepView(tr, { t: 0, unit: "0", layer: 0 }).prevStep, "t−1");
   assert.equal(stepView(tr, { t: 1, unit: "0", layer: 1 }).hPrev, 0);
   assert.equal(stepView(tr, { t: 1, unit: "0", layer: 0 }).hPrev, 0.1);
   assert.match(inputLabel(tr, 0, 1), /reverse: it reads the sequence from the end/);
