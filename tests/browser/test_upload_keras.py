@@ -160,4 +160,8 @@ def test_a_bidirectional_model_offers_a_direction_selector(page, base_url) -> No
     expect(page.locator("#input-now")).to_contain_text(
         "reverse: it reads the sequence from the end"
     )
+    assert "t+1" in page.locator("#equations").inner_text()  # it comes from step t+1
+    # the loss reads the last row, which this direction computes first: its other steps get an
+    # exact zero gradient, shown as 0
+    expect(page.locator("#grad-now")).to_have_text("At step 0: ‖∂L/∂h‖ = 0, ‖∂L/∂c‖ = 0")
     page.screenshot(path=str(ARTIFACTS / "upload_bidirectional.png"), full_page=True)
