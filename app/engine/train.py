@@ -26,6 +26,7 @@ import numpy as np
 
 from . import losses, network, optim, train_tasks
 from .params import ModelSpec, init_params, spec_from_dict, spec_to_dict
+from .train_tasks import TrainTask
 
 EVAL_STREAM = 0x5EED  # the held-out set: default_rng((task seed, EVAL_STREAM))
 
@@ -291,9 +292,12 @@ def loss_and_grads(
 class Trainer:
     """One training run; `train_steps(n)` advances it (call it off the event loop)."""
 
-    def __init__(self, config: TrainConfig, model: Mapping[str, Any]) -> None:
+    def __init__(
+        self, config: TrainConfig, model: Mapping[str, Any], task: TrainTask | None = None
+    ) -> None:
+        """task: in place of the task named by config.task (charlm on an uploaded text)."""
         self.config = config
-        self.task = train_tasks.get(config.task)
+        self.task = task or train_tasks.get(config.task)
         if config.length < self.task.min_length:
             raise ValueError(
                 f"task.length must be at least {self.task.min_length} for {config.task!r}"
@@ -308,7 +312,8 @@ class Trainer:
         self.opt = optim.make(config.optimizer, self.params, config.lr)
         self.rng = np.random.default_rng((config.task_seed, config.seed))
         eval_rng = np.random.default_rng((config.task_seed, EVAL_STREAM))
-        self.eval_X, self.eval_target = self.task.batch(config.length, config.eval_size, eval_rng)
+        held_out = self.task.eval_batch or self.task.batch
+        self.eval_X, self.eval_target = held_out(config.length, config.eval_size, eval_rng)
         self.step = 0
         self.ws: list[dict] = [{} for _ in range(self.spec.num_layers)]  # scratch buffers
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.engine import trace
+from app.engine import trace, units
 from app.main import app
 from app.settings import get_settings
 
@@ -138,3 +138,21 @@ def test_live_mode_refuses_a_bidirectional_model():
                                  "input": {"sequence": [[1.0]]}, "live": True}))  # fmt: skip
         frame = json.loads(ws.receive_text())
     assert frame["type"] == "error" and "unidirectional" in json.dumps(frame["detail"])
+
+
+def test_units_search_scores_both_directions_of_a_bidirectional_layer():
+    model = {"cell": "gru", "hidden_size": 3, "bidirectional": True, "init": {"seed": 2}}
+    body = {"model": model, "input": {"text": "ab(c)d"},
+            "target": {"builtin": "bracket_depth"}, "top": 100}  # fmt: skip
+    r = client.post("/api/units/search", json=body)
+    assert r.status_code == 200, r.text
+    rows = r.json()["units"]
+    assert sorted((u["layer_direction"], u["unit"]) for u in rows) == [
+        (d, n) for d in ("forward", "reverse") for n in range(3)
+    ]
+    text, alphabet = body["input"]["text"], "()abcd"  # the alphabet follows from the text
+    tr = trace({**body["model"], "input_size": 6}, np.eye(6)[[alphabet.index(c) for c in text]])
+    r_reverse = units.score_values(tr.layers[1].h, units.bracket_depth(text))
+    for u in rows:
+        if u["layer_direction"] == "reverse":
+            assert u["r"] == pytest.approx(r_reverse[u["unit"]], rel=1e-12)

@@ -16,6 +16,7 @@ import pytest
 
 from app.engine import ModelError, prepare, trace
 from app.engine.params import init_params, param_shapes, spec_from_dict, spec_to_dict
+from app.engine.train import TrainConfig, Trainer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 WILD = sorted(p.stem for p in FIXTURES.glob("wild_*.npz"))
@@ -244,15 +245,16 @@ def test_central_differences_agree_for_an_embedding_language_model():
     np.testing.assert_array_equal(trace(plain, E[tokens], loss=loss).grad_inputs, tr.grad_inputs)
 
 
-def test_central_differences_with_clamps_in_a_bidirectional_layer():
-    model = _perturbed({"cell": "lstm", "input_size": D, "hidden_size": 3,
+@pytest.mark.parametrize(("cell", "held", "other"), [("lstm", "f", "i"), ("gru", "z", "r")])
+def test_central_differences_with_clamps_in_a_bidirectional_layer(cell, held, other):
+    model = _perturbed({"cell": cell, "input_size": D, "hidden_size": 3,
                         "bidirectional": True})  # fmt: skip
-    clamp = [{"t": [1, 3], "gate": "f", "value": 1.0}, {"t": 2, "gate": "i", "value": 0.0,
+    clamp = [{"t": [1, 3], "gate": held, "value": 1.0}, {"t": 2, "gate": other, "value": 0.0,
                                                          "units": [0]}]  # fmt: skip
     tr = _check_param_grads(model, X, clamp=clamp)
     for layer in tr.layers:  # held at input positions 1 and 3 in both directions
-        np.testing.assert_array_equal(layer.gates["f"][[1, 3]], 1.0)
-        assert layer.gates["i"][2, 0] == 0.0 and (layer.gates["f"][[0, 2, 4]] != 1.0).all()
+        np.testing.assert_array_equal(layer.gates[held][[1, 3]], 1.0)
+        assert layer.gates[other][2, 0] == 0.0 and (layer.gates[held][[0, 2, 4]] != 1.0).all()
 
 
 # ---- shapes, names and refusals --------------------------------------------------------------
@@ -349,3 +351,64 @@ def test_mixed_widths_continue_a_sequence_bit_for_bit():
     rest = prepare(model, X[2:], initial_state=state, start=2).backward()
     for k in range(2):
         np.testing.assert_array_equal(rest.layers[k].h, whole.layers[k].h[2:])
+
+
+# ---- direct comparison with fresh random torch modules (skipped without torch) ----------------
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [
+        ("LSTM", {"bidirectional": True, "proj_size": 2}),
+        ("GRU", {"bidirectional": True}),
+        ("RNN", {"bidirectional": True, "nonlinearity": "relu"}),
+    ],
+)
+def test_fresh_random_wild_torch_modules(cls, kwargs):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(7)
+    H, L = 4, 2
+    module = getattr(torch.nn, cls)(D, H, num_layers=L, dtype=torch.float64, **kwargs)
+    x = torch.randn(9, D, dtype=torch.float64, requires_grad=True)
+    y, state = module(x)
+    y[-1].sum().backward()
+    model = {"cell": cls.lower(), "input_size": D, "hidden_size": H, "num_layers": L, **kwargs,
+             "weights": {n: p.detach().numpy() for n, p in module.named_parameters()}}  # fmt: skip
+    tr = trace(model, x.detach().numpy())
+    tol = {"rtol": RTOL64, "atol": ATOL64}
+    R = kwargs.get("proj_size") or H
+    top = np.concatenate([tr.layers[-2].h, tr.layers[-1].h], axis=1)
+    np.testing.assert_allclose(top, y.detach().numpy(), **tol)
+    assert top.shape[1] == 2 * R
+    h_n = (state[0] if cls == "LSTM" else state).detach().numpy()
+    for j, layer in enumerate(tr.layers):  # torch's h_n: forward at T-1, reverse at position 0
+        np.testing.assert_allclose(layer.h[0 if j % 2 else -1], h_n[j], **tol)
+    np.testing.assert_allclose(tr.grad_inputs, x.grad.numpy(), **tol)
+    for name, p in module.named_parameters():
+        np.testing.assert_allclose(tr.param_grads[name], p.grad.numpy(), **tol, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"cell": "lstm", "hidden_size": [5, 3], "bidirectional": True, "proj_size": 2},
+        {"cell": "rnn", "hidden_size": 4, "nonlinearity": "relu"},
+    ],
+)
+def test_a_wild_model_trains_through_the_engine_and_opens_again(model):
+    trainer = Trainer(TrainConfig(task="adding", length=8, steps=5, batch_size=4, eval_size=8),
+                      model)  # fmt: skip
+    losses, norms = trainer.train_steps(5)
+    assert len(losses) == 5 and np.all(np.isfinite(losses)) and np.all(np.isfinite(norms))
+    out = trainer.model_dict()
+    assert {k: out[k] for k in model} == model
+    X, loss = trainer.sample()
+    tr = trace(out, X, loss=loss)
+    assert np.isfinite(tr.loss) and len(tr.layers) == len(spec_from_dict(out).entries)
+
+
+def test_training_refuses_an_embedding():
+    model = {"cell": "lstm", "hidden_size": 3,
+             "embedding": {"num_embeddings": 5, "embedding_dim": 2}}  # fmt: skip
+    with pytest.raises(ValueError, match="model.embedding"):
+        Trainer(TrainConfig(task="adding", length=8), model)
