@@ -99,7 +99,8 @@ function requestBody() {
   // a text model trained on /train reads characters in its own alphabet's order
   if (uploadedModel?.alphabet && input.text !== undefined) input.alphabet = uploadedModel.alphabet;
   const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64" };
-  if (state.live && state.kind === "text") body.live = true;
+  // live typing feeds one-hot characters: not through a vocabulary or an embedding
+  if (state.live && state.kind === "text" && !body.input.vocab && !uploadedModel?.embedding) body.live = true;
   return body;
 }
 
