@@ -99,7 +99,8 @@ const GRAD_KEYS = ["grad_h", "grad_c", "grad_h_norm", "grad_c_norm", "grad_h_log
 export function traceFromStart(start) {
   const gates = start.gates || [];
   const isLstm = start.cell === "lstm";
-  const layers = Array.from({ length: start.num_layers }, () => ({
+  const entries = start.num_layers * (start.bidirectional ? 2 : 1); // [l0, l0 reverse, l1, ...]
+  const layers = Array.from({ length: entries }, () => ({
     gates: Object.fromEntries(gates.map((g) => [g, []])),
     c: isLstm ? [] : null,
     h: [],
@@ -112,6 +113,8 @@ export function traceFromStart(start) {
     input_size: start.input_size,
     inputs: [],
     alphabet: start.alphabet ?? null,
+    bidirectional: Boolean(start.bidirectional),
+    tokens: start.tokens ?? null, // token ids, for a model with an embedding
     loss: null,
     layers,
     nonfinite: null,

@@ -235,8 +235,9 @@ export function update(refs, view) {
     const carried = refs.cell === "lstm" ? view.c : view.h;
     refs.belt.style.strokeWidth = `${flowWidth(Math.tanh(Math.abs(carried ?? 0)), 4, 14)}px`;
   }
-  if (refs.cPrev) setValueLabel(refs.cPrev, "c", "t−1", view.cPrev);
+  const prev = view.prevStep ?? "t−1"; // "t+1" for a reverse direction
+  if (refs.cPrev) setValueLabel(refs.cPrev, "c", prev, view.cPrev);
   if (refs.c) setValueLabel(refs.c, "c", "t", view.c);
-  setValueLabel(refs.hPrev, "h", "t−1", view.hPrev);
+  setValueLabel(refs.hPrev, "h", prev, view.hPrev);
   setValueLabel(refs.h, "h", "t", view.h);
 }

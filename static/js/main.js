@@ -8,6 +8,7 @@ import { GATES, NAMES, fmt } from "./encodings.js";
 import { createCodePanel } from "./code.js";
 import { createHoldControls } from "./hold-form.js";
 import * as holds from "./holds.js";
+import * as imported from "./imported.js";
 import { brackets, buildInput, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToText } from "./inputs.js";
 import { joiningClass, pageChanged, registerPage } from "./pagelink.js";
 import { Player } from "./player.js";
@@ -31,6 +32,7 @@ const gradChart = charts.createGradChart(dom.grad);
 let socket = null;
 let runId = 0;
 let uploadedModel = null; // a model with weights inline, from POST /api/weights
+const vocab = { tokens: null, level: "char" }; // an uploaded vocabulary (not kept in the link)
 let hideGradsFrom = 0; // during a play-through the gradient chart hides steps < this
 let plottedReveal = null;
 let live = { ready: false, sent: "", pendingX: [] };
@@ -87,9 +89,9 @@ function showStatus(message) {
 
 // --- the request -------------------------------------------------------------------------------
 function requestBody() {
-  const input = buildInput(state);
+  const input = imported.textInput(buildInput(state), uploadedModel, vocab.tokens, vocab.level);
   const model = uploadedModel
-    ? modelFields(uploadedModel)
+    ? imported.modelFields(uploadedModel)
     : {
         cell: state.cell,
         hidden_size: state.hidden,
@@ -103,7 +105,8 @@ function requestBody() {
   if (uploadedModel?.alphabet && input.text !== undefined) input.alphabet = uploadedModel.alphabet;
   // frames: binary blocks of what the views show (the JSON protocol stays for API clients)
   const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64", frames: "compact" };
-  if (state.live && state.kind === "text") body.live = true;
+  // live typing feeds one-hot characters: not through a vocabulary or an embedding
+  if (state.live && state.kind === "text" && !body.input.vocab && !uploadedModel?.embedding) body.live = true;
   else addHolds(body);
   return body;
 }
@@ -133,12 +136,6 @@ const holdControls = createHoldControls({
 const codePanel = createCodePanel({
   root: $("code"), file: $("code-file"), forwardButton: $("code-forward"), backwardButton: $("code-backward"),
 });
-
-// The fields of a model object /api/trace takes (an upload's answer may carry more, e.g. its file name).
-const MODEL_FIELDS = ["cell", "input_size", "hidden_size", "num_layers", "variant", "output_size", "init", "weights"];
-function modelFields(model) {
-  return Object.fromEntries(MODEL_FIELDS.filter((k) => model[k] !== undefined).map((k) => [k, model[k]]));
-}
 
 let lastRun = { key: "", at: -Infinity };
 
@@ -237,15 +234,27 @@ function startTrace(start) {
     player.seek(t);
   });
   plottedReveal = null;
-  fillSelect(dom.unit, ["mean", ...Array.from({ length: trace.hidden_size }, (_, u) => String(u))], (v) =>
+  trace.labels = imported.tokenLabels({ ...trace, inputs: start.inputs || [] }, vocab.tokens);
+  if (state.layer >= trace.layers.length) state.layer = 0;
+  fillSelect(dom.layer, Array.from({ length: trace.num_layers }, (_, k) => String(k)), (v) =>
+    imported.layerName({ ...trace, bidirectional: false }, Number(v)),
+  );
+  dom.layer.disabled = trace.num_layers < 2;
+  $("direction-group").hidden = !trace.bidirectional;
+  fillUnits();
+}
+
+// The unit selector lists the units of the layer shown (layers may have their own widths).
+function fillUnits() {
+  const { layer, direction } = imported.entryParts(trace, state.layer);
+  const H = imported.widthOf(trace, state.layer);
+  fillSelect(dom.unit, ["mean", ...Array.from({ length: H }, (_, u) => String(u))], (v) =>
     v === "mean" ? "mean of all units" : `unit ${v}`,
   );
-  fillSelect(dom.layer, Array.from({ length: trace.num_layers }, (_, k) => String(k)), (v) => `layer ${v}`);
-  if (state.unit !== "mean" && Number(state.unit) >= trace.hidden_size) state.unit = "0";
-  if (state.layer >= trace.num_layers) state.layer = 0;
+  if (state.unit !== "mean" && Number(state.unit) >= H) state.unit = "0";
   dom.unit.value = state.unit;
-  dom.layer.value = String(state.layer);
-  dom.layer.disabled = trace.num_layers < 2;
+  dom.layer.value = String(layer);
+  $("direction").value = direction;
 }
 
 function fillSelect(select, values, text) {
@@ -398,7 +407,7 @@ async function updateCharts() {
   if (!trace || trace.steps === 0) return;
   const layer = trace.layers[state.layer];
   await Promise.all([
-    charts.updateHeatmaps(heat, layer, trace.steps, trace.hidden_size, charLabels(trace)),
+    charts.updateHeatmaps(heat, layer, trace.steps, imported.widthOf(trace, state.layer), charLabels(trace)),
     updateGradOnly(),
   ]);
   render(trace, player.t);
@@ -556,12 +565,15 @@ dom.unit.addEventListener("change", () => {
   saveUrl(true);
   render(trace, player.t);
 });
-dom.layer.addEventListener("change", () => {
-  state.layer = Number(dom.layer.value);
+const onLayer = () => {
+  state.layer = imported.entryIndex(trace, Number(dom.layer.value), $("direction").value);
+  if (trace) fillUnits();
   saveUrl(true);
   plottedReveal = null;
   updateCharts();
-});
+};
+dom.layer.addEventListener("change", onLayer);
+$("direction").addEventListener("change", onLayer);
 const setFast = () => document.body.classList.toggle("fast", state.speed >= 8);
 dom.speed.addEventListener("change", () => {
   state.speed = Number(dom.speed.value);
@@ -627,7 +639,7 @@ registerPage({
   url: () => `${location.pathname}?${serialise(state)}`,
   playing: () => player.playing,
   model: () => uploadedModel,
-  modelBody: modelFields,
+  modelBody: imported.modelFields,
 });
 
 $("toggle-controls").addEventListener("click", (ev) => {
@@ -637,27 +649,57 @@ $("toggle-controls").addEventListener("click", (ev) => {
   window.dispatchEvent(new Event("resize")); // Plotly charts follow the new width
 });
 
-// Weights: POST /api/weights answers a model with its weights inline.
-$("weights-file").addEventListener("change", async (ev) => {
-  const file = ev.target.files[0];
-  if (!file) return;
+// Weights: POST /api/weights answers a model with its weights inline; a plain RNN's file
+// cannot say tanh or ReLU, so the page asks and sends the file again.
+let weightsFile = null;
+async function useWeights(file) {
   showError("");
+  const ask = $("nonlinearity");
   try {
-    uploadedModel = await api.uploadWeights(file);
+    uploadedModel = await imported.uploadModel(file, ask.value);
     Object.assign(state, {
-      cell: uploadedModel.cell, hidden: uploadedModel.hidden_size,
-      layers: uploadedModel.num_layers, variant: uploadedModel.variant || "standard",
+      cell: uploadedModel.cell, hidden: imported.widthOf(uploadedModel, 0),
+      layers: uploadedModel.num_layers, variant: uploadedModel.variant || "standard", layer: 0,
     });
     fillControls();
     $("weights-status").textContent = `Using weights from ${file.name} (not kept in the link).`;
     $("weights-clear").hidden = false;
     run();
   } catch (err) {
+    const needs = err instanceof imported.NeedsNonlinearity;
+    $("nonlinearity-group").hidden = !needs && ask.value === "";
+    if (needs) ask.focus();
+    showError(needs ? `${file.name}: ${err.message}` : `Could not use ${file.name}: ${err.message}`);
+  }
+}
+$("weights-file").addEventListener("change", (ev) => {
+  weightsFile = ev.target.files[0] || null;
+  $("nonlinearity").value = "";
+  if (weightsFile) useWeights(weightsFile);
+});
+$("nonlinearity").addEventListener("change", () => {
+  if (weightsFile && $("nonlinearity").value) useWeights(weightsFile);
+});
+$("vocab-file").addEventListener("change", async (ev) => {
+  const file = ev.target.files[0];
+  if (!file) return;
+  showError("");
+  try {
+    vocab.tokens = await imported.uploadVocab(file);
+    $("vocab-status").textContent = `Vocabulary: ${vocab.tokens.length} tokens from ${file.name}.`;
+    run();
+  } catch (err) {
     showError(`Could not use ${file.name}: ${err.message}`);
   }
 });
+$("vocab-level").addEventListener("change", (ev) => {
+  vocab.level = ev.target.value;
+  run();
+});
 $("weights-clear").addEventListener("click", () => {
   uploadedModel = null;
+  weightsFile = null;
+  $("nonlinearity-group").hidden = true;
   $("weights-file").value = "";
   $("weights-status").textContent = "";
   $("weights-clear").hidden = true;
