@@ -141,11 +141,14 @@ def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | ob
     T = run.X.shape[0]
     yield _start_frame(run, extra, T)  # the run holds a slot already: a busy answer came first
     forward = run.forward()
-    H, L, G = run.spec.hidden_size, run.spec.num_layers, len(run.spec.gates)
+    spec = run.spec
+    entries = spec.num_layers * len(spec.directions)  # trace entries: layers × directions
+    units = len(spec.directions) * sum(spec.widths)  # units over every entry
+    G = len(spec.gates)
     if frames == "step":
         yield from (serialize.step_frame(t, forward) for t in range(T))
     else:
-        n = serialize.batch_rows(L * H * (G + 2))
+        n = serialize.batch_rows(units * (G + 2))
         encode = serialize.steps_frame if frames == "batch" else serialize.compact_steps
         yield from (encode(t0, min(T, t0 + n), forward) for t0 in range(0, T, n))
     yield PAUSE
@@ -153,7 +156,7 @@ def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | ob
     if frames == "step":
         yield from (serialize.grad_frame(t, trace) for t in reversed(range(T)))
     else:
-        n = serialize.batch_rows(L * (2 * H + 4) if frames == "batch" else L * 4)
+        n = serialize.batch_rows(2 * units + 4 * entries)  # dL/dh, dL/dc rows and four norms
         grads = serialize.grads_frame if frames == "batch" else serialize.compact_grads
         yield from (grads(max(0, t1 - n), t1, trace) for t1 in range(T, 0, -n))
     yield _end_frame(trace)
