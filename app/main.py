@@ -17,7 +17,7 @@ from app.api.errors import (
     validation_error_handler,
 )
 from app.api.middleware import BodyLimit, OpenStreams, SecurityHeaders
-from app.api.routes import compare, health, pages, trace, train, weights
+from app.api.routes import compare, health, lessons, pages, trace, train, weights
 from app.api.slots import RunSlots
 from app.settings import get_settings
 
@@ -40,7 +40,7 @@ def create_app() -> FastAPI:
     app.state.streams = {"open": 0}
     app.add_exception_handler(RequestError, request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    for module in (health, trace, weights, compare, train, pages):
+    for module in (health, trace, weights, compare, train, lessons, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.add_middleware(

@@ -340,3 +340,5 @@ function main() {
 }
 
 main();
+// Exposed for the lesson panel (lesson-eval.js) and the browser tests.
+globalThis.lstmxLab = { get state() { return state; }, get answer() { return answer; } };
