@@ -16,6 +16,8 @@ from typing import Any
 LSTM_GATES, GRU_GATES = ("i", "f", "g", "o"), ("r", "z", "n")
 SIGMOID_GATES = ("i", "f", "o", "r", "z")
 CELLS = ("rnn", "lstm", "gru")
+GATE_NAMES = {"i": "input gate", "f": "forget gate", "g": "candidate", "o": "output gate",
+              "r": "reset gate", "z": "update gate", "n": "candidate"}  # fmt: skip
 
 # step page: per (t, unit) series and which cells have them
 STEP_SERIES: dict[str, tuple[str, ...]] = {
@@ -51,7 +53,7 @@ REFS = {"step": ("t", "T", "u"), "compare": ("k", "T"), "train": ()}
 # name -> (CSS selector, what a screen reader hears)
 HIGHLIGHTS: dict[str, dict[str, tuple[str, str]]] = {
     "step": {
-        **{f"gate {g}": (f'#diagram [data-gate="{g}"]', f"gate {g}") for g in LSTM_GATES + GRU_GATES},
+        **{f"gate {g}": (f'#diagram [data-gate="{g}"]', f"the {GATE_NAMES[g]} {g}") for g in GATE_NAMES},
         "cell-state": ("#diagram .wire.belt", "the cell-state line"),
         "diagram": ("#diagram", "the cell diagram"),
         "equations": ("#equations", "the equations"),

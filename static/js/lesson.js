@@ -193,12 +193,24 @@ class Panel {
     this.unmark();
     if (!el) return;
     el.classList.add("lesson-highlight");
+    this.reveal(el);
     el.setAttribute("data-lesson-highlight", "true");
     if (!el.hasAttribute("aria-describedby")) {
       el.setAttribute("aria-describedby", "lesson-look");
       el.dataset.lessonDescribed = "1";
     }
     this.marked = el;
+  }
+
+  // Once per stop, bring the element into view under the (sticky) panel, if it is not.
+  reveal(el) {
+    if (this.revealedStop === this.k || getComputedStyle(this.root).position !== "sticky") return;
+    this.revealedStop = this.k;
+    document.documentElement.style.setProperty("--lesson-h", `${this.root.offsetHeight}px`);
+    const box = el.getBoundingClientRect();
+    const top = this.root.getBoundingClientRect().bottom;
+    if (box.top >= top && box.bottom <= innerHeight) return;
+    el.scrollIntoView({ block: box.height > innerHeight - top ? "start" : "nearest", behavior: "instant" });
   }
 
   unmark() {
