@@ -155,7 +155,9 @@ def _get(rows: Any, t: int | None, u: int | None) -> float | None:
     return row[u] if 0 <= u < len(row) else None
 
 
-def _series(name: str, L: dict[str, Any], cell: str, t: int | None, u: int | None, H: int) -> float | None:
+def _series(
+    name: str, L: dict[str, Any], cell: str, t: int | None, u: int | None, H: int
+) -> float | None:
     if u is None:
         vals = [_series(name, L, cell, t, j, H) for j in range(H)]
         return None if any(v is None for v in vals) else sum(vals) / H  # type: ignore[arg-type]
@@ -190,7 +192,9 @@ def _series(name: str, L: dict[str, Any], cell: str, t: int | None, u: int | Non
         return 0.0 if t == T - 1 else _mul(g["f"][t + 1][u], L["grad_c"][t + 1][u])
     if name == "dL/dc_out":
         c, o, dh = _get(L["c"], t, u), _get(g["o"], t, u), _get(L["grad_h"], t, u)
-        return None if None in (c, o, dh) else o * (1 - math.tanh(c) ** 2) * dh  # type: ignore[operator]
+        if c is None or o is None or dh is None:
+            return None
+        return o * (1 - math.tanh(c) ** 2) * dh
     return None
 
 
@@ -219,7 +223,9 @@ def compare_context(state: dict[str, Any], answer: dict[str, Any]) -> dict[str, 
             "refs": {"k": state["k"], "T": answer["steps"]}}  # fmt: skip
 
 
-def train_context(state: dict[str, Any], runs: dict[str, dict[str, Any]], baseline: float | None) -> dict[str, Any]:
+def train_context(
+    state: dict[str, Any], runs: dict[str, dict[str, Any]], baseline: float | None
+) -> dict[str, Any]:
     return {"page": "train", "state": state, "runs": runs, "baseline": baseline, "refs": {}}
 
 
@@ -286,7 +292,7 @@ def _lab_value(q: dict[str, Any], ctx: dict[str, Any], args: list[int | None]) -
         return None
     where = LAB_FIELDS[q["field"]]
     if q["kind"] == "lab_curve":
-        return _pow10(_get1(data.get(where), args[0]))  # type: ignore[arg-type]
+        return _pow10(_get1(data.get(str(where)), args[0]))
     group, key = where
     return (data.get(group) or {}).get(key)
 

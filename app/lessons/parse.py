@@ -80,9 +80,15 @@ def _lines(text: str) -> list[_Field]:
         key, colon, value = raw.partition(":")
         key = key.strip().lower()
         if not colon or not re.fullmatch(r"[a-z]+", key):
-            raise LessonError(n, f"expected “key: value” (keys: {', '.join(LESSON_KEYS + STOP_KEYS)}), got “{raw.strip()[:60]}”")
+            raise LessonError(
+                n,
+                f"expected “key: value” (keys: {', '.join(LESSON_KEYS + STOP_KEYS)}), "
+                f"got “{raw.strip()[:60]}”",
+            )
         if key not in LESSON_KEYS + STOP_KEYS:
-            raise LessonError(n, f"unknown key “{key}” (keys: {', '.join(LESSON_KEYS + STOP_KEYS)})")
+            raise LessonError(
+                n, f"unknown key “{key}” (keys: {', '.join(LESSON_KEYS + STOP_KEYS)})"
+            )
         out.append(_Field(key, value.strip(), n))
     return out
 
@@ -97,16 +103,22 @@ def parse_lesson(text: str) -> dict[str, Any]:
             if stops:
                 raise LessonError(f.line, f"“{f.key}” belongs before the first stop")
             if f.key in head:
-                raise LessonError(f.line, f"“{f.key}” is given twice (first on line {head[f.key].line})")
+                raise LessonError(
+                    f.line, f"“{f.key}” is given twice (first on line {head[f.key].line})"
+                )
             head[f.key] = f
         elif f.key == "stop":
             stops.append(_Stop(f.line, [f]))
         elif not stops:
-            raise LessonError(f.line, f"“{f.key}” belongs to a stop: start one with “stop: its title”")
+            raise LessonError(
+                f.line, f"“{f.key}” belongs to a stop: start one with “stop: its title”"
+            )
         else:
             prev = stops[-1].one(f.key)
             if prev and f.key not in REPEATABLE:
-                raise LessonError(f.line, f"“{f.key}” is given twice in this stop (first on line {prev.line})")
+                raise LessonError(
+                    f.line, f"“{f.key}” is given twice in this stop (first on line {prev.line})"
+                )
             stops[-1].fields.append(f)
     for key in LESSON_KEYS:
         if key not in head:
@@ -114,7 +126,11 @@ def parse_lesson(text: str) -> dict[str, Any]:
         _text(head[key], LIMITS.get(key, 80))
     slug = head["slug"]
     if not _SLUG.match(slug.value) or len(slug.value) > 60:
-        raise LessonError(slug.line, f"slug “{slug.value}” should be lowercase letters, digits and single dashes (at most 60)")
+        raise LessonError(
+            slug.line,
+            f"slug “{slug.value}” should be lowercase letters, digits and single dashes "
+            "(at most 60)",
+        )
     if not stops:
         raise LessonError(0, "the lesson has no stops: add one with “stop: its title”")
     if len(stops) > MAX_STOPS:
@@ -167,7 +183,10 @@ def _stop(stop: _Stop) -> dict[str, Any]:
     if not says:
         raise LessonError(stop.line, "this stop has no “say:” line")
     if sum(len(f.value) for f in says) > MAX_SAY_CHARS:
-        raise LessonError(says[-1].line, f"the stop says more than {MAX_SAY_CHARS} characters: keep it to 2–4 sentences")
+        raise LessonError(
+            says[-1].line,
+            f"the stop says more than {MAX_SAY_CHARS} characters: keep it to 2–4 sentences",
+        )
     query = views.serialise(page, state)
     out: dict[str, Any] = {
         "title": title,
@@ -189,7 +208,9 @@ def _check_view(page: str, state: dict[str, Any], f: _Field) -> None:
         if T < 1:
             raise LessonError(f.line, "view: the sequence is empty")
         if state["t"] >= T:
-            raise LessonError(f.line, f"view: t={state['t']} but the sequence has {T} steps (t < {T})")
+            raise LessonError(
+                f.line, f"view: t={state['t']} but the sequence has {T} steps (t < {T})"
+            )
         if state["unit"] != "mean" and int(state["unit"]) >= state["hidden"]:
             raise LessonError(f.line, f"view: unit={state['unit']} but hidden={state['hidden']}")
         if state["layer"] >= state["layers"]:
@@ -201,16 +222,22 @@ def _check_view(page: str, state: dict[str, Any], f: _Field) -> None:
         if T < 1:
             raise LessonError(f.line, "view: the sequence is empty")
         if state["k"] >= T:
-            raise LessonError(f.line, f"view: k={state['k']} but the sequence has {T} steps (k < {T})")
+            raise LessonError(
+                f.line, f"view: k={state['k']} but the sequence has {T} steps (k < {T})"
+            )
 
 
-def _say(page: str, f: _Field, state: dict[str, Any], kinds: dict[str, Any]) -> list[dict[str, Any]]:
+def _say(
+    page: str, f: _Field, state: dict[str, Any], kinds: dict[str, Any]
+) -> list[dict[str, Any]]:
     text = f.value
     if not text:
         raise LessonError(f.line, "“say” is empty")
     stripped = _PLACEHOLDER.sub("", text)
     if "{" in stripped or "}" in stripped:
-        raise LessonError(f.line, "a “{” or “}” without its pair (numbers are written {name | format})")
+        raise LessonError(
+            f.line, "a “{” or “}” without its pair (numbers are written {name | format})"
+        )
     segments: list[dict[str, Any]] = []
     at = 0
     for m in _PLACEHOLDER.finditer(text):
@@ -241,7 +268,9 @@ def _cond(page: str, f: _Field, state: dict[str, Any], kinds: dict[str, Any]) ->
 READINGS = ("closed", "partly open", "open")
 
 
-def _question(page: str, stop: _Stop, state: dict[str, Any], kinds: dict[str, Any]) -> dict[str, Any] | None:
+def _question(
+    page: str, stop: _Stop, state: dict[str, Any], kinds: dict[str, Any]
+) -> dict[str, Any] | None:
     q_f, choices, ans_f = stop.one("question"), stop.all("choice"), stop.one("answer")
     if q_f is None:
         stray = choices[0] if choices else ans_f
@@ -251,7 +280,7 @@ def _question(page: str, stop: _Stop, state: dict[str, Any], kinds: dict[str, An
     text = _text(q_f, LIMITS["question"])
     if not 2 <= len(choices) <= 6:
         raise LessonError(q_f.line, f"a question needs 2 to 6 “choice:” lines, not {len(choices)}")
-    parsed = []
+    parsed: list[dict[str, Any]] = []
     for c in choices:
         label, when, cond = c.value.partition(" when ")
         label = label.strip()
@@ -269,19 +298,29 @@ def _question(page: str, stop: _Stop, state: dict[str, Any], kinds: dict[str, An
     answer = None
     if ans_f is not None:
         if any(conditional):
-            raise LessonError(ans_f.line, "give either “answer:” or a “when” on every choice, not both")
+            raise LessonError(
+                ans_f.line, "give either “answer:” or a “when” on every choice, not both"
+            )
         reading = re.fullmatch(r"reading\s+(.+)", ans_f.value)
         if not reading:
-            raise LessonError(ans_f.line, "answer: write “reading GATE[t,u]”, or put “when CONDITION” on each choice")
+            raise LessonError(
+                ans_f.line,
+                "answer: write “reading GATE[t,u]”, or put “when CONDITION” on each choice",
+            )
         try:
             answer = vocab.quantity(page, ans_f.value, state, kinds)
         except vocab.VocabError as exc:
             raise LessonError(ans_f.line, f"answer: {exc}") from None
         if sorted(p["text"] for p in parsed) != sorted(READINGS):
-            raise LessonError(choices[0].line, "an answer by reading needs the choices closed, partly open and open")
+            raise LessonError(
+                choices[0].line,
+                "an answer by reading needs the choices closed, partly open and open",
+            )
     elif not all(conditional):
         bad = choices[conditional.index(False)]
-        raise LessonError(bad.line, "every choice needs “when CONDITION” (or give “answer: reading GATE[t,u]”)")
+        raise LessonError(
+            bad.line, "every choice needs “when CONDITION” (or give “answer: reading GATE[t,u]”)"
+        )
     return {"text": text, "choices": parsed, "answer": answer}
 
 
@@ -304,9 +343,14 @@ def _bounds(out: dict[str, Any], state: dict[str, Any], page: str, stop: _Stop) 
             second = n == 1 and q["kind"] in ("series", "reading")
             if second and q["name"] == "x":
                 continue  # the input width is known only once the input is built
-            limit, what = (H, "unit") if second else (T, "step" if page == "step" else "steps back k")
+            limit, what = (
+                (H, "unit") if second else (T, "step" if page == "step" else "steps back k")
+            )
             if not 0 <= v < limit:
-                raise LessonError(f.line, f"{{{q['src']}}}: {what} {v} is outside 0–{limit - 1} in this stop's view")
+                raise LessonError(
+                    f.line,
+                    f"{{{q['src']}}}: {what} {v} is outside 0–{limit - 1} in this stop's view",
+                )
 
 
 def _quantities_with_lines(out: dict[str, Any], stop: _Stop):
@@ -317,7 +361,11 @@ def _quantities_with_lines(out: dict[str, Any], stop: _Stop):
     conds = [(f, c) for f, c in zip(stop.all("check"), out["checks"], strict=True)]
     q = out["question"]
     if q:
-        conds += [(f, c["when"]) for f, c in zip(stop.all("choice"), q["choices"], strict=True) if c["when"]]
+        conds += [
+            (f, c["when"])
+            for f, c in zip(stop.all("choice"), q["choices"], strict=True)
+            if c["when"]
+        ]
         if q["answer"]:
             yield _need(stop, "answer"), q["answer"]
     for f, c in conds:

@@ -34,83 +34,97 @@ class Kind:
         return f"text of at most {int(self.hi)} characters"
 
 
-def Int(lo: int, hi: int) -> Kind:
+def int_(lo: int, hi: int) -> Kind:
     return Kind("int", lo, hi)
 
 
-def Num(lo: float, hi: float) -> Kind:
+def num(lo: float, hi: float) -> Kind:
     return Kind("float", lo, hi)
 
 
-def Enum(*choices: str) -> Kind:
+def one_of(*choices: str) -> Kind:
     return Kind("enum", choices=choices)
 
 
-def Text(n: int) -> Kind:
+def text(n: int) -> Kind:
     return Kind("string", hi=n)
 
 
-BOOL, UNIT, SEED = Kind("bool"), Kind("unit"), Int(0, 2**31 - 1)
-VARIANTS = Enum("standard", "no_forget_gate", "peephole", "coupled")
+BOOL, UNIT, SEED = Kind("bool"), Kind("unit"), int_(0, 2**31 - 1)
+VARIANTS = one_of("standard", "no_forget_gate", "peephole", "coupled")
 
 # page -> {key: (default, kind)}, in the order the page writes its URL.
 PAGES: dict[str, dict[str, tuple[Any, Kind]]] = {
     "step": {
-        "cell": ("lstm", Enum("lstm", "gru", "rnn")),
+        "cell": ("lstm", one_of("lstm", "gru", "rnn")),
         "variant": ("standard", VARIANTS),
-        "hidden": (8, Int(1, 512)),
-        "layers": (1, Int(1, 4)),
+        "hidden": (8, int_(1, 512)),
+        "layers": (1, int_(1, 4)),
         "seed": (0, SEED),
-        "fbias": (0, Num(-20, 20)),
-        "rinit": ("uniform", Enum("uniform", "orthogonal")),
-        "gain": (1, Num(0, 10)),
-        "kind": ("text", Enum("text", "sine", "random", "adding", "brackets", "custom")),
-        "text": ("hello world", Text(200)),
+        "fbias": (0, num(-20, 20)),
+        "rinit": ("uniform", one_of("uniform", "orthogonal")),
+        "gain": (1, num(0, 10)),
+        "kind": ("text", one_of("text", "sine", "random", "adding", "brackets", "custom")),
+        "text": ("hello world", text(200)),
         "live": (False, BOOL),
-        "len": (24, Int(1, 2000)),
+        "len": (24, int_(1, 2000)),
         "iseed": (0, SEED),
-        "seq": ("", Text(8000)),
-        "t": (0, Int(0, 100000)),
+        "seq": ("", text(8000)),
+        "t": (0, int_(0, 100000)),
         "unit": ("0", UNIT),
-        "layer": (0, Int(0, 3)),
-        "speed": (4, Num(0.25, 60)),
-        "lo": (0.01, Num(0, 1)),
-        "hi": (0.95, Num(0, 1)),
+        "layer": (0, int_(0, 3)),
+        "speed": (4, num(0.25, 60)),
+        "lo": (0.01, num(0, 1)),
+        "hi": (0.95, num(0, 1)),
     },
     "compare": {
-        "kind": ("random", Enum("random", "sine", "adding", "brackets", "latch", "text", "custom")),
-        "seq": ("", Text(60000)),
-        "text": ("the quick brown fox jumps over the lazy dog", Text(10000)),
-        "len": (200, Int(1, 10000)),
+        "kind": (
+            "random",
+            one_of("random", "sine", "adding", "brackets", "latch", "text", "custom"),
+        ),
+        "seq": ("", text(60000)),
+        "text": ("the quick brown fox jumps over the lazy dog", text(10000)),
+        "len": (200, int_(1, 10000)),
         "iseed": (0, SEED),
-        "scale": (1, Num(0, 100)),
-        "hidden": (16, Int(1, 512)),
+        "scale": (1, num(0, 100)),
+        "hidden": (16, int_(1, 512)),
         "seed": (0, SEED),
-        "rinit": ("uniform", Enum("uniform", "orthogonal")),
-        "gain": (1, Num(0, 10)),
+        "rinit": ("uniform", one_of("uniform", "orthogonal")),
+        "gain": (1, num(0, 10)),
         "zerob": (False, BOOL),
-        "fbias": (0, Num(-50, 50)),
-        "ibias": (0, Num(-50, 50)),
+        "fbias": (0, num(-50, 50)),
+        "ibias": (0, num(-50, 50)),
         "variant": ("standard", VARIANTS),
-        "clampf": ("", Text(200)),
-        "dtype": ("float64", Enum("float64", "float32")),
-        "k": (0, Int(0, 9999)),
+        "clampf": ("", text(200)),
+        "dtype": ("float64", one_of("float64", "float32")),
+        "k": (0, int_(0, 9999)),
     },
     "train": {
-        "task": ("adding", Enum("adding", "adding_1997", "latch", "temporal_order",
-                                "embedded_reber_reset", "embedded_reber", "copy", "brackets",
-                                "sine")),  # fmt: skip
-        "len": (50, Int(1, 1000)),
+        "task": (
+            "adding",
+            one_of(
+                "adding",
+                "adding_1997",
+                "latch",
+                "temporal_order",
+                "embedded_reber_reset",
+                "embedded_reber",
+                "copy",
+                "brackets",
+                "sine",
+            ),
+        ),  # fmt: skip
+        "len": (50, int_(1, 1000)),
         "tseed": (0, SEED),
-        "mode": ("single", Enum("single", "race")),
-        "cell": ("lstm", Enum("lstm", "gru", "rnn")),
-        "hidden": (16, Int(1, 256)),
-        "fbias": (1, Num(-10, 10)),
-        "steps": (1200, Int(1, 20000)),
-        "lr": (0.01, Num(1e-6, 10)),
-        "batch": (32, Int(1, 256)),
-        "clip": (1, Num(0, 1000)),
-        "optimizer": ("adam", Enum("adam", "sgd")),
+        "mode": ("single", one_of("single", "race")),
+        "cell": ("lstm", one_of("lstm", "gru", "rnn")),
+        "hidden": (16, int_(1, 256)),
+        "fbias": (1, num(-10, 10)),
+        "steps": (1200, int_(1, 20000)),
+        "lr": (0.01, num(1e-6, 10)),
+        "batch": (32, int_(1, 256)),
+        "clip": (1, num(0, 1000)),
+        "optimizer": ("adam", one_of("adam", "sgd")),
         "seed": (0, SEED),
     },
 }
@@ -130,16 +144,16 @@ def parse_kind(kind: Kind, raw: str) -> Any:
     if kind.type == "int":
         if not re.fullmatch(r"-?\d+", raw):
             return None
-        v = int(raw)
-        return v if kind.lo <= v <= kind.hi else None
+        n = int(raw)
+        return n if kind.lo <= n <= kind.hi else None
     if kind.type == "float":
         try:
-            v = float(raw)
+            x = float(raw)
         except ValueError:
             return None
-        if raw.strip() == "" or not math.isfinite(v) or not kind.lo <= v <= kind.hi:
+        if raw.strip() == "" or not math.isfinite(x) or not kind.lo <= x <= kind.hi:
             return None
-        return int(v) if v.is_integer() else v
+        return int(x) if x.is_integer() else x
     if kind.type == "enum":
         return raw if raw in kind.choices else None
     if kind.type == "bool":

@@ -53,7 +53,10 @@ REFS = {"step": ("t", "T", "u"), "compare": ("k", "T"), "train": ()}
 # name -> (CSS selector, what a screen reader hears)
 HIGHLIGHTS: dict[str, dict[str, tuple[str, str]]] = {
     "step": {
-        **{f"gate {g}": (f'#diagram [data-gate="{g}"]', f"the {GATE_NAMES[g]} {g}") for g in GATE_NAMES},
+        **{
+            f"gate {g}": (f'#diagram [data-gate="{g}"]', f"the {GATE_NAMES[g]} {g}")
+            for g in GATE_NAMES
+        },
         "cell-state": ("#diagram .wire.belt", "the cell-state line"),
         "diagram": ("#diagram", "the cell diagram"),
         "equations": ("#equations", "the equations"),
@@ -96,9 +99,11 @@ class VocabError(ValueError):
 def highlight(page: str, name: str) -> dict[str, str]:
     name = " ".join(name.split())
     if name.startswith("control "):
-        key = name[len("control "):]
+        key = name[len("control ") :]
         if key not in CONTROLS[page]:
-            raise VocabError(f"“{name}”: the {page} page's controls are {', '.join(CONTROLS[page])}")
+            raise VocabError(
+                f"“{name}”: the {page} page's controls are {', '.join(CONTROLS[page])}"
+            )
         return {"name": name, "selector": f"#{key}", "label": f"the {key} control"}
     if name not in HIGHLIGHTS[page]:
         names = ", ".join([*HIGHLIGHTS[page], "control NAME"])
@@ -114,7 +119,10 @@ _QUANTITY = re.compile(r"^(?:(norm|ratio|reading)\s+)?([A-Za-z_][\w./]*)\s*(?:\[
 def _index(page: str, text: str) -> dict[str, Any]:
     m = _INDEX.match(text.strip())
     if not m:
-        raise VocabError(f"index “{text}” should be a number, or one of {', '.join(REFS[page]) or '(none on this page)'} plus or minus a number")
+        raise VocabError(
+            f"index “{text}” should be a number, or one of "
+            f"{', '.join(REFS[page]) or '(none on this page)'} plus or minus a number"
+        )
     if m.group(1) is not None:
         return {"ref": None, "add": int(m.group(1))}
     ref = m.group(2)
@@ -131,12 +139,16 @@ def _arity(text: str, args: list, n: int) -> None:
         raise VocabError(f"“{text}” takes {what}, not {len(args)}")
 
 
-def quantity(page: str, text: str, view: dict[str, Any], view_kinds: dict[str, Any]) -> dict[str, Any]:
+def quantity(
+    page: str, text: str, view: dict[str, Any], view_kinds: dict[str, Any]
+) -> dict[str, Any]:
     """Parse one quantity for a page; view: the stop's state (which cell it shows)."""
     text = " ".join(text.split())
     m = _QUANTITY.match(text)
     if not m:
-        raise VocabError(f"“{text}” is not a quantity (a name such as f[13,2], norm dL/dc[t], loss)")
+        raise VocabError(
+            f"“{text}” is not a quantity (a name such as f[13,2], norm dL/dc[t], loss)"
+        )
     prefix, name, inside = m.group(1), m.group(2), m.group(3)
     args = [_index(page, a) for a in inside.split(",")] if inside is not None else []
     q: dict[str, Any] = {"src": text, "prefix": prefix, "name": name, "args": args}
@@ -176,11 +188,14 @@ def _step(q: dict[str, Any], text: str, view: dict[str, Any]) -> dict[str, Any]:
         return q
     else:
         raise VocabError(f"“{text}”: unknown quantity {name} (the step page has "
-                         f"{', '.join([*STEP_SERIES, *STEP_SCALARS])}, norm, ratio, reading, view.KEY)")  # fmt: skip
+                         f"{', '.join([*STEP_SERIES, *STEP_SCALARS])}, "
+                         "norm, ratio, reading, view.KEY)")  # fmt: skip
     series = "dL/dc" if q["kind"] in ("norm", "ratio") and name == "dL/dc" else name
     cells = STEP_SERIES.get(series, CELLS)
     if cell not in cells:
-        raise VocabError(f"“{text}”: a {cell.upper()} has no {name} (the stop's view shows cell={cell})")
+        raise VocabError(
+            f"“{text}”: a {cell.upper()} has no {name} (the stop's view shows cell={cell})"
+        )
     if cell == "lstm" and view["variant"] == "peephole" and name in ("dL/dc_out", "dL/dc_belt"):
         raise VocabError(f"“{text}”: the split of dL/dc is for cells without peepholes")
     return q
@@ -204,7 +219,8 @@ def _lab(q: dict[str, Any], text: str) -> dict[str, Any]:
     table = LAB_CURVES if rest in LAB_CURVES else LAB_SCALARS if rest in LAB_SCALARS else None
     if table is None:
         raise VocabError(f"“{text}”: unknown lab quantity {rest} (per network: "
-                         f"{', '.join([*LAB_CURVES, *LAB_SCALARS])}; also {', '.join(LAB_PLAIN)})")  # fmt: skip
+                         f"{', '.join([*LAB_CURVES, *LAB_SCALARS])}; "
+                         f"also {', '.join(LAB_PLAIN)})")  # fmt: skip
     if cell not in table[rest]:
         raise VocabError(f"“{text}”: only the {', '.join(table[rest]).upper()} has {rest}")
     _arity(text, args, 1 if table is LAB_CURVES else 0)
@@ -232,7 +248,9 @@ def number_format(text: str) -> dict[str, Any]:
     t = " ".join(text.split())
     m = _FORMAT.match(t)
     if not m:
-        raise VocabError(f"format “{text}” should be percent, percent 1, 2 decimals, 3 digits or power")
+        raise VocabError(
+            f"format “{text}” should be percent, percent 1, 2 decimals, 3 digits or power"
+        )
     if t.startswith("percent"):
         return {"style": "percent", "n": int(m.group(1) or 0)}
     if m.group(2):
@@ -264,7 +282,7 @@ def condition(page: str, text: str, view: dict[str, Any], kinds: dict[str, Any])
     for op in OPS:
         a, sep, b = text.partition(f" {op} ")
         if sep:
-            return {"a": operand(page, a, view, kinds), "op": op, "b": operand(page, b, view, kinds),
-                    "src": " ".join(text.split())}  # fmt: skip
+            left, right = operand(page, a, view, kinds), operand(page, b, view, kinds)
+            return {"a": left, "op": op, "b": right, "src": " ".join(text.split())}
     raise VocabError(f"“{text}” is not a condition: write A op B with op one of "
                      "< <= > >= ~= (spaces around it)")  # fmt: skip

@@ -195,10 +195,9 @@ class Panel {
     el.classList.add("lesson-highlight");
     this.reveal(el);
     el.setAttribute("data-lesson-highlight", "true");
-    if (!el.hasAttribute("aria-describedby")) {
-      el.setAttribute("aria-describedby", "lesson-look");
-      el.dataset.lessonDescribed = "1";
-    }
+    // Screen readers hear "Look at ... (outlined)" with the element, after its own description.
+    this.describedBy = el.getAttribute("aria-describedby");
+    el.setAttribute("aria-describedby", this.describedBy ? `${this.describedBy} lesson-look` : "lesson-look");
     this.marked = el;
   }
 
@@ -218,10 +217,8 @@ class Panel {
     if (!el) return;
     el.classList.remove("lesson-highlight");
     el.removeAttribute("data-lesson-highlight");
-    if (el.dataset.lessonDescribed) {
-      el.removeAttribute("aria-describedby");
-      delete el.dataset.lessonDescribed;
-    }
+    if (this.describedBy) el.setAttribute("aria-describedby", this.describedBy);
+    else el.removeAttribute("aria-describedby");
     this.marked = null;
   }
 

@@ -54,11 +54,14 @@ def test_stop_claims_hold_for_its_view(contexts, slug, k, stop):
 def test_a_false_claim_is_caught(contexts):
     """The check above can fail: the same stop with its claim turned around is false."""
     slug, k, stop = next(s for s in STOPS if s[2]["checks"] and s[2]["page"] == "step")
-    flipped = {**stop["checks"][0], "op": {"<": ">=", ">": "<=", "<=": ">", ">=": "<", "~=": "<"}[stop["checks"][0]["op"]]}
+    flipped = {
+        **stop["checks"][0],
+        "op": {"<": ">=", ">": "<=", "<=": ">", ">=": "<", "~=": "<"}[stop["checks"][0]["op"]],
+    }
     assert evaluate.holds(flipped, contexts(stop)) is False
 
 
-def test_split_of_dL_dc_adds_up_on_the_step_pages(contexts):
+def test_split_of_dl_dc_adds_up_on_the_step_pages(contexts):
     """The lessons say dL/dc = (along the belt) + (through h): true wherever they use the split."""
     for _, _, stop in STOPS:
         if stop["page"] != "step" or "dL/dc_belt" not in str(stop["say"]):

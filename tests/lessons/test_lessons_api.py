@@ -30,7 +30,9 @@ def test_lessons_page_lists_every_lesson_with_its_stop_count(client):
 def test_api_lists_lessons(client):
     listed = client.get("/api/lessons").json()
     assert [x["slug"] for x in listed] == [les["slug"] for les in all_lessons()]
-    assert all(x["stops"] == len(les["stops"]) for x, les in zip(listed, all_lessons(), strict=True))
+    assert all(
+        x["stops"] == len(les["stops"]) for x, les in zip(listed, all_lessons(), strict=True)
+    )
 
 
 def test_lesson_url_redirects_to_its_first_stop_with_the_view(client):
@@ -46,7 +48,9 @@ def test_stop_renders_its_page_with_the_lesson_panel(client):
             r = client.get(f"/lessons/{les['slug']}/{k}?{stop['view']}")
             assert r.status_code == 200
             assert 'id="lesson-panel"' in r.text and "/static/js/lesson.js" in r.text
-            page_script = {"step": "main.js", "compare": "compare.js", "train": "train.js"}[stop["page"]]
+            page_script = {"step": "main.js", "compare": "compare.js", "train": "train.js"}[
+                stop["page"]
+            ]
             assert f"/static/js/{page_script}" in r.text
 
 

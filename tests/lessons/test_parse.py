@@ -39,14 +39,21 @@ choice: LSTM when lstm.dL/dc[k] >= rnn.dL/dh[k]
 
 def test_good_file_parses_into_stops_with_placeholders():
     lesson = parse_lesson(GOOD)
-    assert (lesson["title"], lesson["slug"], len(lesson["stops"])) == ("A small lesson", "a-small-lesson", 2)
+    assert (lesson["title"], lesson["slug"], len(lesson["stops"])) == (
+        "A small lesson",
+        "a-small-lesson",
+        2,
+    )
     step, lab = lesson["stops"]
     assert step["page"] == "step" and step["path"] == "/"
     assert step["view"] == "hidden=4&text=hello&t=2&unit=1"  # in the page's own order
     assert step["highlight"]["selector"] == '#diagram [data-gate="f"]'
     segments = step["say"][0]
     assert [s.get("text") for s in segments] == ["f is ", None, ", and ‖dL/dc‖ is ", None, "."]
-    assert segments[1]["q"]["kind"] == "series" and segments[1]["format"] == {"style": "percent", "n": 0}
+    assert segments[1]["q"]["kind"] == "series" and segments[1]["format"] == {
+        "style": "percent",
+        "n": 0,
+    }
     assert segments[3]["q"]["args"] == [{"ref": "T", "add": -1}]
     assert step["checks"][0]["op"] == ">"
     assert step["question"]["answer"]["kind"] == "reading"
@@ -67,8 +74,16 @@ BAD = [
     ("page: compare", "page: lab", "page “lab” should be one of step, compare, train"),
     ("view: len=30&k=5", "view: len=30&k=5&colour=red", "has no property “colour”"),
     ("view: len=30&k=5", "view: len=30&k=50", "k=50 but the sequence has 30 steps"),
-    ("view: hidden=4&text=hello&t=2&unit=1", "view: hidden=4&text=hello&t=2&unit=9", "unit=9 but hidden=4"),
-    ("view: hidden=4&text=hello&t=2&unit=1", "view: hidden=four&text=hello", "hidden=four is not valid"),
+    (
+        "view: hidden=4&text=hello&t=2&unit=1",
+        "view: hidden=4&text=hello&t=2&unit=9",
+        "unit=9 but hidden=4",
+    ),
+    (
+        "view: hidden=4&text=hello&t=2&unit=1",
+        "view: hidden=four&text=hello",
+        "hidden=four is not valid",
+    ),
     ("check: f[t,u] > 0.1", "check: f[t,u] is big", "is not a condition"),
     ("check: f[t,u] > 0.1", "check: z[t,u] > 0.1", "a LSTM has no z"),
     ("check: f[t,u] > 0.1", "check: reading f[t,u] > 0.1", "is a word, not a number"),
@@ -76,13 +91,29 @@ BAD = [
     ("say: {rnn.dL/dh[k] | 2 digits}", "say: {dL/dh[k]}", "name the network first"),
     ("say: {rnn.dL/dh[k] | 2 digits}", "say: {rnn.dL/dh[40]}", "steps back k 40 is outside 0–29"),
     ("say: {rnn.dL/dh[k] | 2 digits}", "say: {rnn.dL/dh[k] | 2 digits", "without its pair"),
-    ("say: {rnn.dL/dh[k] | 2 digits}", "say: {rnn.dL/dh[t]}", "t means nothing on the compare page"),
+    (
+        "say: {rnn.dL/dh[k] | 2 digits}",
+        "say: {rnn.dL/dh[t]}",
+        "t means nothing on the compare page",
+    ),
     ("say: {rnn.dL/dh[k] | 2 digits}", "say: {rnn.dL/dh}", "takes 1 index, not 0"),
     ("answer: reading f[t,u]", "answer: open", "write “reading GATE[t,u]”"),
-    ("choice: LSTM when lstm.dL/dc[k] >= rnn.dL/dh[k]", "choice: LSTM", "every choice needs “when CONDITION”"),
+    (
+        "choice: LSTM when lstm.dL/dc[k] >= rnn.dL/dh[k]",
+        "choice: LSTM",
+        "every choice needs “when CONDITION”",
+    ),
     ("choice: closed", "choice: shut", "needs the choices closed, partly open and open"),
-    ("choice: RNN when rnn.dL/dh[k] > lstm.dL/dc[k]", "choice: RNN when lstm.hs_max > 1 > 2", "is not a quantity"),
-    ("highlight: card lstm", "highlight: card lstm\nhighlight: chart", "is given twice in this stop"),
+    (
+        "choice: RNN when rnn.dL/dh[k] > lstm.dL/dc[k]",
+        "choice: RNN when lstm.hs_max > 1 > 2",
+        "is not a quantity",
+    ),
+    (
+        "highlight: card lstm",
+        "highlight: card lstm\nhighlight: chart",
+        "is given twice in this stop",
+    ),
     ("highlight: card lstm", "colour: red", "unknown key “colour”"),
     ("highlight: card lstm", "this line has no colon", "expected “key: value”"),
     ("say: {rnn.dL/dh[k] | 2 digits}", "title: Late", "belongs before the first stop"),
@@ -125,4 +156,7 @@ def test_repository_lessons_tell_the_story_in_seven_lessons():
     assert pages == {"step", "compare", "train"}
     for les in lessons:
         for stop in les["stops"]:
-            assert any("q" in seg for para in stop["say"] for seg in para), (les["slug"], stop["title"])
+            assert any("q" in seg for para in stop["say"] for seg in para), (
+                les["slug"],
+                stop["title"],
+            )

@@ -16,7 +16,8 @@ from app.lessons import views
 
 ROOT = Path(__file__).resolve().parents[2]
 DUMP = """
-const [state, lab] = await Promise.all([import('./static/js/state.js'), import('./static/js/compare-state.js')]);
+const state = await import('./static/js/state.js');
+const lab = await import('./static/js/compare-state.js');
 const table = (p) => Object.fromEntries(Object.entries(p).map(([k, [d, kind]]) => [k, [d, kind]]));
 console.log(JSON.stringify({step: table(state.PROPERTIES), compare: table(lab.PROPERTIES)}));
 """

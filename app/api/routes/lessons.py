@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
@@ -54,11 +53,13 @@ def parse(body: LessonText) -> dict[str, Any]:
     try:
         return parse_lesson(body.text)
     except LessonError as exc:
-        detail = [{"loc": ["body", "text"], "msg": str(exc), "type": "value_error", "line": exc.line}]
-        raise _Unprocessable(detail) from None
+        detail = [
+            {"loc": ["body", "text"], "msg": str(exc), "type": "value_error", "line": exc.line}
+        ]
+        raise _UnprocessableError(detail) from None
 
 
-class _Unprocessable(RequestError):
+class _UnprocessableError(RequestError):
     def __init__(self, detail: list[dict[str, Any]]) -> None:
         super().__init__(detail[0]["loc"], detail[0]["msg"])
         self._detail = detail
@@ -78,8 +79,12 @@ def _stop_page(request: Request, page: str, title: str) -> HTMLResponse:
     return templates.TemplateResponse(
         request,
         "lesson_stop.html",
-        {"active": "lessons", "page_template": TEMPLATES[page], "plotly_version": PLOTLY_VERSION,
-         "lesson_title": title},  # fmt: skip
+        {
+            "active": "lessons",
+            "page_template": TEMPLATES[page],
+            "plotly_version": PLOTLY_VERSION,
+            "lesson_title": title,
+        },  # fmt: skip
     )
 
 
@@ -109,6 +114,3 @@ def _redirect(lesson: dict[str, Any], k: int) -> RedirectResponse:
     view = lesson["stops"][k - 1]["view"]
     url = f"/lessons/{lesson['slug']}/{k}" + (f"?{view}" if view else "")
     return RedirectResponse(url, status_code=307)
-
-
-
