@@ -191,3 +191,107 @@ def test_lesson_pages_have_no_wcag_violation(make_page, base_url, url):
     tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
     result = axe_mod.Axe().run(page, options={"runOnly": {"type": "tag", "values": tags}})
     assert result.violations_count == 0, f"{url}: {result.generate_report()}"
+
+
+OWN = """\
+title: My lesson
+slug: my-lesson
+summary: A teacher's own file.
+
+stop: The forget gate
+page: step
+view: hidden=3&text=hey&t=1
+highlight: gate f
+say: Here f = {f[t,u] | 3 digits}.
+question: How does it read?
+choice: closed
+choice: partly open
+choice: open
+answer: reading f[t,u]
+
+stop: The lab
+page: compare
+view: len=20&hidden=4
+highlight: chart
+say: The RNN keeps {rnn.dL/dh[10] | power} ten steps back.
+"""
+
+
+def test_a_bad_lesson_file_is_refused_naming_its_line(browser, base_url, tmp_path):
+    """Its own context: Chromium logs the 422 answer as a failed load, the one console error
+    this test expects (make_page's pages allow none)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on(
+            "console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None
+        )
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{base_url}/lessons")
+        text = OWN.replace("highlight: chart", "highlight: the chart")
+        line = next(n for n, s in enumerate(text.splitlines(), 1) if s == "highlight: the chart")
+        bad = tmp_path / "bad.txt"
+        bad.write_text(text)
+        page.set_input_files("#lesson-file", str(bad))
+        page.wait_for_selector("#lesson-file-error:not(:empty)")
+        shown = page.inner_text("#lesson-file-error")
+        assert f"line {line}: highlight: “the chart” is not an element of the compare page" in shown
+        assert page.url == f"{base_url}/lessons"  # nothing is played
+        assert len(errors) == 1 and "status of 422" in errors[0], errors
+    finally:
+        context.close()
+
+
+def test_load_your_own_lesson_plays_it(make_page, base_url, tmp_path):
+    page = make_page(1280, 720)
+    page.goto(f"{base_url}/lessons")
+    good = tmp_path / "good.txt"
+    good.write_text(OWN)
+    page.set_input_files("#lesson-file", str(good))
+    page.wait_for_url("**/lessons/own/step/1?hidden=3&text=hey&t=1")
+    wait_complete(page)
+    assert page.inner_text("#lesson-title") == "The forget gate"
+    page.click("#lesson-next")
+    page.wait_for_url("**/lessons/own/compare/2?len=20&hidden=4")
+    wait_complete(page)
+    assert page.inner_text("#lesson-progress") == "Stop 2 of 2"
+
+
+def test_keys_move_stops_without_stealing_the_players_arrows(make_page, base_url):
+    page = make_page(1280, 720)
+    page.goto(f"{base_url}/lessons/inside-the-cell/2")
+    wait_complete(page)
+    page.keyboard.press("ArrowRight")  # focus on the page: the player steps, the lesson stays
+    poll(page, "globalThis.lstmExplainer.state.t === 11", 10_000)
+    assert page.get_attribute("#lesson-panel", "data-stop") == "2"
+    poll(page, "!document.getElementById('lesson-moved').hidden", 5_000)  # left the stop's view
+    page.click("#lesson-return")  # back to the stop's own view
+    page.wait_for_url("**/lessons/inside-the-cell/2?*t=10*")
+    wait_complete(page)
+    page.evaluate("globalThis.samePage = true")
+    page.focus("#lesson-next")
+    page.keyboard.press("ArrowRight")  # inside the panel: the next stop, same view: in place
+    page.wait_for_selector("#lesson-panel[data-stop='3']")
+    assert page.evaluate("location.pathname") == "/lessons/inside-the-cell/3"
+    assert page.evaluate("globalThis.samePage === true && globalThis.lstmExplainer.state.t === 10")
+    page.keyboard.press("PageDown")
+    page.wait_for_selector("#lesson-panel[data-stop='4']")
+    page.keyboard.press("PageUp")
+    page.wait_for_selector("#lesson-panel[data-stop='3']")
+
+
+def test_a_stops_question_becomes_the_class_poll(make_page, base_url):
+    page = make_page(1280, 720)
+    page.add_init_script(
+        "globalThis.lstmxClass = { ask(q, c) { globalThis.asked = [q, c]; return true; } };"
+    )
+    page.goto(f"{base_url}/lessons/reading-gates/3")
+    wait_complete(page)
+    poll(page, "Array.isArray(globalThis.asked)", 5_000)
+    stop = next(les for les in all_lessons() if les["slug"] == "reading-gates")["stops"][2]
+    q = stop["question"]
+    assert page.evaluate("globalThis.asked") == [q["text"], [c["text"] for c in q["choices"]]]
+    assert page.is_visible("#lesson-class")
+    page.click("#lesson-reveal")
+    assert page.get_attribute("#lesson-answer", "data-answer") == "partly open"
