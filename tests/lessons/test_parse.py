@@ -118,6 +118,7 @@ BAD = [
     ("highlight: card lstm", "this line has no colon", "expected “key: value”"),
     ("say: {rnn.dL/dh[k] | 2 digits}", "title: Late", "belongs before the first stop"),
     ("slug: a-small-lesson", "slug: A Small Lesson", "should be lowercase letters"),
+    ("slug: a-small-lesson", "slug: own", "the slug “own” is taken"),
 ]
 
 

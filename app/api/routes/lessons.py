@@ -43,7 +43,13 @@ def list_lessons() -> list[dict[str, Any]]:
              "stops": len(les["stops"])} for les in all_lessons()]  # fmt: skip
 
 
-@router.get("/api/lessons/{slug}", summary="One lesson, parsed", responses=RESPONSES)
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No lesson with this slug",
+                   "content": {"application/json": {"schema": {"type": "object"}}}}}  # fmt: skip
+
+
+@router.get(
+    "/api/lessons/{slug}", summary="One lesson, parsed", responses={**RESPONSES, **NOT_FOUND}
+)
 def get_lesson(slug: str) -> dict[str, Any]:
     return _lesson(slug)
 
