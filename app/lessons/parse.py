@@ -125,8 +125,8 @@ def parse_lesson(text: str) -> dict[str, Any]:
             raise LessonError(0, f"the lesson needs a “{key}:” line before its first stop")
         _text(head[key], LIMITS.get(key, 80))
     slug = head["slug"]
-    if slug.value == "own":  # /lessons/own/... plays a file loaded in the browser
-        raise LessonError(slug.line, "the slug “own” is taken: choose another")
+    if slug.value in ("own", "parse"):  # /lessons/own/... and /api/lessons/parse are taken
+        raise LessonError(slug.line, f"the slug “{slug.value}” is taken: choose another")
     if not _SLUG.match(slug.value) or len(slug.value) > 60:
         raise LessonError(
             slug.line,

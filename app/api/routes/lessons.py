@@ -43,17 +43,7 @@ def list_lessons() -> list[dict[str, Any]]:
              "stops": len(les["stops"])} for les in all_lessons()]  # fmt: skip
 
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No lesson with this slug",
-                   "content": {"application/json": {"schema": {"type": "object"}}}}}  # fmt: skip
-
-
-@router.get(
-    "/api/lessons/{slug}", summary="One lesson, parsed", responses={**RESPONSES, **NOT_FOUND}
-)
-def get_lesson(slug: str) -> dict[str, Any]:
-    return _lesson(slug)
-
-
+# parse first: /api/lessons/parse must not be read as the lesson with slug "parse"
 @router.post("/api/lessons/parse", summary="Parse and check a lesson file", responses=RESPONSES)
 def parse(body: LessonText) -> dict[str, Any]:
     try:
@@ -63,6 +53,17 @@ def parse(body: LessonText) -> dict[str, Any]:
             {"loc": ["body", "text"], "msg": str(exc), "type": "value_error", "line": exc.line}
         ]
         raise _UnprocessableError(detail) from None
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No lesson with this slug",
+                   "content": {"application/json": {"schema": {"type": "object"}}}}}  # fmt: skip
+
+
+@router.get(
+    "/api/lessons/{slug}", summary="One lesson, parsed", responses={**RESPONSES, **NOT_FOUND}
+)
+def get_lesson(slug: str) -> dict[str, Any]:
+    return _lesson(slug)
 
 
 class _UnprocessableError(RequestError):
