@@ -207,6 +207,7 @@ export function formatValue(v, format) {
   else if (style === "decimals") text = v.toFixed(n);
   else if (v === 0) text = "0";
   else if (style === "power") text = power(v, n);
+  else if (Number.isInteger(v) && Math.abs(v) < 1e6) text = String(v); // steps, units, sizes
   else {
     const a = Math.abs(v);
     if (a < 1e-3 || a >= 1e6) text = power(v, n);

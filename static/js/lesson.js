@@ -81,6 +81,8 @@ class Panel {
       this.k = k;
       history.pushState(null, "", stopUrl(this.lesson, k, this.own));
       this.show();
+      // The address changed without a page load: classroom mode listens for this to send it.
+      window.dispatchEvent(new CustomEvent("lstmx:urlchange", { detail: { lessonStop: k } }));
       $("lesson-text").focus();
       return;
     }
@@ -135,6 +137,7 @@ class Panel {
     this.showQuestion();
     this.unmark();
     this.asked = false;
+    this.settled = 0;
     this.tick();
   }
 
@@ -193,7 +196,6 @@ class Panel {
     this.unmark();
     if (!el) return;
     el.classList.add("lesson-highlight");
-    this.reveal(el);
     el.setAttribute("data-lesson-highlight", "true");
     // Screen readers hear "Look at ... (outlined)" with the element, after its own description.
     this.describedBy = el.getAttribute("aria-describedby");
@@ -236,8 +238,12 @@ class Panel {
       item.span.dataset.value = v === null ? "" : JSON.stringify(v);
       item.span.dataset.pending = String(v === null);
     }
-    this.root.dataset.complete = String(pending === 0 && data !== null);
+    const complete = pending === 0 && data !== null;
+    this.root.dataset.complete = String(complete);
     this.mark();
+    // scroll only once the page has drawn its run: before, the element is not where it will be
+    if (complete && this.marked) this.settled = (this.settled ?? 0) + 1;
+    if (this.settled === 2) this.reveal(this.marked);
     const here = location.search.replace(/^\?/, "");
     const moved = here !== this.stop.view;
     const failing = moved ? this.stop.checks.filter((c) => holds(c, data) === false) : [];

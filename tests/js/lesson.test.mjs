@@ -92,6 +92,8 @@ test("formats: percent, decimals, digits, powers, true minus signs", () => {
   assert.equal(formatValue(9.996e-5, { style: "power", n: 3 }), "1.00×10^−4"); // the mantissa rounds up
   assert.equal(formatValue(2e-5, { style: "digits", n: 2 }), "2.0×10^−5");
   assert.equal(formatValue(0, { style: "power", n: 3 }), "0");
+  assert.equal(formatValue(20, { style: "digits", n: 3 }), "20"); // a step is no measurement
+  assert.equal(formatValue(1, { style: "digits", n: 3 }), "1");
   assert.equal(formatValue(null, { style: "digits", n: 3 }), "…");
   assert.equal(formatValue("open", { style: "digits", n: 3 }), "open");
 });
