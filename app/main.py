@@ -17,7 +17,7 @@ from app.api.errors import (
     validation_error_handler,
 )
 from app.api.middleware import BodyLimit, OpenStreams, SecurityHeaders
-from app.api.routes import compare, health, lessons, pages, trace, train, weights
+from app.api.routes import compare, docs, health, lessons, pages, trace, train, units, weights
 from app.api.slots import RunSlots
 from app.settings import get_settings
 
@@ -35,12 +35,14 @@ def create_app() -> FastAPI:
         title="LSTM Explainer",
         version=__version__,
         description="Step through an LSTM, GRU or tanh RNN: every gate, state and gradient.",
+        docs_url=None,  # FastAPI's pages load a CDN and run inline scripts: routes/docs.py
+        redoc_url=None,
     )
     app.state.slots = RunSlots(settings.max_concurrent_runs, settings.run_queue_seconds)
     app.state.streams = {"open": 0}
     app.add_exception_handler(RequestError, request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    for module in (health, trace, weights, compare, train, lessons, pages):
+    for module in (health, trace, weights, compare, train, units, lessons, pages, docs):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.add_middleware(

@@ -19,6 +19,7 @@ class Settings:
     max_hidden: int = 512  # H
     max_layers: int = 4  # L
     max_input: int = 256  # D
+    max_vocab: int = 100_000  # V, rows of a model's embedding
     max_work: int = 400_000_000  # T·L·H·(H+D): ~ a few seconds of forward + BPTT
     max_answer_numbers: int = 8_000_000  # numbers in one trace answer (~ 8 per T·H·L)
     max_text: int = 10_000  # characters of a text input
@@ -38,8 +39,10 @@ class Settings:
     @property
     def max_lists(self) -> int:
         """Lists ("[") a JSON body within the limits can need, with room: rows of a sequence
-        and a loss target, clamp step and unit lists, rows of inline weights, "[" in text."""
-        weights_rows = self.max_layers * (8 * self.max_hidden + 8) + self.max_hidden + 8
+        and a loss target, clamp step and unit lists, rows of inline weights (both directions
+        of every layer, an embedding's rows), "[" in text."""
+        weights_rows = 2 * self.max_layers * (9 * self.max_hidden + 8) + self.max_hidden + 8
+        weights_rows += self.max_vocab
         return 3 * self.max_steps + self.max_text + 2 * self.max_clamps + weights_rows + 64
 
 

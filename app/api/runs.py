@@ -19,31 +19,44 @@ from .schemas import TraceRequest
 
 def check_shape_limits(req: TraceRequest, T: int, D: int, s: Settings) -> None:
     m = req.model
+    widths = m.widths
     checks = [
-        (("body", "model", "hidden_size"), m.hidden_size, s.max_hidden, "hidden size H"),
-        (("body", "model", "num_layers"), m.num_layers, s.max_layers, "number of layers L"),
-        (("body", "input"), T, s.max_steps, "sequence length T"),
-        (("body", "model", "input_size"), D, s.max_input, "input size D"),
-        (("body", "model", "output_size"), m.output_size or 0, s.max_input, "output size O"),
-        (("body", "clamp"), len(req.clamp or []), s.max_clamps, "number of clamp entries"),
+        (("body", "model", "hidden_size"), max(widths), "max_hidden", "hidden size H"),
+        (("body", "model", "num_layers"), m.num_layers, "max_layers", "number of layers L"),
+        (("body", "input"), T, "max_steps", "sequence length T"),
+        (("body", "model", "input_size"), D, "max_input", "input size D"),
+        (("body", "model", "output_size"), m.output_size or 0, "max_input", "output size O"),
+        (("body", "clamp"), len(req.clamp or []), "max_clamps", "number of clamp entries"),
     ]
-    for loc, value, limit, what in checks:
+    for loc, value, setting, what in checks:
+        limit = getattr(s, setting)
         if value > limit:
-            raise RequestError(loc, f"{what} is {value}, above the limit of {limit}")
-    H, L = m.hidden_size, m.num_layers
-    work = T * L * H * (H + D)
+            raise RequestError(
+                loc, f"{what} is {value}, above the limit of {limit} (LSTMX_{setting.upper()})"
+            )
+    # Per layer and direction, a step costs H_k·(R_k + D_k): its gate rows times what they
+    # read (R_k: its own h, the projection's width P if any; D_k: the layer below's output).
+    # One width, one direction: T·L·H·(H+D) for L = 1, as the limit has always been stated.
+    dirs = 2 if m.bidirectional else 1
+    out = [m.proj_size or H for H in widths]
+    ins = [D] + [dirs * R for R in out[:-1]]
+    work = T * dirs * sum(H * (R + Dk) for H, R, Dk in zip(widths, out, ins, strict=True))
     if work > s.max_work:
         raise RequestError(
             ("body",),
-            f"work T·L·H·(H+D) = {work:,} is above the budget of {s.max_work:,}: "
-            "shorten the sequence or shrink the model",
+            f"work T·Σ H_k·(R_k + D_k) over layers and directions = {work:,} is above the "
+            f"budget of {s.max_work:,}: shorten the sequence or shrink the model",
         )
     gates = {"lstm": 4, "gru": 3, "rnn": 0}[m.cell]
-    check_clamp_cost(req.clamp or [], T, H, L, max(gates, 1))
-    numbers = T * L * H * (gates + 4) + T * D
+    L = m.num_layers
+    check_clamp_cost(req.clamp or [], T, max(widths), L * dirs, max(gates, 1))
+    numbers = T * dirs * sum(widths) * (gates + 4) + T * D
     if numbers > s.max_answer_numbers:
         raise RequestError(
-            ("body",), f"the answer would hold {numbers:,} numbers, above {s.max_answer_numbers:,}"
+            ("body",),
+            f"the answer would hold {numbers:,} numbers, above the limit of "
+            f"{s.max_answer_numbers:,} (LSTMX_MAX_ANSWER_NUMBERS): shorten the sequence or "
+            "shrink the model",
         )
 
 
@@ -64,11 +77,36 @@ def check_clamp_cost(clamp: list, T: int, H: int, L: int, G: int) -> None:
 
 
 def resolve_input(req: TraceRequest, s: Settings) -> tuple[np.ndarray, str | None]:
-    """The (T, D) input and, for text, its alphabet. Exactly one input kind must be given."""
+    """The (T, D) input and, for text, its alphabet. Exactly one input kind must be given.
+    For a model with an embedding, the token ids (T,) (checked against its vocabulary)."""
     inp = req.input
-    given = [k for k in ("sequence", "text", "task") if getattr(inp, k) is not None]
+    given = [k for k in ("sequence", "text", "task", "tokens") if getattr(inp, k) is not None]
     if len(given) != 1:
-        raise RequestError(("body", "input"), "give exactly one of sequence, text or task")
+        raise RequestError(
+            ("body", "input"),
+            "input needs exactly one of sequence, text, task or tokens; this one has "
+            f"{given or 'none'}",
+        )
+    emb = req.model.embedding
+    if (emb is None) != (inp.tokens is None):
+        raise RequestError(
+            ("body", "input", "tokens"),
+            "a model with an embedding reads token ids: give input.tokens"
+            if emb is not None
+            else "input.tokens needs a model with an embedding (model.embedding)",
+        )
+    if inp.tokens is not None and emb is not None:
+        check_shape_limits(req, len(inp.tokens), emb.embedding_dim, s)
+        ids = np.asarray(inp.tokens, dtype=np.int64)
+        bad = np.flatnonzero(ids >= emb.num_embeddings)
+        if bad.size:
+            n = int(bad[0])
+            raise RequestError(
+                ("body", "input", "tokens", n),
+                f"token id {int(ids[n])} is not in the embedding: ids lie in "
+                f"[0, {emb.num_embeddings - 1}]",
+            )
+        return ids, None
     if inp.task is not None:
         D = tasks.width(inp.task.name)
         check_shape_limits(req, inp.task.length, D, s)
@@ -76,15 +114,26 @@ def resolve_input(req: TraceRequest, s: Settings) -> tuple[np.ndarray, str | Non
         return X[0], None
     if inp.text is not None:
         if len(inp.text) > s.max_text:
-            raise RequestError(("body", "input", "text"), f"text is longer than {s.max_text}")
-        alphabet = inp.alphabet if inp.alphabet is not None else "".join(sorted(set(inp.text)))
-        if not alphabet or len(set(alphabet)) != len(alphabet):
             raise RequestError(
-                ("body", "input", "alphabet"), "alphabet must be non-empty, no repeats"
+                ("body", "input", "text"),
+                f"text is longer than {s.max_text} characters (LSTMX_MAX_TEXT): shorten it",
+            )
+        alphabet = inp.alphabet if inp.alphabet is not None else "".join(sorted(set(inp.text)))
+        repeats = sorted({ch for ch in alphabet if alphabet.count(ch) > 1})
+        if not alphabet or repeats:
+            why = f"repeats {repeats}" if repeats else "is empty"
+            raise RequestError(
+                ("body", "input", "alphabet"),
+                f"alphabet {why}: list each character once, or leave alphabet out (it then "
+                "follows from the text)",
             )
         missing = sorted(set(inp.text) - set(alphabet))
         if missing:
-            raise RequestError(("body", "input", "text"), f"characters not in alphabet: {missing}")
+            raise RequestError(
+                ("body", "input", "text"),
+                f"text has characters not in the alphabet: {missing}; add them to alphabet, or "
+                "leave alphabet out (it then follows from the text)",
+            )
         check_shape_limits(req, len(inp.text), len(alphabet), s)
         index = {ch: k for k, ch in enumerate(alphabet)}
         X = np.zeros((len(inp.text), len(alphabet)))
@@ -93,19 +142,29 @@ def resolve_input(req: TraceRequest, s: Settings) -> tuple[np.ndarray, str | Non
     seq = inp.sequence or []
     widths = {len(row) for row in seq}
     if len(widths) > 1:
-        raise RequestError(("body", "input", "sequence"), "every row must have the same width")
+        odd = next(t for t, row in enumerate(seq) if len(row) != len(seq[0]))
+        raise RequestError(
+            ("body", "input", "sequence"),
+            f"every row of sequence must have the same width (the input size D): row 0 has "
+            f"{len(seq[0])} numbers, row {odd} has {len(seq[odd])}",
+        )
     D = widths.pop() if widths else (req.model.input_size or 1)
     if D == 0:
-        raise RequestError(("body", "input", "sequence"), "rows must hold at least one number")
+        raise RequestError(
+            ("body", "input", "sequence"),
+            "the rows of sequence are empty: each row holds the D input numbers of one step",
+        )
     check_shape_limits(req, len(seq), D, s)
     return np.asarray(seq, dtype=np.float64).reshape(len(seq), D), None
 
 
 def model_dict(req: TraceRequest, D: int) -> dict[str, Any]:
+    """The engine's model dict; D the input's width (an embedding's embedding_dim)."""
     if req.model.input_size is not None and req.model.input_size != D:
         raise RequestError(
             ("body", "model", "input_size"),
-            f"model.input_size is {req.model.input_size} but the input has width {D}",
+            f"model.input_size is {req.model.input_size} but the input has width {D}: leave "
+            f"model.input_size out (it follows from the input) or set it to {D}",
         )
     model = req.model.model_dump()
     model["input_size"] = D
@@ -116,13 +175,17 @@ def build_run(req: TraceRequest, s: Settings) -> tuple[Run, dict[str, Any]]:
     """Validate everything and prepare the run; return it with the answer's extra fields."""
     X, alphabet = resolve_input(req, s)
     if X.shape[0] == 0:
-        raise RequestError(("body", "input"), "the input sequence is empty")
-    model = model_dict(req, X.shape[1])
+        raise RequestError(("body", "input"), "the input sequence is empty: give at least one step")
+    emb = req.model.embedding
+    D = X.shape[1] if emb is None else emb.embedding_dim
+    model = model_dict(req, D)
     loss = req.loss.model_dump() if req.loss.kind != "sum_last" else None
     clamp = [c.model_dump() for c in req.clamp] if req.clamp else None
     try:
         run = prepare(model, X, loss, req.dtype, clamp)
     except ValueError as exc:  # the engine's own checks name the field
         raise RequestError(("body",), str(exc)) from None
-    extra = {"input_size": X.shape[1], "alphabet": alphabet, "dtype": req.dtype}
+    extra = {"input_size": D, "alphabet": alphabet, "dtype": req.dtype}
+    if emb is not None:
+        extra["tokens"] = X
     return run, extra

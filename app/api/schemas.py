@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.engine.params import LSTM_VARIANTS
 from app.engine.tasks import TASKS
@@ -30,16 +30,66 @@ class InitIn(BaseModel):
     recurrent_gain: float = Field(1.0, ge=0, le=10, description="multiplies W_hh")
 
 
+class EmbeddingIn(BaseModel):
+    model_config = Strict
+    num_embeddings: int = Field(ge=1, le=_S.max_vocab, description="V, the vocabulary size")
+    embedding_dim: int = Field(ge=1, le=_S.max_input, description="D, the input size")
+
+
+Width = Annotated[int, Field(ge=1)]
+
+
 class ModelIn(BaseModel):
+    """The model object (DESIGN.md; app/engine/params.py has the parameter names and shapes).
+
+    hidden_size: H, or one width per layer (a list of num_layers widths; num_layers may then
+    be left out). bidirectional: every layer also runs backwards (parameters "*_reverse").
+    proj_size: LSTM projections, 0 < P < every width (0: none). nonlinearity: "relu" for an
+    RNN only. embedding: an nn.Embedding in front; the input is then {"tokens": [ids]}."""
+
     model_config = Strict
     cell: Literal["lstm", "gru", "rnn"] = "lstm"
     input_size: int | None = Field(None, ge=1, description="D; may follow from the input")
-    hidden_size: int = Field(8, ge=1, description="H")
+    hidden_size: Width | Annotated[list[Width], Field(min_length=1, max_length=_S.max_layers)] = (
+        Field(8, description="H, or one H_k per layer")
+    )
     num_layers: int = Field(1, ge=1, description="L")
     variant: Literal[LSTM_VARIANTS] = "standard"  # type: ignore[valid-type]
     output_size: int | None = Field(None, ge=1, description="size of the linear readout")
     init: InitIn = Field(default_factory=InitIn)
     weights: dict[str, Any] | None = Field(None, description="PyTorch names -> nested lists")
+    bidirectional: bool = Field(False, description="PyTorch bidirectional=True")
+    proj_size: int = Field(0, ge=0, description="P, LSTM projections (0: none)")
+    nonlinearity: Literal["tanh", "relu"] = Field("tanh", description="RNN only: tanh or relu")
+    embedding: EmbeddingIn | None = Field(None, description="an embedding in front")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelIn:
+        if isinstance(self.hidden_size, list):
+            if "num_layers" not in self.model_fields_set:
+                self.num_layers = len(self.hidden_size)
+            elif len(self.hidden_size) != self.num_layers:
+                raise ValueError(
+                    f"hidden_size lists {len(self.hidden_size)} widths but num_layers is "
+                    f"{self.num_layers}: give one width per layer"
+                )
+        if self.nonlinearity != "tanh" and self.cell != "rnn":
+            raise ValueError(f"nonlinearity {self.nonlinearity!r} applies to cell 'rnn' only")
+        if self.proj_size:
+            if self.cell != "lstm" or self.variant != "standard":
+                raise ValueError("proj_size applies to the standard LSTM only")
+            if self.proj_size >= min(self.widths):
+                raise ValueError(
+                    f"proj_size ({self.proj_size}) must be below every hidden size "
+                    f"(smallest: {min(self.widths)})"
+                )
+        return self
+
+    @property
+    def widths(self) -> list[int]:
+        """H_k for every layer."""
+        H = self.hidden_size
+        return list(H) if isinstance(H, list) else [H] * self.num_layers
 
 
 class TaskIn(BaseModel):
@@ -52,6 +102,9 @@ class TaskIn(BaseModel):
 class InputIn(BaseModel):
     model_config = Strict
     sequence: list[Row] | None = Field(None, max_length=_S.max_steps, description="T rows of D")
+    tokens: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, max_length=_S.max_steps, description="token ids, for a model with an embedding"
+    )
     text: str | None = Field(None, max_length=_S.max_text)
     alphabet: str | None = Field(None, max_length=_S.max_input)
     task: TaskIn | None = None

@@ -70,22 +70,27 @@ def _trace_pieces(run: Any, extra: dict[str, Any]) -> Iterator[bytes | memoryvie
     forward = run.forward()
     spec, X = run.spec, run.X
     yield b"{"
-    head = {"cell": spec.cell, "steps": X.shape[0], "hidden_size": spec.hidden_size,
-            "num_layers": spec.num_layers, "inputs": _c(X[:, 0])}  # fmt: skip
+    head = {"cell": spec.cell, "steps": X.shape[0], "hidden_size": hidden_size(spec),
+            "num_layers": spec.num_layers, **model_extras(spec),
+            "inputs": _c(X[:, 0])}  # fmt: skip
     yield from _items(head, first=True)
     first = forward[0]
     yield b',"layers":[{'
-    yield from _items({"gates": {g: _c(v) for g, v in first["gates"].items()},
+    yield from _items({"layer": first["layer"], "direction": first["direction"],
+                       "gates": {g: _c(v) for g, v in first["gates"].items()},
                        "c": _c(first["c"]), "h": _c(first["h"])}, first=True)  # fmt: skip
     yield FLUSH
     trace = run.backward()
     layers = [layer_dict(layer) for layer in trace.layers]
-    yield from _items({k: v for k, v in layers[0].items() if k not in ("gates", "c", "h")})
+    done = ("layer", "direction", "gates", "c", "h")
+    yield from _items({k: v for k, v in layers[0].items() if k not in done})
     yield b"}"
     for layer in layers[1:]:
         yield b","
         yield from _pieces(layer)
     yield b"]"
+    if trace.tokens is not None:  # dL/d(embedding row read at step t)
+        yield from _items({"grad_embedding": _c(trace.grad_inputs)})
     yield from _items({"loss": trace.loss if np.isfinite(trace.loss) else None,
                        "outputs": _c(trace.outputs), "nonfinite": first_nonfinite(trace),
                        **extra})  # fmt: skip
@@ -136,18 +141,40 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
+def hidden_size(spec: Any) -> int | list[int]:
+    H = spec.hidden_size
+    return list(H) if isinstance(H, tuple) else H
+
+
+def model_extras(spec: Any) -> dict[str, Any]:
+    """The answer's model fields beyond the original ones, only when a model uses them (a
+    plain model's answer is what it always was)."""
+    out: dict[str, Any] = {}
+    if spec.bidirectional:
+        out["bidirectional"] = True
+    if spec.proj_size:
+        out["proj_size"] = spec.proj_size
+    if spec.nonlinearity != "tanh":
+        out["nonlinearity"] = spec.nonlinearity
+    if spec.embedding is not None:
+        out["embedding"] = {"num_embeddings": spec.embedding.num_embeddings,
+                            "embedding_dim": spec.embedding.embedding_dim}  # fmt: skip
+    return out
+
+
 def _c(a: np.ndarray | None) -> np.ndarray | None:
     return None if a is None else np.ascontiguousarray(a)
 
 
 def first_nonfinite(trace: Trace) -> dict | None:
-    """The first (field, layer, step) holding NaN or infinity, or None.
+    """The first (field, layer, step) holding NaN or infinity, or None ("direction" too when
+    it is a reverse direction's).
 
     "t" is the earliest such step; "diverged_at" the step where the run diverged in the order
     it computes: the same for forward fields (gates, c, h), the latest one for gradients,
     which BPTT computes from T-1 down to 0 (an exploding gradient is inf at every t below it).
     """
-    for k, layer in enumerate(trace.layers):
+    for layer in trace.layers:
         named: dict[str, np.ndarray | None] = {f"gates.{g}": v for g, v in layer.gates.items()}
         named.update(c=layer.c, h=layer.h, grad_h=layer.grad_h, grad_c=layer.grad_c)
         for name, arr in named.items():
@@ -156,13 +183,20 @@ def first_nonfinite(trace: Trace) -> dict | None:
             bad = ~np.isfinite(arr)
             if bad.any():
                 steps = np.flatnonzero(bad.any(axis=tuple(range(1, arr.ndim))))
-                at = int(steps[-1] if name.startswith("grad_") else steps[0])
-                return {"field": name, "layer": k, "t": int(steps[0]), "diverged_at": at}
+                # a reverse direction runs from T-1 down to 0, and its BPTT from 0 up
+                backwards = name.startswith("grad_") != (layer.direction == "reverse")
+                at = int(steps[-1] if backwards else steps[0])
+                where = {"field": name, "layer": layer.layer, "t": int(steps[0]), "diverged_at": at}
+                if layer.direction != "forward":
+                    where["direction"] = layer.direction
+                return where
     return None
 
 
 def layer_dict(layer: Any) -> dict[str, Any]:
     return {
+        "layer": layer.layer,
+        "direction": layer.direction,
         "gates": {g: _c(v) for g, v in layer.gates.items()},
         "c": _c(layer.c),
         "h": _c(layer.h),
@@ -176,9 +210,12 @@ def layer_dict(layer: Any) -> dict[str, Any]:
 
 
 def step_frame(t: int, forward: list[dict[str, Any]], offset: int = 0) -> bytes:
-    """One forward step: each layer's gates, c and h at row t (sent as step offset + t)."""
+    """One forward step: each layer's (and direction's) gates, c and h at row t (sent as step
+    offset + t). A reverse direction's row t is known only once the forward pass has run."""
     layers = [
         {
+            "layer": rec["layer"],
+            "direction": rec["direction"],
             "gates": {g: v[t] for g, v in rec["gates"].items()},
             "c": None if rec["c"] is None else rec["c"][t],
             "h": rec["h"][t],
@@ -189,12 +226,15 @@ def step_frame(t: int, forward: list[dict[str, Any]], offset: int = 0) -> bytes:
 
 
 def grad_frame(t: int, trace: Trace) -> bytes:
-    """One backward step: each layer's dL/dh_t, dL/dc_t and their norms at step t."""
+    """One backward step: each layer's (and direction's) dL/dh_t, dL/dc_t and their norms at
+    step t, and dL/d(embedding row read at t) when the model has an embedding."""
     layers = []
     for layer in trace.layers:
         gc, gc_norm, gc_log = layer.grad_c, layer.grad_c_norm, layer.grad_c_log10_norm
         layers.append(
             {
+                "layer": layer.layer,
+                "direction": layer.direction,
                 "grad_h": layer.grad_h[t],
                 "grad_c": None if gc is None else gc[t],
                 "grad_h_norm": layer.grad_h_norm[t],
@@ -203,4 +243,7 @@ def grad_frame(t: int, trace: Trace) -> bytes:
                 "grad_c_log10_norm": None if gc is None or gc_log is None else gc_log[t],
             }
         )
-    return dumps({"type": "grad", "t": t, "layers": layers})
+    frame: dict[str, Any] = {"type": "grad", "t": t, "layers": layers}
+    if trace.tokens is not None and trace.grad_inputs is not None:
+        frame["grad_embedding"] = trace.grad_inputs[t]
+    return dumps(frame)

@@ -60,6 +60,7 @@ class LayerParams:
     w_ci: np.ndarray | None = None  # (H,) peephole weights (Gers 2002), LSTM peephole only
     w_cf: np.ndarray | None = None
     w_co: np.ndarray | None = None
+    W_hr: np.ndarray | None = None  # (P, H) LSTM projection (proj_size), h = W_hr (o ⊙ tanh c)
 
 
 @dataclass
@@ -145,6 +146,23 @@ def align(carried: list[np.ndarray], E: int, ext: np.ndarray, e: int) -> tuple[n
         if e < E:
             return np.ldexp(ext, e - E), E
     return ext, E
+
+
+def add_scaled(a: ScaledGrad, b: ScaledGrad) -> ScaledGrad:
+    """a + b, per step in the larger of the two scales (exact up to the sum's rounding).
+
+    Two gradients meet where one output feeds two readers: the forward and the reverse
+    direction of a bidirectional layer both read the layer below."""
+    E = np.maximum(a.exp, b.exp)
+    with np.errstate(under="ignore"):
+        values = np.ldexp(a.values, (a.exp - E)[:, None, None].astype(np.int32))
+        values += np.ldexp(b.values, (b.exp - E)[:, None, None].astype(np.int32))
+    return ScaledGrad(values, E)
+
+
+def reverse_time(g: ScaledGrad) -> ScaledGrad:
+    """The same gradient with its steps in the opposite order (a view)."""
+    return ScaledGrad(g.values[::-1], g.exp[::-1])
 
 
 def norms_and_log10(g: ScaledGrad) -> tuple[np.ndarray, np.ndarray]:

@@ -4,9 +4,12 @@
     mse            L = mean((y - target)²) over every element (torch.nn.MSELoss's default)
     cross_entropy  L = mean over positions of -log softmax(y)[target] (torch's default)
 
-y is the readout of the top h when the model has one, else the top h itself. `at` is "last"
-(only step T-1) or "all" (every step). Targets: mse (B, O) for "last", (T, B, O) for "all";
-cross_entropy class indices (B,) or (T, B).
+y is the readout of the top h when the model has one, else the top h itself. For a bidirectional
+model the top h at position t is [h_fwd_t | h_rev_t] (torch's output[t]), so sum_last is
+torch's output[T-1].sum(): the forward direction after reading all of x, the reverse one after
+reading x_{T-1} alone (its dL/dh is 0 before position T-1), and the readout takes both.
+`at` is "last" (only step T-1) or "all" (every step). Targets: mse (B, O) for "last",
+(T, B, O) for "all"; cross_entropy class indices (B,) or (T, B).
 """
 
 from __future__ import annotations

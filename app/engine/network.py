@@ -2,6 +2,14 @@
 
 Layer k > 0 reads layer k-1's h. The readout y = W_out h + b_out sits on the top layer's h.
 Everything is time-major here: inputs (T, B, D).
+
+Bidirectional layers (as torch.nn.LSTM(bidirectional=True)): the reverse direction runs the
+same cell over the input in reverse order, and its outputs are put back in input order, so the
+layer's output at position t is [h_fwd_t | h_rev_t] (torch's output[t, :R], output[t, R:]).
+The next layer, the readout and the loss read that concatenation; the gradient reaching it is
+split between the two directions, and what both send down to the layer below is summed.
+Caches are kept per (layer, direction) entry, in the order of ModelSpec.entries; a reverse
+entry's cache is in its own processing order (cache row s is input position T-1-s).
 """
 
 from __future__ import annotations
@@ -12,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from . import gru, lstm, rnn
-from .common import Clamp, LayerParams, ScaledGrad
+from . import gru, lstm, lstmp, rnn
+from .common import Clamp, LayerParams, ScaledGrad, add_scaled, reverse_time
 from .losses import Loss, value_and_grad
 from .params import ModelError, ModelSpec
 
@@ -24,32 +32,45 @@ class ClampError(ValueError):
     """A clamp entry that does not fit the model or the sequence."""
 
 
-def layer_params(spec: ModelSpec, params: dict[str, np.ndarray], k: int, dtype) -> LayerParams:
-    def get(name: str) -> np.ndarray:
-        return np.asarray(params[f"{name}_l{k}"], dtype=dtype)
+def layer_params(
+    spec: ModelSpec, params: dict[str, np.ndarray], k: int, dtype, sfx: str = ""
+) -> LayerParams:
+    """Layer k's parameters; sfx "_reverse" for the reverse direction of a bidirectional one."""
 
-    def peephole(name: str) -> np.ndarray | None:
-        return get(name) if f"{name}_l{k}" in params else None
+    def get(name: str) -> np.ndarray:
+        return np.asarray(params[f"{name}_l{k}{sfx}"], dtype=dtype)
+
+    def optional(name: str) -> np.ndarray | None:
+        return get(name) if f"{name}_l{k}{sfx}" in params else None
 
     return LayerParams(
         W_ih=get("weight_ih"), W_hh=get("weight_hh"), b_ih=get("bias_ih"), b_hh=get("bias_hh"),
-        w_ci=peephole("weight_ci"), w_cf=peephole("weight_cf"), w_co=peephole("weight_co"),
+        w_ci=optional("weight_ci"), w_cf=optional("weight_cf"), w_co=optional("weight_co"),
+        W_hr=optional("weight_hr"),
     )  # fmt: skip
 
 
-def build_clamps(spec: ModelSpec, entries: Sequence[dict] | None, T: int) -> list[Clamp | None]:
-    """Per-layer masks from JSON clamp entries {"t", "gate", "value", "units"?, "layer"?}.
+def module(spec: ModelSpec) -> Any:
+    """The cell module computing this model's layers."""
+    return lstmp if spec.proj_size else MODULES[spec.cell]
 
-    "t" is a step or a list of steps; "units" None means every unit; "layer" None every layer.
+
+def build_clamps(spec: ModelSpec, entries: Sequence[dict] | None, T: int) -> list[Clamp | None]:
+    """Per-entry masks (one per layer and direction, in ModelSpec.entries order) from JSON
+    clamp entries {"t", "gate", "value", "units"?, "layer"?}.
+
+    "t" is a step or a list of steps (input positions: a bidirectional layer's gate is held in
+    both directions); "units" None means every unit; "layer" None every layer.
     """
-    clamps: list[Clamp | None] = [None] * spec.num_layers
+    n_dirs = len(spec.directions)
+    clamps: list[Clamp | None] = [None] * (spec.num_layers * n_dirs)
     if not entries:
         return clamps
     if spec.cell == "rnn":
-        raise ClampError("clamp: a tanh RNN has no gates to hold")
-    G, H = spec.n_blocks, spec.hidden_size
-    mask = np.zeros((spec.num_layers, T, G * H), dtype=bool)
-    value = np.zeros((spec.num_layers, T, G * H))
+        raise ClampError(f"clamp: a {spec.nonlinearity} RNN has no gates to hold")
+    G, widths = spec.n_blocks, spec.widths
+    mask = [np.zeros((T, G * H), dtype=bool) for H in widths]
+    value = [np.zeros((T, G * H)) for H in widths]
     for n, entry in enumerate(entries):
         where = f"clamp[{n}]"
         gate = entry.get("gate")
@@ -58,103 +79,150 @@ def build_clamps(spec: ModelSpec, entries: Sequence[dict] | None, T: int) -> lis
         steps = np.atleast_1d(np.asarray(entry.get("t"), dtype=np.int64))
         if steps.size == 0 or steps.min() < 0 or steps.max() >= T:
             raise ClampError(f"{where}.t must lie in [0, {T - 1}]")
-        units = entry.get("units")
-        units = np.arange(H) if units is None else np.asarray(units, dtype=np.int64)
-        if units.size == 0 or units.min() < 0 or units.max() >= H:
-            raise ClampError(f"{where}.units must lie in [0, {H - 1}]")
         layer = entry.get("layer")
         layers = range(spec.num_layers) if layer is None else [layer]
         if layer is not None and not 0 <= layer < spec.num_layers:
             raise ClampError(f"{where}.layer must lie in [0, {spec.num_layers - 1}]")
+        H = min(widths[k] for k in layers)
+        units = entry.get("units")
+        given = units is not None
+        units = np.asarray(units if given else [], dtype=np.int64)
+        if given and (units.size == 0 or units.min() < 0 or units.max() >= H):
+            raise ClampError(f"{where}.units must lie in [0, {H - 1}]")
         v = float(entry.get("value", 0.0))
         lo = -1.0 if gate in ("g", "n") else 0.0  # tanh gates range over [-1, 1]
         if not lo <= v <= 1.0:
             raise ClampError(f"{where}.value for gate {gate!r} must lie in [{lo}, 1]")
-        cols = spec.gates.index(gate) * H + units
         for k in layers:
+            cols = spec.gates.index(gate) * widths[k] + (units if given else np.arange(widths[k]))
             mask[k][np.ix_(steps, cols)] = True
             value[k][np.ix_(steps, cols)] = v
     for k in range(spec.num_layers):
-        held = frozenset(np.flatnonzero(mask[k].any(axis=1)).tolist())
-        if held:
-            clamps[k] = Clamp(mask=mask[k], value=value[k], steps=held)
+        held = np.flatnonzero(mask[k].any(axis=1))
+        if held.size:
+            clamps[k * n_dirs] = Clamp(mask[k], value[k], frozenset(held.tolist()))
+            if n_dirs == 2:  # the reverse direction meets input position t at its step T-1-t
+                steps_rev = frozenset((T - 1 - held).tolist())
+                clamps[k * n_dirs + 1] = Clamp(mask[k][::-1], value[k][::-1], steps_rev)
     return clamps
 
 
 @dataclass
 class NetCache:
-    caches: list[Any]  # one cell Cache per layer
+    caches: list[Any]  # one cell Cache per (layer, direction) entry, ModelSpec.entries order
     Y: np.ndarray  # (T, B, O) readout of the top h, or the top h itself
+    top: np.ndarray | None = None  # (T, B, N·R) the top layer's output (what the readout reads)
+    tokens: np.ndarray | None = None  # (T, B) token ids, when the model has an embedding
+    grad_inputs: ScaledGrad | None = None  # dL/dX (T, B, D), set by backward
+
+
+def embed(params: dict[str, np.ndarray], tokens: np.ndarray, dtype) -> np.ndarray:
+    """The embedding rows of token ids (T, B): (T, B, D) in the run's dtype."""
+    return np.asarray(params["embedding.weight"], dtype=dtype)[tokens]
+
+
+def _layer_forward(spec, p, x, k, j, state0, clamp, start) -> Any:
+    B, dtype = x.shape[1], x.dtype
+    R, H = spec.out_width(k), spec.widths[k]
+    h0 = np.zeros((B, R), dtype) if state0 is None else state0["h"][j].astype(dtype)
+    if spec.cell == "lstm":
+        c0 = np.zeros((B, H), dtype) if state0 is None else state0["c"][j].astype(dtype)
+        if spec.proj_size:
+            return lstmp.forward(p, x, h0, c0, clamp, start)
+        return lstm.forward(p, x, h0, c0, spec.variant, clamp, start)
+    if spec.cell == "gru":
+        return gru.forward(p, x, h0, clamp, start)
+    return rnn.forward(p, x, h0, start, spec.nonlinearity)
 
 
 def forward(
     spec: ModelSpec,
     params: dict[str, np.ndarray],
     X: np.ndarray,
-    state0: dict[str, np.ndarray] | None = None,
+    state0: dict[str, Any] | None = None,
     clamps: list[Clamp | None] | None = None,
     start: int = 0,
+    tokens: np.ndarray | None = None,
 ) -> NetCache:
-    """Run every layer over X (T, B, D); state0 {"h": (L, B, H), "c": (L, B, H)} or zeros.
+    """Run every layer over X (T, B, D); state0 {"h": [(B, R_k) per entry], "c": [(B, H_k)
+    per entry]} (an (entries, B, H) array does too) or zeros; tokens: the ids X was embedded
+    from (kept for the embedding's gradient).
 
     start: the global index of X[0] when X continues a sequence from state0 (live mode); the
     numbers are then bit for bit those of the whole sequence run at once (common.project)."""
-    T, B, _ = X.shape
-    H, dtype = spec.hidden_size, X.dtype
-    clamps = clamps or [None] * spec.num_layers
+    dtype = X.dtype
+    n_dirs = len(spec.directions)
+    clamps = clamps or [None] * (spec.num_layers * n_dirs)
     caches: list[Any] = []
     inp = X
     for k in range(spec.num_layers):
-        p = layer_params(spec, params, k, dtype)
-        h0 = np.zeros((B, H), dtype) if state0 is None else state0["h"][k].astype(dtype)
-        cache: Any
-        if spec.cell == "lstm":
-            c0 = np.zeros((B, H), dtype) if state0 is None else state0["c"][k].astype(dtype)
-            cache = lstm.forward(p, inp, h0, c0, spec.variant, clamps[k], start)
-        elif spec.cell == "gru":
-            cache = gru.forward(p, inp, h0, clamps[k], start)
-        else:
-            cache = rnn.forward(p, inp, h0, start)
-        caches.append(cache)
-        inp = cache.Hs
+        outs = []
+        for d in range(n_dirs):
+            j = k * n_dirs + d
+            p = layer_params(spec, params, k, dtype, "_reverse" if d else "")
+            cache = _layer_forward(spec, p, inp[::-1] if d else inp, k, j, state0, clamps[j],
+                                   start)  # fmt: skip
+            caches.append(cache)
+            outs.append(cache.Hs[::-1] if d else cache.Hs)
+        inp = outs[0] if n_dirs == 1 else np.concatenate(outs, axis=2)
     Y = inp
     if spec.output_size is not None:
         Y = inp @ params["readout.weight"].T.astype(dtype) + params["readout.bias"].astype(dtype)
-    return NetCache(caches, Y)
+    return NetCache(caches, Y, inp, tokens)
+
+
+_NAMES = (("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh"),
+          ("w_ci", "weight_ci"), ("w_cf", "weight_cf"), ("w_co", "weight_co"),
+          ("W_hr", "weight_hr"))  # fmt: skip
 
 
 def backward(
     spec: ModelSpec, params: dict[str, np.ndarray], net: NetCache, loss: Loss
 ) -> tuple[float, list[dict], dict[str, np.ndarray]]:
-    """The loss, each layer's backward results (indexed by layer) and the parameter
-    gradients under PyTorch names."""
+    """The loss, each entry's backward results (ModelSpec.entries order; a reverse entry's in
+    its own processing order) and the parameter gradients under PyTorch names.
+    Sets net.grad_inputs."""
     T, B, _ = net.Y.shape
     dtype = net.Y.dtype
     L, dY = value_and_grad(loss, net.Y)
     grads: dict[str, np.ndarray] = {}
-    top = net.caches[-1].Hs
+    top = net.top if net.top is not None else net.caches[-1].Hs
     if spec.output_size is not None:
         W_out = params["readout.weight"].astype(dtype)
         flat_dY = dY.reshape(T * B, -1)
         grads["readout.weight"] = flat_dY.T @ top.reshape(T * B, -1)
         grads["readout.bias"] = flat_dY.sum(0)
-        dY = dY @ W_out  # (T, B, H) dL/dh_t of the top layer from the loss
+        dY = dY @ W_out  # (T, B, N·R) dL/dh_t of the top layer from the loss
     has_ext = np.zeros(T, dtype=bool)
     has_ext[-1] = True
     if loss.kind != "sum_last" and loss.at == "all":
         has_ext[:] = True
     ext = ScaledGrad(dY.astype(dtype), np.zeros(T, dtype=np.int64))
-    results: list[dict] = [{}] * spec.num_layers
+    n_dirs = len(spec.directions)
+    results: list[dict] = [{}] * (spec.num_layers * n_dirs)
+    cell = module(spec)
     for k in reversed(range(spec.num_layers)):
-        p = layer_params(spec, params, k, dtype)
-        res = MODULES[spec.cell].backward(p, net.caches[k], ext, has_ext)
-        results[k] = res
-        for short, name in (("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"),
-                            ("b_hh", "bias_hh"), ("w_ci", "weight_ci"), ("w_cf", "weight_cf"),
-                            ("w_co", "weight_co")):  # fmt: skip
-            if short in res["params"]:
-                grads[f"{name}_l{k}"] = res["params"][short]
-        ext, has_ext = res["dX"], np.ones(T, dtype=bool)
+        below: ScaledGrad | None = None  # dL/d(this layer's input), summed over directions
+        R = spec.out_width(k)
+        for d in range(n_dirs):
+            j, sfx = k * n_dirs + d, "_reverse" if d else ""
+            p = layer_params(spec, params, k, dtype, sfx)
+            e = ext if n_dirs == 1 else ScaledGrad(ext.values[:, :, d * R : (d + 1) * R], ext.exp)
+            res = cell.backward(p, net.caches[j], reverse_time(e) if d else e,
+                                has_ext[::-1] if d else has_ext)  # fmt: skip
+            results[j] = res
+            for short, name in _NAMES:
+                if short in res["params"]:
+                    grads[f"{name}_l{k}{sfx}"] = res["params"][short]
+            dX = reverse_time(res["dX"]) if d else res["dX"]
+            below = dX if below is None else add_scaled(below, dX)
+        assert below is not None
+        ext, has_ext = below, np.ones(T, dtype=bool)
+    net.grad_inputs = ext
+    if net.tokens is not None:  # dL/d(embedding row v) = Σ over the steps that read v
+        dE = np.zeros(params["embedding.weight"].shape, dtype=dtype)
+        np.add.at(dE, net.tokens.reshape(-1), ext.plain().reshape(T * B, -1))
+        grads["embedding.weight"] = dE
     return L, results, grads
 
 

@@ -1,6 +1,8 @@
-"""Vanilla (Elman) tanh RNN layer: forward and exact BPTT, side by side.
+"""Vanilla (Elman) RNN layer: forward and exact BPTT, side by side.
 
-    h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+    h_t = φ(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)      φ = tanh (default) or relu
+
+(PyTorch's nn.RNN(nonlinearity=...); relu'(0) is taken as 0, as torch's backward does.)
 
 Each backward step multiplies the gradient by diag(1 - h_t²) W_hh, so its norm shrinks at least
 like (largest singular value of W_hh)^k (Pascanu et al. 2013, γ = 1 for tanh): this is the cell
@@ -21,25 +23,35 @@ class Cache:
     X: np.ndarray  # (T, B, D)
     h0: np.ndarray  # (B, H)
     Hs: np.ndarray  # (T, B, H) h_t
+    nonlinearity: str = "tanh"
 
 
-def forward(p: LayerParams, X: np.ndarray, h0: np.ndarray, start: int = 0) -> Cache:
+def forward(
+    p: LayerParams, X: np.ndarray, h0: np.ndarray, start: int = 0, nonlinearity: str = "tanh"
+) -> Cache:
     """start: the global index of X[0] (see common.project)."""
     Hs = project(X, p.W_ih, p.b_ih + p.b_hh, start)  # (T, B, H): every step's input projection
     W_hhT = np.ascontiguousarray(p.W_hh.T)
+    relu = nonlinearity == "relu"
     h = h0
     for t in range(X.shape[0]):
         a = Hs[t]
         a += h @ W_hhT
-        np.tanh(a, out=a)
+        if relu:
+            np.maximum(a, 0.0, out=a)
+        else:
+            np.tanh(a, out=a)
         h = a
-    return Cache(X, h0, Hs)
+    return Cache(X, h0, Hs, nonlinearity)
 
 
 def backward(p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray) -> dict:
     """BPTT given the external dL/dh_t (see lstm.backward for the conventions)."""
     T, B, H = cache.Hs.shape
-    K = 1.0 - cache.Hs * cache.Hs  # tanh' for every step at once
+    if cache.nonlinearity == "relu":  # relu' = 1 where h > 0 (that is, where z > 0), else 0
+        K = (cache.Hs > 0).astype(cache.Hs.dtype)
+    else:
+        K = 1.0 - cache.Hs * cache.Hs  # tanh' for every step at once
     dA = np.empty_like(cache.Hs)
     grad_h = np.zeros_like(cache.Hs)
     exp = np.zeros(T, dtype=np.int64)
@@ -53,7 +65,7 @@ def backward(p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray)
                 e_t, E = align([dh], E, ext.values[t], int(ext.exp[t]))
                 dh += e_t
             exp[t] = E
-            np.multiply(dh, K[t], out=dA[t])  # backprop through tanh
+            np.multiply(dh, K[t], out=dA[t])  # backprop through φ
             np.matmul(dA[t], p.W_hh, out=dh_next)  # into h_{t-1} through W_hh
             E += renormalise(dh_next)
     gA = ScaledGrad(dA, exp).plain().reshape(T * B, H)

@@ -13,7 +13,8 @@ projections and weight gradients as one matmul over all steps); their gradients 
     tr.model_dict()        # weights inline, PyTorch names, readout included
 
 Reproducible: the data come from default_rng((task seed, train seed)), the held-out set from
-a different stream of the task seed, the weights from model.init.seed.
+a different stream of the task seed, the weights from model.init.seed (or model.weights:
+training then continues from them).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from . import losses, network, optim, train_tasks
-from .params import ModelSpec, init_params, spec_from_dict
+from .params import ModelSpec, check_params, init_params, spec_from_dict, spec_to_dict
+from .train_tasks import TrainTask
 
 EVAL_STREAM = 0x5EED  # the held-out set: default_rng((task seed, EVAL_STREAM))
 
@@ -223,7 +225,7 @@ def _sum_outer(A, Z):
 
 def lean(spec: ModelSpec) -> bool:
     """Whether the lean kernels cover this model (else the engine computes the gradients)."""
-    return spec.cell != "lstm" or spec.variant == "standard"
+    return spec.plain and (spec.cell != "lstm" or spec.variant == "standard")
 
 
 def _layer_forward(spec: ModelSpec, params, k: int, X, ws):
@@ -291,22 +293,31 @@ def loss_and_grads(
 class Trainer:
     """One training run; `train_steps(n)` advances it (call it off the event loop)."""
 
-    def __init__(self, config: TrainConfig, model: Mapping[str, Any]) -> None:
+    def __init__(
+        self, config: TrainConfig, model: Mapping[str, Any], task: TrainTask | None = None
+    ) -> None:
+        """task: in place of the task named by config.task (charlm on an uploaded text)."""
         self.config = config
-        self.task = train_tasks.get(config.task)
+        self.task = task or train_tasks.get(config.task)
         if config.length < self.task.min_length:
             raise ValueError(
                 f"task.length must be at least {self.task.min_length} for {config.task!r}"
             )
+        weights = model.get("weights")  # the starting point when given, else model.init's draw
         model = {k: v for k, v in model.items() if k != "weights"}
         model.update(input_size=self.task.input_size, output_size=self.task.output_size)
         self.model = model
         self.spec = spec_from_dict(model)
-        self.params = init_params(self.spec)
+        if self.spec.embedding is not None:
+            raise ValueError("model.embedding: the training tasks feed vectors, not token ids")
+        self.params = (
+            init_params(self.spec) if weights is None else check_params(self.spec, weights)
+        )
         self.opt = optim.make(config.optimizer, self.params, config.lr)
         self.rng = np.random.default_rng((config.task_seed, config.seed))
         eval_rng = np.random.default_rng((config.task_seed, EVAL_STREAM))
-        self.eval_X, self.eval_target = self.task.batch(config.length, config.eval_size, eval_rng)
+        held_out = self.task.eval_batch or self.task.batch
+        self.eval_X, self.eval_target = held_out(config.length, config.eval_size, eval_rng)
         self.step = 0
         self.ws: list[dict] = [{} for _ in range(self.spec.num_layers)]  # scratch buffers
 
@@ -347,11 +358,8 @@ class Trainer:
 
     def model_dict(self) -> dict[str, Any]:
         """The model with its weights inline (nested lists, PyTorch names, readout included)."""
-        spec = self.spec
         return {
-            "cell": spec.cell, "input_size": spec.input_size, "hidden_size": spec.hidden_size,
-            "num_layers": spec.num_layers, "variant": spec.variant,
-            "output_size": spec.output_size, "init": dict(self.model.get("init") or {}),
+            **spec_to_dict(self.spec), "init": dict(self.model.get("init") or {}),
             "weights": {k: v.tolist() for k, v in self.params.items()},
         }  # fmt: skip
 

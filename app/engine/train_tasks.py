@@ -31,6 +31,11 @@ form `losses.Loss` takes: mse (T', B, O), cross_entropy (T', B) int, with T' = 1
                              (T or P). Chance: 1/2.
     embedded_reber_reset  D=7 O=7  the 1997 setup: one embedded string per sequence (the
                              state starts afresh with each), idling on E after it; same metric.
+    charlm          D=O=V    the next character of a text, one-hot over its alphabet (V about
+                             90): Python standard-library source by default (charlm.py).
+                             Cross-entropy at every step; the metric is bits per character on
+                             the text's held-out last tenth; the baseline is the unigram model
+                             (about 4.5 bits); counted as solved at half the baseline's bits.
 
 The 1997 paper also marks the first and last steps with -1 in Exp. 4; we leave them at 0
 (the lag structure, the target and the error criterion are the paper's).
@@ -44,7 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import tasks
+from . import charlm, tasks
 
 Batch = tuple[np.ndarray, np.ndarray]
 
@@ -64,6 +69,8 @@ class TrainTask:
     batch: Callable[[int, int, np.random.Generator], Batch]
     summary: str
     baseline_fn: Callable[[int], tuple[float, float]] | None = None  # when it depends on T
+    eval_batch: Callable[[int, int, np.random.Generator], Batch] | None = None  # held-out data
+    alphabet: str | None = None  # a text task's characters, in input order
 
     def baselines(self, T: int) -> tuple[float, float]:
         """The best constant predictor's loss and metric at length T."""
@@ -205,6 +212,19 @@ def _embedded_reber_reset(T: int, B: int, rng: np.random.Generator) -> Batch:
     return np.eye(7)[sym[:T]], sym[1:]
 
 
+def charlm_task(corpus: charlm.Corpus, name: str = "charlm") -> TrainTask:
+    """Next-character prediction on a text; the metric is held-out bits per character."""
+    V = corpus.size
+    bits = charlm.unigram_bits(corpus)
+    return TrainTask(
+        name, V, V, "cross_entropy", "all", "bpc", bits * float(np.log(2)), bits, bits / 2, 1,
+        lambda T, B, rng: charlm.windows(corpus.train, T, B, V, rng),
+        "the next character of a text (held-out bits per character)",
+        eval_batch=lambda T, B, rng: charlm.windows(corpus.held, T, B, V, rng),
+        alphabet=corpus.alphabet,
+    )  # fmt: skip
+
+
 def _unigram_entropy(batch: Callable[[int, int, np.random.Generator], Batch], T: int) -> float:
     """Cross-entropy of the best constant predictor (the symbol frequencies)."""
     _, sym = batch(T, 32, np.random.default_rng(0))
@@ -246,6 +266,7 @@ TRAIN_TASKS: dict[str, TrainTask] = {
                   0.99, 12, _embedded_reber_reset,
                   "next symbol of one embedded Reber string per sequence (1997, Exp. 1)",
                   baseline_fn=_reber_reset_baseline),
+        charlm_task(charlm.make_corpus(charlm.default_text())),
     )
 }  # fmt: skip
 
@@ -264,6 +285,8 @@ def metric(task: TrainTask, Y: np.ndarray, target: np.ndarray, X: np.ndarray) ->
     if task.name in ("embedded_reber", "embedded_reber_reset"):
         recall = _recall_steps(X, target)
         return float(np.mean(Y.argmax(-1)[recall] == target[recall])) if recall.any() else 0.0
+    if task.metric == "bpc":
+        return charlm.bits_per_char(Y, target)
     if task.name == "adding_1997":
         return float(np.mean(np.abs(Y[..., 0] - target[..., 0]) < 0.04))
     if task.metric == "mse":
@@ -272,4 +295,4 @@ def metric(task: TrainTask, Y: np.ndarray, target: np.ndarray, X: np.ndarray) ->
 
 
 def is_solved(task: TrainTask, value: float) -> bool:
-    return value < task.solved if task.metric == "mse" else value >= task.solved
+    return value < task.solved if task.metric in ("mse", "bpc") else value >= task.solved

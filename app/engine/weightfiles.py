@@ -32,6 +32,7 @@ EXPORT_HINT = (
     "export the weights with safetensors (safetensors.torch.save_file(model.state_dict(), "
     "'model.safetensors')) or numpy.savez('model.npz', **{name: array})"
 )
+SAVE_AGAIN = f"save the weights again: {EXPORT_HINT}"
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib", ".tar")
 MAX_HEADER_BYTES = 2**20
 MAX_MEMBERS = 1000
@@ -66,20 +67,30 @@ def read_file(data: bytes, filename: str, max_elements: int) -> tuple[dict, dict
 
 def _read_safetensors(data: bytes, max_elements: int) -> tuple[dict, dict]:
     if len(data) < 8:
-        raise WeightsError(f"the safetensors file is {len(data)} bytes, shorter than its header")
+        raise WeightsError(
+            f"the file is {len(data)} bytes, too short for a .safetensors file (its header "
+            f"alone takes more): it is truncated or not safetensors; {SAVE_AGAIN}"
+        )
     (size,) = struct.unpack("<Q", data[:8])
     if size > MAX_HEADER_BYTES or 8 + size > len(data):
         raise WeightsError(
-            f"the safetensors header claims {size} bytes; the limit is {MAX_HEADER_BYTES} "
-            f"and the file holds {len(data) - 8} after the length field"
+            f"the safetensors header claims {size} bytes, but the file holds {len(data) - 8} "
+            f"after the length field (and headers are capped at {MAX_HEADER_BYTES}): it is "
+            f"truncated or not safetensors; {SAVE_AGAIN}"
         )
     try:
         header = json.loads(data[8 : 8 + size])
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise WeightsError(f"the safetensors header is not valid JSON: {exc}") from None
+        raise WeightsError(
+            f"the safetensors header is not valid JSON ({exc}): the file is damaged or not "
+            f"safetensors; {SAVE_AGAIN}"
+        ) from None
     meta = (header.pop("__metadata__", None) or {}) if isinstance(header, dict) else None
     if not isinstance(meta, dict):
-        raise WeightsError("the safetensors header or its __metadata__ is not a JSON object")
+        raise WeightsError(
+            "the safetensors header or its __metadata__ is not a JSON object, as the format "
+            f"requires: the file is damaged or not safetensors; {SAVE_AGAIN}"
+        )
     total = 0
     for name, info in header.items():
         total += _check_safetensors_entry(name, info, len(data) - 8 - size)
@@ -87,7 +98,9 @@ def _read_safetensors(data: bytes, max_elements: int) -> tuple[dict, dict]:
     try:
         arrays = safetensors.numpy.load(data)
     except SafetensorError as exc:
-        raise WeightsError(f"the safetensors file could not be read: {exc}") from None
+        raise WeightsError(
+            f"the safetensors file could not be read ({exc}); {SAVE_AGAIN}"
+        ) from None
     return arrays, {str(k): str(v) for k, v in meta.items()}
 
 
@@ -100,14 +113,21 @@ def _check_safetensors_entry(name: str, info: Any, body: int) -> int:
             "before saving (e.g. {k: v.float() for k, v in state_dict.items()})"
         )
     if dtype not in ST_DTYPES:
-        raise WeightsError(f"tensor {name!r} has dtype {dtype}; weights must be F16, F32 or F64")
+        raise WeightsError(
+            f"tensor {name!r} has dtype {dtype}, but weights must be floats (F16, F32 or F64): "
+            "convert them to float32 before saving"
+        )
     if not (_naturals(shape) and _naturals(offsets) and len(offsets) == 2):
-        raise WeightsError(f"tensor {name!r}: shape or data_offsets is not a list of integers")
+        raise WeightsError(
+            f"tensor {name!r}: its shape or data_offsets is not a list of integers, as the "
+            f"safetensors format requires: the file is damaged; {SAVE_AGAIN}"
+        )
     begin, end, count = offsets[0], offsets[1], math.prod(shape)
     if not begin <= end <= body or count * np.dtype(ST_DTYPES[dtype]).itemsize != end - begin:
         raise WeightsError(
             f"tensor {name!r}: shape {shape} of {dtype} does not match its data_offsets "
-            f"{offsets} (data section of {body} bytes)"
+            f"{offsets} (data section of {body} bytes): the file is truncated or damaged; "
+            f"{SAVE_AGAIN}"
         )
     return count
 
@@ -119,7 +139,9 @@ def _naturals(value: Any) -> TypeGuard[list[int]]:
 def _check_total(total: int, max_elements: int) -> None:
     if total > max_elements:
         raise WeightsError(
-            f"the file declares {total} elements, more than the limit of {max_elements}"
+            f"the file declares at least {total} numbers, more than this server takes "
+            f"({max_elements}): upload a smaller model (fewer layers or units), or only its "
+            "recurrent layers"
         )
 
 
@@ -128,13 +150,20 @@ def _read_npz(data: bytes, max_elements: int) -> tuple[dict, dict]:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         raise _pickle_error(data, "this .npz") or WeightsError(
-            "the .npz file is not a zip archive (numpy.savez writes one)"
+            "the .npz file is not a zip archive, as numpy.savez writes one: it is damaged or "
+            f"not an .npz; {SAVE_AGAIN}"
         ) from None
     with archive:
         infos = archive.infolist()
-        if len(infos) > MAX_MEMBERS or len({i.filename for i in infos}) != len(infos):
+        if len(infos) > MAX_MEMBERS:
             raise WeightsError(
-                f"the .npz has {len(infos)} members, duplicated or over {MAX_MEMBERS}"
+                f"the .npz holds {len(infos)} arrays, more than this server reads "
+                f"({MAX_MEMBERS}): save only the recurrent layers and their readout"
+            )
+        if len({i.filename for i in infos}) != len(infos):
+            raise WeightsError(
+                "the .npz holds two arrays under one name, which numpy.savez never writes: "
+                f"the archive was edited or is damaged; {SAVE_AGAIN}"
             )
         total = 0
         for info in infos:
@@ -144,7 +173,7 @@ def _read_npz(data: bytes, max_elements: int) -> tuple[dict, dict]:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
     except ZIP_ERRORS as exc:
-        raise WeightsError(f"the .npz file could not be read: {exc}") from None
+        raise WeightsError(f"the .npz file could not be read ({exc}); {SAVE_AGAIN}") from None
     strings = [key for key, array in arrays.items() if array.dtype.kind == "U"]
     return arrays, {key: str(arrays.pop(key).reshape(-1)[0]) for key in strings}
 
@@ -166,23 +195,28 @@ def _check_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_eleme
             shape, _, dtype = readers[version](stream)
             header_bytes = stream.tell()
     except ZIP_ERRORS as exc:
-        raise WeightsError(f"array {key!r}: not a readable .npy header: {exc}") from None
+        raise WeightsError(
+            f"array {key!r} has no readable .npy header ({exc}): the archive is damaged; "
+            f"{SAVE_AGAIN}"
+        ) from None
     count, is_meta = math.prod(shape), re.split(r"[/.]", key)[-1] in META_KEYS
     if dtype.kind == "U" and is_meta and count == 1 and dtype.itemsize <= 1024:
         return 0
     if dtype.kind != "f" or dtype.itemsize not in (2, 4, 8):
         why = " (object arrays need pickle, which is never used)" if dtype.hasobject else ""
         raise WeightsError(
-            f"array {key!r} has dtype {dtype}{why}; weights must be float16, float32 or float64"
+            f"array {key!r} has dtype {dtype}{why}, but weights must be float16, float32 or "
+            "float64: convert them to float32 before saving"
         )
     if count > max_elements:
         raise WeightsError(
-            f"array {key!r} declares shape {shape} ({count} elements), more than the limit "
-            f"of {max_elements}"
+            f"array {key!r} declares shape {shape} ({count} numbers), more than this server "
+            f"takes ({max_elements}): upload a smaller model"
         )
     if info.file_size != header_bytes + count * dtype.itemsize:
         raise WeightsError(
             f"array {key!r} declares shape {shape} of {dtype} ({count * dtype.itemsize} bytes) "
-            f"but its archive member holds {info.file_size - header_bytes} data bytes"
+            f"but its archive member holds {info.file_size - header_bytes} data bytes: the "
+            f"archive is truncated or damaged; {SAVE_AGAIN}"
         )
     return count

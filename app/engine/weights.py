@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import safetensors.numpy
 
-from app.engine.params import CELLS, ModelError, check_params, spec_from_dict
+from app.engine.params import CELLS, N_BLOCKS, ModelError, check_params, spec_from_dict
 from app.engine.weightfiles import WeightsError, read_file
 
 TORCH_RE = re.compile(r"^(?:(.+)\.)?(weight_ih|weight_hh|bias_ih|bias_hh|weight_c[ifo])_l(\d+)$")
@@ -53,14 +53,23 @@ def load_weights(
 ) -> dict[str, Any]:
     """Read a weight file into the JSON-ready `model` dict; raise WeightsError if it cannot be."""
     if len(data) > max_bytes:
-        raise WeightsError(f"the file is {len(data)} bytes, more than the limit of {max_bytes}")
+        raise WeightsError(
+            f"the file is {len(data)} bytes, more than this server takes ({max_bytes}; "
+            "LSTMX_MAX_UPLOAD_BYTES): upload a smaller model or raise the limit"
+        )
     arrays, meta = read_file(bytes(data), filename, max_elements)
     hint, reset_after = _check_meta(meta, cell)
     if not arrays:
-        raise WeightsError(f"{filename!r} holds no weight tensors")
+        raise WeightsError(
+            f"{filename!r} holds no weight tensors: save the model's weights into it "
+            "(PyTorch: its state_dict; Keras: model.save_weights)"
+        )
     for name, array in arrays.items():
         if not np.all(np.isfinite(array)):
-            raise WeightsError(f"tensor {name!r} contains NaN or infinity")
+            raise WeightsError(
+                f"tensor {name!r} contains NaN or infinity, so the model cannot be run: "
+                "the training that made it diverged; export an earlier checkpoint"
+            )
     torch, readout, keras, unknown = _sort_names(arrays)
     _refuse_unknown(unknown, bool(keras and (torch or readout)))
     if torch or readout:
@@ -99,13 +108,19 @@ def _check_meta(meta: Mapping[str, str], cell: str | None) -> tuple[str | None, 
                 "be reproduced exactly; retrain with recurrent_activation='sigmoid'"
             )
         if field in ("activation", "nonlinearity") and value != "tanh":
-            raise WeightsError(f"metadata {key} = {raw!r}: only tanh is supported")
+            raise WeightsError(
+                f"metadata {key} = {raw!r}: this tool computes the tanh cells PyTorch and Keras "
+                f"use by default, so a {raw} model cannot be reproduced; retrain it with tanh"
+            )
         if field == "reset_after" and value in ("false", "0", "no"):
             raise _reset_after_false(f"metadata {key} = {raw!r}")
         reset_after |= field == "reset_after"
         hints |= {value} if field == "cell" else set()
     if len(hints) > 1 or not hints <= set(CELLS):
-        raise WeightsError(f"cell hints {sorted(hints)} must agree and be one of {CELLS}")
+        raise WeightsError(
+            f"the cell named in the metadata or the request, {sorted(hints)}, must be one of "
+            f"{list(CELLS)} and agree: correct it or leave it out (the shapes tell the cell)"
+        )
     return (hints.pop() if hints else None), reset_after
 
 
@@ -136,14 +151,25 @@ def _sort_names(arrays: Mapping[str, np.ndarray]) -> tuple[dict, dict, dict, lis
 
 def _refuse_unknown(unknown: list[str], mixed: bool) -> None:
     if mixed:
-        raise WeightsError("the file mixes PyTorch names and Keras names; export one model only")
-    if unknown:
-        bidirectional = any("_reverse" in n for n in unknown)
-        why = "bidirectional layers, which are not supported" if bidirectional else "names"
         raise WeightsError(
-            f"the file holds {why} this importer does not recognise: {sorted(unknown)[:8]}. "
-            "Expected PyTorch names (weight_ih_l0, ..., readout.weight) or Keras names "
-            "(.../kernel, .../recurrent_kernel, .../bias)"
+            "the file mixes PyTorch names (weight_ih_l0, ...) and Keras names (.../kernel, ...): "
+            "save one model per file, under one framework's names"
+        )
+    reverse = sorted(n for n in unknown if "_reverse" in n)
+    if reverse:
+        raise WeightsError(
+            f"the file holds a bidirectional layer ({reverse[:4]}): this tool runs a recurrent "
+            "layer in one direction only, so it cannot run this model. To step through its "
+            "forward direction alone, save the weights without the '_reverse' tensors and "
+            "without the readout (which reads both directions)"
+        )
+    if unknown:
+        raise WeightsError(
+            f"the file holds tensors whose names this importer does not recognise: "
+            f"{sorted(unknown)[:8]}. Save the recurrent layer under PyTorch's names "
+            "(weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ...; a Linear readout as "
+            "readout.weight and readout.bias) or Keras' (.../kernel, .../recurrent_kernel, "
+            ".../bias), and leave other layers out"
         )
 
 
@@ -152,8 +178,10 @@ def _from_torch(torch: dict, readout: dict) -> dict[str, np.ndarray]:
     heads = {groups[0] for groups, _ in readout.values()}
     if len(prefixes) > 1 or len(heads) > 1:
         raise WeightsError(
-            f"the file holds more than one recurrent module or readout: prefixes "
-            f"{sorted(map(str, prefixes))}, readouts {sorted(heads)}; export one model only"
+            f"the file holds more than one recurrent module or readout (prefixes "
+            f"{sorted(map(str, prefixes))}, readouts {sorted(heads)}): save only one recurrent "
+            "module and its readout, e.g. {k: v for k, v in model.state_dict().items() if "
+            "k.startswith(('lstm.', 'fc.'))}"
         )
     params = {f"{kind}_l{k}": a for (_, kind, k), a in torch.values()}
     params |= {f"readout.{kind}": a for (_, kind), a in readout.values()}
@@ -182,14 +210,22 @@ def _from_keras(keras: dict, reset_after: bool) -> dict[str, np.ndarray]:
     groups: dict[str, dict[str, np.ndarray]] = {}
     for name, ((layer, field), array) in keras.items():
         if field in groups.setdefault(layer, {}):
-            raise WeightsError(f"two tensors give {field} of Keras layer {layer!r}, e.g. {name!r}")
+            raise WeightsError(
+                f"two tensors give the {field} of Keras layer {layer!r} (one is {name!r}): "
+                "save each layer's weights once"
+            )
         groups[layer][field] = array
     recurrent = sorted((g for g in groups if "recurrent_kernel" in groups[g]), key=_natural)
     dense = [g for g in groups if g not in recurrent]
-    if not recurrent or len(dense) > 1:
+    if not recurrent:
         raise WeightsError(
-            f"expected Keras recurrent layers and at most one Dense readout, found recurrent "
-            f"{recurrent} and other layers {dense}"
+            f"the file has no Keras recurrent layer (no .../recurrent_kernel), only {dense}: "
+            "save the model's LSTM, GRU or SimpleRNN layers"
+        )
+    if len(dense) > 1:
+        raise WeightsError(
+            f"the file holds {len(dense)} layers that are not recurrent ({sorted(dense)}); this "
+            "tool reads recurrent layers and at most one Dense readout: save only those"
         )
     params: dict[str, np.ndarray] = {}
     for k, layer in enumerate(recurrent):
@@ -197,7 +233,10 @@ def _from_keras(keras: dict, reset_after: bool) -> dict[str, np.ndarray]:
     for layer in dense:
         W, b = groups[layer].get("kernel", np.zeros(0)), groups[layer].get("bias")
         if W.ndim != 2:
-            raise WeightsError(f"Keras Dense {layer}/kernel has shape {W.shape}; expected (H, O)")
+            raise WeightsError(
+                f"Keras layer {layer!r} has a kernel of shape {W.shape}, not the (H, O) matrix "
+                "of a Dense readout on the last recurrent layer: leave other layers out"
+            )
         params |= {"readout.weight": W.T, "readout.bias": np.zeros(W.shape[1]) if b is None else b}
     return params
 
@@ -205,17 +244,29 @@ def _from_keras(keras: dict, reset_after: bool) -> dict[str, np.ndarray]:
 def _keras_layer(k: int, layer: str, group: dict, reset_after: bool) -> dict[str, np.ndarray]:
     U, W, b = group["recurrent_kernel"], group.get("kernel", np.zeros(0)), group.get("bias")
     if _cell_of(U, 1) is None:
-        raise WeightsError(f"Keras {layer}/recurrent_kernel has shape {U.shape}; expected (H, G*H)")
+        raise WeightsError(
+            f"Keras layer {layer!r} has a recurrent_kernel of shape {U.shape}, which is no "
+            "LSTM (H, 4H), GRU (H, 3H) or SimpleRNN (H, H) kernel: this tool reads those cells "
+            "only; save a model built of them"
+        )
     H, GH = U.shape
     if W.ndim != 2 or W.shape[1] != GH:
-        raise WeightsError(f"Keras {layer}/kernel has shape {W.shape}; expected (D, {GH})")
+        raise WeightsError(
+            f"Keras layer {layer!r} has a kernel of shape {W.shape}, but its recurrent_kernel "
+            f"{U.shape} needs (input width, {GH}): the tensors come from different layers, or "
+            "the file is damaged; save the model's weights again"
+        )
     gru = GH == 3 * H
     perm = np.r_[H : 2 * H, 0:H, 2 * H : 3 * H] if gru else np.arange(GH)  # [z|r|h] -> [r|z|n]
     if gru and (b.shape == (GH,) if b is not None else not reset_after):
         raise _reset_after_false(f"Keras {layer}/bias has shape {getattr(b, 'shape', None)}")
     expected = (2, GH) if gru else (GH,)
     if b is not None and b.shape != expected:
-        raise WeightsError(f"Keras {layer}/bias has shape {b.shape}; expected {expected}")
+        raise WeightsError(
+            f"Keras layer {layer!r} has a bias of shape {b.shape}, but its recurrent_kernel "
+            f"{U.shape} needs {expected}: the tensors come from different layers, or the file "
+            "is damaged; save the model's weights again"
+        )
     biases = np.zeros((2, GH)) if b is None else b[:, perm] if gru else [b, np.zeros(GH)]
     return {
         f"weight_ih_l{k}": W[:, perm].T,
@@ -237,20 +288,44 @@ def _model(params: dict[str, np.ndarray], hint: str | None) -> dict[str, Any]:
     """Infer the model description from the PyTorch-named params and check them against it."""
     layers = [n for n in params if n.startswith("weight_hh_l")]
     if "weight_ih_l0" not in params or "weight_hh_l0" not in params:
-        raise WeightsError("no weight_ih_l0 and weight_hh_l0 (Keras: kernel, recurrent_kernel)")
+        raise WeightsError(
+            f"the file has no first recurrent layer (found {sorted(params)[:8]}): PyTorch "
+            "names need weight_ih_l0 and weight_hh_l0, Keras names .../kernel and "
+            ".../recurrent_kernel: save the model's first layer too (layers count from 0)"
+        )
     for name in [*layers, "weight_ih_l0", "readout.weight"]:
         array, recurrent = params.get(name), name in layers
         if array is not None and (array.ndim != 2 or recurrent and not _cell_of(array, 0)):
-            expected = "(G*H, H) with G = 4, 3 or 1" if recurrent else "a matrix"
-            raise WeightsError(f"tensor {name} has shape {array.shape}; expected {expected}")
-    cells = {_cell_of(params[name], 0) for name in layers}
-    if len(cells) > 1 or (hint and hint not in cells):
-        found = sorted(map(str, cells))
-        raise WeightsError(f"the shapes say the cell is {found}, the hint says {hint!r}")
+            expected = (
+                "a recurrent matrix is (G·H, H) with G = 4 (LSTM), 3 (GRU) or 1 (tanh RNN)"
+                if recurrent
+                else "it must be a matrix"
+            )
+            raise WeightsError(
+                f"tensor {name} has shape {array.shape}, but {expected}: check that the file "
+                "holds the weights of torch.nn.LSTM, GRU or RNN (or their Keras layers)"
+            )
+    kinds = {name: _cell_of(params[name], 0) for name in sorted(layers, key=_natural)}
+    cells = set(kinds.values())
+    if len(cells) > 1:
+        found = ", ".join(f"layer {n.removeprefix('weight_hh_l')} {c}" for n, c in kinds.items())
+        raise WeightsError(
+            f"the layers are of different kinds ({found}): this tool stacks layers of one "
+            "cell, so it cannot run this model; upload a model whose layers are all LSTM, all "
+            "GRU or all tanh RNN"
+        )
     cell = str(cells.pop())
+    if hint and hint != cell:
+        raise WeightsError(
+            f"the shapes say the cell is {cell} (weight_hh_l0 has {N_BLOCKS[cell]}·H rows), but "
+            f"the metadata or the request names {hint!r}: correct that hint or leave it out"
+        )
     peephole = any(n.startswith("weight_c") for n in params)
     if peephole and cell != "lstm":
-        raise WeightsError(f"peephole weights (weight_c*) belong to an LSTM, not a {cell}")
+        raise WeightsError(
+            f"the file has peephole weights (weight_c*), which only an LSTM has, but its shapes "
+            f"say the cell is {cell}: leave the peephole weights out or check the model"
+        )
     readout = params.get("readout.weight")
     model: dict[str, Any] = {
         "cell": cell,

@@ -85,6 +85,7 @@ function chartBox(parent, id, title, key) {
   box.tabIndex = 0;
   box.setAttribute("role", "slider");
   box.setAttribute("aria-label", heatmapLabel(key));
+  for (const name of ["aria-valuemin", "aria-valuemax", "aria-valuenow"]) box.setAttribute(name, "0");
   fig.append(head, box);
   parent.appendChild(fig);
   return box;
@@ -169,6 +170,8 @@ export function moveHeatmapCursor(hm, t, unit) {
     if (ch.pick && moved) {
       ch.pick = clampCell({ t, unit: unit ?? 0 }, ch.steps, ch.units);
       showPick(ch);
+    } else if (!ch.pick) {
+      announce(ch, clampCell({ t, unit: unit ?? 0 }, ch.steps, ch.units)); // where keys start
     }
   }
 }
@@ -211,14 +214,19 @@ function makeMark(box) {
   return mark;
 }
 
+// The slider's value is the step of the cell keys act on; its text names the cell and value.
+function announce(ch, cell) {
+  ch.box.setAttribute("aria-valuenow", String(cell.t));
+  if (ch.steps > 0) ch.box.setAttribute("aria-valuetext", cellText(ch.key, ch.rows, ch.labels, cell, ch.steps));
+}
+
 // Ring the picked cell (never smaller than MARK_MIN px, so one of 2,000 steps still shows)
 // and tell assistive technology which cell it is.
 const MARK_MIN = 12;
 function showPick(ch) {
   const size = ch.box._fullLayout && ch.box._fullLayout._size;
   const { t, unit } = ch.pick;
-  ch.box.setAttribute("aria-valuenow", String(t));
-  ch.box.setAttribute("aria-valuetext", cellText(ch.key, ch.rows, ch.labels, ch.pick, ch.steps));
+  announce(ch, ch.pick);
   if (!ch.mark || !size || ch.steps < 1 || ch.units < 1) return;
   const cw = size.w / ch.steps;
   const chh = size.h / ch.units;

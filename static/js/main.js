@@ -7,6 +7,7 @@ import * as exporter from "./export.js";
 import { NAMES, fmt } from "./encodings.js";
 import { brackets, buildInput, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToText } from "./inputs.js";
 import { Player } from "./player.js";
+import { createUnitsPanel } from "./units-panel.js";
 import { parse, serialise, traceKey } from "./state.js";
 import { charLabels, gradLabel, inputLabel, readingRows, stepView } from "./view.js";
 
@@ -93,6 +94,8 @@ function requestBody() {
         weights: null,
       };
   if (input.sequence && !uploadedModel) model.input_size = input.sequence[0].length;
+  // a text model trained on /train reads characters in its own alphabet's order
+  if (uploadedModel?.alphabet && input.text !== undefined) input.alphabet = uploadedModel.alphabet;
   const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64" };
   if (state.live && state.kind === "text") body.live = true;
   return body;
@@ -157,7 +160,10 @@ function run() {
       ended = true;
       trace.loss = frame.loss;
       if (!live.ready) finish(wantT, `Done: ${trace.steps} steps, loss L = ${fmt(frame.loss)}.`);
-      else scheduleCharts(true);
+      else {
+        scheduleCharts(true);
+        unitsPanel.show(trace); // live typing added steps
+      }
     }),
     error: mine((frame) => {
       ended = ended || !live.ready;
@@ -210,6 +216,7 @@ function fillSelect(select, values, text) {
 
 function finish(wantT, message) {
   showStatus(message);
+  unitsPanel.show(trace);
   player.setLength(trace.steps);
   player.seek(Math.min(wantT, Math.max(0, trace.steps - 1)));
   updateCharts().then(() => {
@@ -571,6 +578,27 @@ function adoptTrainedModel() {
   $("weights-status").textContent = "Using the model trained on the Train page (not kept in the link).";
   $("weights-clear").hidden = false;
 }
+
+// "Find the unit" asks about exactly what is shown: the trace's own input and model.
+const unitsPanel = createUnitsPanel({
+  trace: () => trace,
+  body() {
+    const body = requestBody();
+    delete body.live;
+    const chars = charLabels(trace);
+    if (chars) body.input = { text: chars.join(""), alphabet: trace.alphabet };
+    return body;
+  },
+  select(layer, unit) {
+    state.layer = layer;
+    state.unit = String(unit);
+    dom.layer.value = String(layer);
+    dom.unit.value = state.unit;
+    saveUrl(true);
+    plottedReveal = null;
+    updateCharts();
+  },
+});
 
 adoptTrainedModel();
 fillControls();

@@ -57,9 +57,12 @@ export function drawMetric(box, runs, task, totalSteps) {
   const name = task ? task.metric : "metric";
   const data = runs.map((r) => lineTrace(r, r.evals));
   if (task) data.push(baselineTrace(task.baseline_metric, totalSteps, "constant predictor"));
-  const accuracy = name === "accuracy";
+  const yaxis = {
+    accuracy: { title: { text: "accuracy" }, range: [0, 1.02] },
+    bpc: { title: { text: "bits per character" }, rangemode: "tozero" },
+  }[name] || { title: { text: "MSE" }, type: "log" };
   const layout = baseLayout(name, {
-    yaxis: accuracy ? { title: { text: "accuracy" }, range: [0, 1.02] } : { title: { text: "MSE" }, type: "log" },
+    yaxis,
     xaxis: { title: { text: "training step" }, range: [0, totalSteps] },
   });
   return Plotly.react(box, data, layout, CONFIG);
@@ -123,5 +126,7 @@ export function drawSnapshot(container, trace) {
 export function metricText(task, metric) {
   if (!task || !metric) return "";
   const v = metric[task.metric];
-  return task.metric === "accuracy" ? `accuracy ${(100 * v).toFixed(1)} %` : `MSE ${fmt(v, 3)}`;
+  if (task.metric === "accuracy") return `accuracy ${(100 * v).toFixed(1)} %`;
+  if (task.metric === "bpc") return `${v.toFixed(2)} bits per character (counting letters: ${task.baseline_metric.toFixed(2)})`;
+  return `MSE ${fmt(v, 3)}`;
 }

@@ -19,10 +19,11 @@ export function openTrainSocket(body, handlers) {
   ws.addEventListener("close", (ev) => {
     if (handlers.close) handlers.close({ finished, code: ev.code, reason: ev.reason });
   });
-  const say = (type) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type }));
+  const say = (type, extra = {}) => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type, ...extra }));
   };
   return {
+    temperature: (value) => say("temperature", { value }),
     stop: () => say("stop"),
     pause: () => say("pause"),
     resume: () => say("resume"),
@@ -32,10 +33,10 @@ export function openTrainSocket(body, handlers) {
   };
 }
 
-// The request body from the page's settings, for one cell.
-export function trainBody(s, cell) {
+// The request body from the page's settings, for one cell; text: charlm's own text, if any.
+export function trainBody(s, cell, text = null) {
   return {
-    task: { name: s.task, length: s.len, seed: s.tseed },
+    task: { name: s.task, length: s.len, seed: s.tseed, ...(text === null ? {} : { text }) },
     model: {
       cell,
       hidden_size: s.hidden,
@@ -45,7 +46,7 @@ export function trainBody(s, cell) {
     },
     train: {
       steps: s.steps, batch_size: s.batch, optimizer: s.optimizer, lr: s.lr, clip: s.clip,
-      seed: s.seed, eval_every: evalEvery(s.steps),
+      seed: s.seed, eval_every: evalEvery(s.steps), temperature: s.temp ?? 0.8,
     },
   };
 }

@@ -12,7 +12,7 @@ const $ = (id) => document.getElementById(id);
 
 // key: [default, kind]. The key is the URL parameter and the form field's id.
 const FIELDS = {
-  task: ["adding", oneOf("adding", "adding_1997", "latch", "temporal_order", "embedded_reber_reset", "embedded_reber", "copy", "brackets", "sine")],
+  task: ["adding", oneOf("adding", "adding_1997", "latch", "temporal_order", "embedded_reber_reset", "embedded_reber", "copy", "brackets", "sine", "charlm")],
   len: [50, int(1, 1000)],
   tseed: [0, int(0, 2 ** 31 - 1)],
   mode: ["single", oneOf("single", "race")],
@@ -25,6 +25,7 @@ const FIELDS = {
   clip: [1, num(0, 1000)],
   optimizer: ["adam", oneOf("adam", "sgd")],
   seed: [0, int(0, 2 ** 31 - 1)],
+  temp: [0.8, num(0.1, 2)], // temperature of a text model's samples
 };
 const HINTS = {
   adding: "Two values in [0, 1] are marked, one in each half; the target is their sum. Knowing nothing scores MSE 1/6; solved below 0.01.",
@@ -36,7 +37,12 @@ const HINTS = {
   copy: "A few symbols, a long blank delay, then a go marker: repeat the symbols. Scored on the repeated steps; saying \"blank\" always scores 0.",
   brackets: "Read ( and ) one at a time and report the nesting depth after each. The line is the depth's variance: the best a constant guess can do.",
   sine: "Predict the next value of a sine wave: a short-memory control where the plain RNN does fine.",
+  charlm: "Read a text one character at a time and predict the next. Scored in bits per character on a held-out part; counting letters alone scores the dashed line. Try H = 64 or more, T = 50, a few thousand steps.",
 };
+const TEXT_LIMIT = 2 * 1024 * 1024; // bytes of an uploaded text (the server takes 2,000,000 characters)
+// The step page opens a trained text model on this, live: typing feeds it one character a step.
+// The step page's text box is one line: newlines become spaces.
+const STEP_SNIPPET = 'def area(r): return 3.14 * (r ** 2)  # "pi r squared"';
 
 const urlFields = urlState(FIELDS);
 const readUrl = () => urlFields.parse(window.location.search);
@@ -60,11 +66,20 @@ let runs = []; // {cell, socket, losses, evals, task, bar, text, metric, model, 
 let task = null; // the start frame's task description (shared by every run)
 let shown = null; // the run whose gates are drawn
 let drawQueued = false;
+let uploadedText = null; // {name, text}: charlm's own text, not kept in the URL (too long)
 
 function fillForm(s) {
   for (const key of Object.keys(FIELDS)) $(key).value = String(s[key]);
-  $("task-hint").textContent = HINTS[s.task];
+  showTask(s);
   $("cell").disabled = s.mode === "race";
+}
+
+function showTask(s) {
+  $("task-hint").textContent = HINTS[s.task];
+  const text = s.task === "charlm";
+  $("text-group").hidden = !text;
+  $("samples-panel").hidden = !text;
+  $("temp-out").value = Number(s.temp).toFixed(1);
 }
 
 function setRunning(on) {
@@ -143,10 +158,25 @@ function handlers(run) {
       $("snap-step").textContent = `(${RUN_STYLE[run.cell].name}, step ${f.step})`;
       drawSnapshot($("heatmaps"), f.trace);
     },
+    sample(f) {
+      if (run !== shown) return;
+      const now = $("sample-now");
+      if (now.textContent) {
+        const old = document.createElement("pre");
+        old.className = "sample sample-old";
+        old.textContent = `${now.dataset.label}\n${now.textContent}`;
+        $("sample-history").prepend(old);
+        while ($("sample-history").children.length > 6) $("sample-history").lastChild.remove();
+      }
+      now.dataset.label = `step ${f.step}, temperature ${f.temperature.toFixed(1)}`;
+      now.textContent = f.prime + f.text;
+      $("sample-step").textContent = `(${RUN_STYLE[run.cell].name}, ${now.dataset.label})`;
+    },
     done(f) {
       run.done = true;
       run.doneMetric = f.metric[task.metric];
       run.model = f.model;
+      run.alphabet = f.alphabet || null;
       run.bar.value = f.step / settings.steps;
       run.text.textContent = `${f.stopped ? "stopped" : "finished"} at step ${f.step}`;
       run.metric.textContent = metricText(task, f.metric);
@@ -195,8 +225,16 @@ async function downloadSafetensors() {
   }
 }
 
+// A piece of text in the model's alphabet for the step page (tabs and CRLF as the server reads them).
+function stepSnippet(alphabet) {
+  const source = uploadedText ? uploadedText.text.slice(0, 400) : STEP_SNIPPET;
+  const clean = source.replaceAll("\r\n", " ").replaceAll("\n", " ").replaceAll("\t", "    ");
+  return [...clean].filter((ch) => alphabet.includes(ch)).join("").slice(0, 160);
+}
+
 function offerModel(run) {
-  const json = JSON.stringify(run.model);
+  // A text model carries its alphabet: the step page feeds it characters in that order.
+  const json = JSON.stringify(run.alphabet ? { ...run.model, alphabet: run.alphabet } : run.model);
   try {
     sessionStorage.setItem("lstmx.trainedModel", json);
   } catch {
@@ -217,7 +255,11 @@ function offerModel(run) {
     cell: m.cell, hidden: String(m.hidden_size), layers: String(m.num_layers),
     variant: m.variant || "standard", trained: "1",
   });
-  if (run.sample && run.sample.length <= 400) {
+  if (run.alphabet) {
+    query.set("kind", "text");
+    query.set("text", stepSnippet(run.alphabet));
+    query.set("live", "1");
+  } else if (run.sample && run.sample.length <= 400) {
     query.set("kind", "custom");
     query.set("seq", rowsToUrl(run.sample.map((row) => row.map((v) => +v.toPrecision(6)))));
   }
@@ -225,7 +267,7 @@ function offerModel(run) {
   open.hidden = false;
   open.removeAttribute("aria-disabled");
   // The lab: the trained network against fresh ones of the same size, on the same sample.
-  const lab = $("open-lab");
+  const lab = $("open-lab"); // the lab takes numeric sequences only
   lab.hidden = !query.has("seq");
   if (query.has("seq")) {
     const labQuery = new URLSearchParams({ kind: "custom", seq: query.get("seq"),
@@ -255,7 +297,11 @@ function start() {
   pick.replaceChildren(...runs.map((r) => new Option(RUN_STYLE[r.cell].name, r.cell)));
   pick.value = shown.cell;
   $("gates-pick-box").hidden = runs.length < 2;
-  for (const run of runs) run.socket = openTrainSocket(trainBody(settings, run.cell), handlers(run));
+  const text = settings.task === "charlm" && uploadedText ? uploadedText.text : null;
+  $("sample-now").textContent = "";
+  $("sample-history").replaceChildren();
+  $("sample-step").textContent = "";
+  for (const run of runs) run.socket = openTrainSocket(trainBody(settings, run.cell, text), handlers(run));
   setRunning(true);
   $("status").textContent = settings.mode === "race" ? "Racing RNN, LSTM and GRU on the same data." : "Training…";
 }
@@ -275,11 +321,43 @@ $("stop").addEventListener("click", () => {
   for (const r of runs) r.socket.stop();
   $("status").textContent = "Stopping…";
 });
-$("train-form").addEventListener("change", () => {
+$("train-form").addEventListener("change", (ev) => {
+  if (ev.target.id === "text-file") return;
   const s = readForm();
   writeUrl(s);
-  $("task-hint").textContent = HINTS[s.task];
+  showTask(s);
   $("cell").disabled = s.mode === "race";
+});
+$("temp").addEventListener("input", () => {
+  settings = { ...settings, temp: readForm().temp };
+  writeUrl(readForm());
+  $("temp-out").value = settings.temp.toFixed(1);
+});
+$("temp").addEventListener("change", () => {
+  for (const r of runs) if (!r.done) r.socket.temperature(settings.temp); // a sample comes at once
+});
+$("text-file").addEventListener("change", async (ev) => {
+  const file = ev.target.files[0];
+  if (!file) return;
+  $("error").textContent = "";
+  try {
+    if (file.size > TEXT_LIMIT) throw new Error(`it has ${file.size.toLocaleString()} bytes; the limit is ${TEXT_LIMIT.toLocaleString()}`);
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(await file.arrayBuffer());
+    if (text.length < 200) throw new Error(`it has ${text.length} characters; at least 200 are needed`);
+    uploadedText = { name: file.name, text };
+    $("text-status").textContent = `Using ${file.name}: ${text.length.toLocaleString()} characters (not kept in the link).`;
+    $("text-clear").hidden = false;
+  } catch (err) {
+    const reason = err instanceof TypeError ? "it is not UTF-8 text" : err.message;
+    $("error").textContent = `Could not use ${file.name}: ${reason}.`;
+    ev.target.value = "";
+  }
+});
+$("text-clear").addEventListener("click", () => {
+  uploadedText = null;
+  $("text-file").value = "";
+  $("text-status").textContent = "Default: source files of Python's standard library.";
+  $("text-clear").hidden = true;
 });
 $("gates-pick").addEventListener("change", () => {
   shown = runs.find((r) => r.cell === $("gates-pick").value) || shown;

@@ -224,3 +224,82 @@ def test_length_dependent_baselines_arrive_in_the_start_frame(client, task):
     loss, metric = get(task).baselines(16)
     assert start["task"]["baseline_loss"] == loss and start["task"]["baseline_metric"] == metric
     assert frames[-1]["type"] == "done" and "weights" in frames[-1]["model"]
+
+
+def test_charlm_sends_samples_at_each_eval_and_its_model_opens_with_the_alphabet(client):
+    with client.websocket_connect("/ws/train") as ws:
+        ws.send_text(json.dumps(body(task="charlm", length=12, steps=20, eval_every=10,
+                                     temperature=0.5)))  # fmt: skip
+        frames = frames_until_done(ws)
+    start, done = frames[0], frames[-1]
+    alphabet = start["task"]["alphabet"]
+    assert start["task"]["metric"] == "bpc" and done["alphabet"] == alphabet
+    assert start["task"]["input_size"] == len(alphabet)
+    samples = [f for f in frames if f["type"] == "sample"]
+    assert [s["step"] for s in samples] == [0, 10, 20]
+    for s in samples:
+        assert len(s["text"]) == 240 and set(s["text"]) <= set(alphabet)
+        assert s["temperature"] == 0.5
+    evals = [f for f in frames if f["type"] == "eval"]
+    assert all(e["metric"]["bpc"] > 0 for e in evals)
+    # the trained model reads text in its own alphabet on the step page's endpoint
+    text = "def f(x):\n    return x\n"
+    r = client.post("/api/trace", json={"model": done["model"],
+                                        "input": {"text": text, "alphabet": alphabet}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["steps"] == len(text)
+
+
+def test_a_temperature_message_asks_for_a_sample_at_that_temperature(client):
+    with client.websocket_connect("/ws/train") as ws:
+        ws.send_text(json.dumps(body(task="charlm", length=12, steps=4000, eval_every=4000)))
+        assert ws.receive_json()["type"] == "start"
+        seen = []
+        while not seen:  # the step-0 sample, at the request's temperature
+            frame = ws.receive_json()
+            if frame["type"] == "sample":
+                seen.append(frame["temperature"])
+        ws.send_text(json.dumps({"type": "temperature", "value": 1.5}))
+        for _ in range(10_000):
+            frame = ws.receive_json()
+            if frame["type"] == "sample":
+                seen.append(frame["temperature"])
+                if frame["step"] > 0:
+                    break
+        ws.send_text(json.dumps({"type": "stop"}))
+        frames_until_done(ws)
+    assert seen[0] == 0.8  # the default, at step 0
+    assert seen[-1] == 1.5
+
+
+def test_charlm_learns_an_uploaded_text_in_its_own_alphabet(client):
+    text = "abab cdcd " * 40
+    with client.websocket_connect("/ws/train") as ws:
+        req = body(task="charlm", length=8, steps=10, eval_every=10)
+        req["task"]["text"] = text
+        ws.send_text(json.dumps(req))
+        frames = frames_until_done(ws)
+    assert frames[0]["task"]["alphabet"] == " abcd"
+    assert len(frames[-1]["model"]["weights"]["weight_ih_l0"][0]) == 5
+
+
+@pytest.mark.parametrize(
+    ("task", "text", "length", "words"),
+    [
+        ("adding", "some text " * 30, 10, "takes no text"),
+        ("charlm", "too short", 10, "at least 200 are needed"),
+        ("charlm", "x" * 250, 100, "longer than the text part"),
+    ],
+)
+def test_a_text_that_cannot_be_learned_gets_an_error_frame(client, task, text, length, words):
+    with client.websocket_connect("/ws/train") as ws:
+        req = body(task=task, length=length, steps=10)
+        req["task"]["text"] = text
+        ws.send_text(json.dumps(req))
+        frame = ws.receive_json()
+        assert frame["type"] == "error"
+        assert frame["detail"][0]["loc"] == ["task", "text"]
+        assert words in frame["detail"][0]["msg"]
+        with pytest.raises(WebSocketDisconnect) as info:
+            ws.receive_json()
+        assert info.value.code == 1008

@@ -114,3 +114,11 @@ def make_page(browser):
 @pytest.fixture
 def page(make_page):
     return make_page()
+
+
+@pytest.fixture
+def assert_accessible():
+    """axe-core's WCAG 2.1 A and AA rules: `assert_accessible(page)` or `(page, "#part")`."""
+    from accessibility import assert_accessible as check
+
+    return check

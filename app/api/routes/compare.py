@@ -84,7 +84,10 @@ def _input_shape(inp: InputIn) -> tuple[int, int]:
     """(T, D) of the input before anything is built."""
     given = [k for k in ("sequence", "text", "task") if getattr(inp, k) is not None]
     if len(given) != 1:
-        raise RequestError(("body", "input"), "give exactly one of sequence, text or task")
+        raise RequestError(
+            ("body", "input"),
+            f"input needs exactly one of sequence, text or task; this one has {given or 'none'}",
+        )
     if inp.task is not None:
         return inp.task.length, tasks.width(inp.task.name)
     if inp.text is not None:
@@ -98,16 +101,19 @@ def check_and_resolve(req: CompareRequest, s: Settings) -> np.ndarray:
     T, D = _input_shape(req.input)
     H = req.hidden_size
     checks = [
-        (("body", "hidden_size"), H, s.max_hidden, "hidden size H"),
-        (("body", "input"), T, s.max_steps, "sequence length T"),
-        (("body", "input"), D, s.max_input, "input size D"),
-        (("body", "clamp"), len(req.clamp or []), s.max_clamps, "number of clamp entries"),
+        (("body", "hidden_size"), H, "max_hidden", "hidden size H"),
+        (("body", "input"), T, "max_steps", "sequence length T"),
+        (("body", "input"), D, "max_input", "input size D"),
+        (("body", "clamp"), len(req.clamp or []), "max_clamps", "number of clamp entries"),
     ]
-    for loc, value, limit, what in checks:
+    for loc, value, setting, what in checks:
+        limit = getattr(s, setting)
         if value > limit:
-            raise RequestError(loc, f"{what} is {value}, above the limit of {limit}")
+            raise RequestError(
+                loc, f"{what} is {value}, above the limit of {limit} (LSTMX_{setting.upper()})"
+            )
     if T == 0:
-        raise RequestError(("body", "input"), "the input sequence is empty")
+        raise RequestError(("body", "input"), "the input sequence is empty: give at least one step")
     work = len(req.cells) * T * H * (H + D)
     if work > s.max_work:
         raise RequestError(
@@ -118,12 +124,20 @@ def check_and_resolve(req: CompareRequest, s: Settings) -> np.ndarray:
     for cell in req.weights or {}:
         if cell not in req.cells:
             raise RequestError(("body", "weights", cell), f"weights given for {cell!r}, "
-                               f"which is not among the compared cells {req.cells}")  # fmt: skip
+                               f"which is not among the compared cells {req.cells}: add "
+                               f"{cell!r} to cells or remove its weights")  # fmt: skip
     if req.clamp and "lstm" not in req.cells:
-        raise RequestError(("body", "clamp"), "clamps act on the LSTM's gates: add 'lstm'")
+        raise RequestError(
+            ("body", "clamp"),
+            f"clamps act on the LSTM's gates, and cells {req.cells} has no LSTM: add 'lstm' to "
+            "cells or remove the clamps",
+        )
     for n, entry in enumerate(req.clamp or []):
         if entry.gate not in ("i", "f", "g", "o"):
-            raise RequestError(("body", "clamp", n, "gate"), "the lab clamps LSTM gates i f g o")
+            raise RequestError(
+                ("body", "clamp", n, "gate"),
+                f"gate {entry.gate!r} is not an LSTM gate: the lab clamps the LSTM's i, f, g or o",
+            )
     check_clamp_cost(req.clamp or [], T, H, 1, 4)
     probe = TraceRequest(input=req.input, model=ModelIn(hidden_size=1))
     X, _ = resolve_input(probe, s)

@@ -113,8 +113,9 @@ _send = wsutil.send
 def _start_frame(run: Any, extra: dict[str, Any], steps: int) -> bytes:
     spec = run.spec
     return serialize.dumps({
-        "type": "start", "cell": spec.cell, "steps": steps, "hidden_size": spec.hidden_size,
-        "num_layers": spec.num_layers, "gates": list(spec.gates), "variant": spec.variant,
+        "type": "start", "cell": spec.cell, "steps": steps,
+        "hidden_size": serialize.hidden_size(spec), "num_layers": spec.num_layers,
+        **serialize.model_extras(spec), "gates": list(spec.gates), "variant": spec.variant,
         "inputs": run.X[:, 0] if steps else [], **extra,
     })  # fmt: skip
 
@@ -179,6 +180,12 @@ async def ws_trace(ws: WebSocket) -> None:
 async def _live(ws: WebSocket, req: TraceRequest) -> None:
     """Live mode: one step per input message, gradients on request."""
     settings, slots = get_settings(), ws.app.state.slots  # slots: for live backward
+    if req.model.bidirectional or req.model.embedding is not None:
+        raise RequestError(
+            ("body", "live"),
+            "live mode feeds one vector or character at a time: it needs a unidirectional "
+            "model without an embedding",
+        )
     X, alphabet = await run_in_threadpool(resolve_input, req, settings)
     model = model_dict(req, X.shape[1])
     D = X.shape[1]
@@ -196,10 +203,10 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
         check_shape_limits(req, len(rows), D, settings)
         return prepare(model, np.stack(rows), dtype=req.dtype)
 
-    def final_state(forward: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-        st = {"h": np.stack([rec["h"][-1] for rec in forward])}
+    def final_state(forward: list[dict[str, Any]]) -> dict[str, list[np.ndarray]]:
+        st = {"h": [rec["h"][-1] for rec in forward]}  # one row per layer, its own width
         if forward[0]["c"] is not None:
-            st["c"] = np.stack([rec["c"][-1] for rec in forward])
+            st["c"] = [rec["c"][-1] for rec in forward]
         return st
 
     try:

@@ -65,6 +65,8 @@ async def export_weights(req: ExportRequest) -> Response:
         data = await run_in_threadpool(build)
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise RequestError(("body", "model"), f"cannot export this model: {exc}") from None
-    name = f"{req.model.cell}-H{req.model.hidden_size}.{req.format}"
+    H = req.model.hidden_size  # one width per layer: lstm-H64-32
+    widths = "-".join(map(str, H)) if isinstance(H, list) else H
+    name = f"{req.model.cell}-H{widths}.{req.format}"
     headers = {"content-disposition": f'attachment; filename="{name}"'}
     return Response(data, media_type="application/octet-stream", headers=headers)
