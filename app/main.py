@@ -17,7 +17,18 @@ from app.api.errors import (
     validation_error_handler,
 )
 from app.api.middleware import BodyLimit, OpenStreams, SecurityHeaders
-from app.api.routes import compare, docs, health, lessons, pages, trace, train, units, weights
+from app.api.routes import (
+    classes,
+    compare,
+    docs,
+    health,
+    lessons,
+    pages,
+    trace,
+    train,
+    units,
+    weights,
+)
 from app.api.slots import RunSlots
 from app.settings import get_settings
 
@@ -42,7 +53,7 @@ def create_app() -> FastAPI:
     app.state.streams = {"open": 0}
     app.add_exception_handler(RequestError, request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    for module in (health, trace, weights, compare, train, units, lessons, pages, docs):
+    for module in (health, trace, weights, compare, train, units, lessons, pages, docs, classes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.add_middleware(

@@ -35,6 +35,18 @@ class Settings:
     allowed_hosts: str = "*"  # comma-separated, for TrustedHostMiddleware
     allowed_origins: str = ""  # extra WebSocket origins (host:port), comma-separated
     frame_ancestors: str = "'self'"  # CSP frame-ancestors: who may embed the pages
+    # classroom mode (app/classes, routes/classes.py)
+    redis_url: str = ""  # "" or memory://: classes in this process; redis://host:port/0: shared
+    class_idle_seconds: float = 7200.0  # a class with no message and no teacher socket ends
+    class_code_length: int = 5  # characters of a class code (4-6), from 31 without look-alikes
+    max_classes: int = 200  # classes at once on this server (or this Redis); beyond: 503
+    max_class_members: int = 300  # students in one class; beyond: an error frame, close 1008
+    class_message_bytes: int = 8192  # one client message on /ws/class; beyond: an error frame
+    class_messages_per_second: float = 40.0  # per socket (a teacher playing sends 30/s)
+    class_code_misses: int = 20  # unknown codes (or wrong tokens) per client address ...
+    class_miss_window: float = 60.0  # ... in this many seconds; beyond: refused (429 / 1008)
+    model_store_bytes: int = 128 * 2**20  # models kept for classes (in-process, LRU)
+    model_store_seconds: int = 86_400  # how long Redis keeps a model after its last fetch
 
     @property
     def max_lists(self) -> int:

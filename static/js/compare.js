@@ -10,6 +10,7 @@ import { renderCard } from "./compare-cards.js";
 import { formatDetail } from "./api.js";
 import { download, downloadChartPng } from "./export.js";
 import { fmt } from "./encodings.js";
+import { joiningClass, pageChanged, registerPage } from "./pagelink.js";
 
 const Plotly = globalThis.Plotly;
 const el = (id) => document.getElementById(id);
@@ -20,7 +21,7 @@ const SLIDERS = ["scale", "gain", "fbias", "ibias"];
 const DEBOUNCE_MS = 150;
 
 let state = parse(location.search.slice(1));
-let trained = adoptTrainedModel(); // {cell, weights} from the Train page, or null
+let trained = joiningClass() ? null : adoptTrainedModel(); // {cell, weights, hidden, model} from the Train page
 let answer = null;
 let answerKey = null;
 let pending = null; // AbortController of the request in flight
@@ -99,8 +100,12 @@ function adoptTrainedModel() {
   } catch {
     model = null;
   }
+  return fromModel(model);
+}
+
+function fromModel(model) {
   if (!model || !model.weights || model.hidden_size !== state.hidden) return null;
-  return { cell: model.cell, weights: model.weights, hidden: model.hidden_size };
+  return { cell: model.cell, weights: model.weights, hidden: model.hidden_size, model };
 }
 
 function showTrained() {
@@ -199,6 +204,7 @@ function setK(k) {
   el("k-out").textContent = String(k);
   el("cursor").value = String(k);
   moveCursor(chart, k);
+  pageChanged(); // a class sees the backward-pass sweep as it runs
   for (const cell of Object.keys(NETWORKS)) {
     const card = el(`card-${cell}`);
     const data = answer && answer.cells[cell];
@@ -332,11 +338,39 @@ function main() {
   el("export-png").addEventListener("click", () => {
     if (answer) downloadChartPng(chart.box, "gradient-lab");
   });
-  const T = sequenceLength(state);
-  const restoreK = state.k;
-  recompute().then(() => {
-    if (restoreK > 0 && restoreK < T) setK(restoreK);
+  registerPage({
+    apply: (search, options) => {
+      applyUrl(search, options);
+      writeUrl(); // a follower's own URL says what it shows
+    },
+    url: () => `${location.pathname}?${serialise(state)}`,
+    model: () => trained?.model ?? null,
   });
+  if (!joiningClass()) applyUrl(location.search.slice(1), { model: trained?.model ?? null });
+}
+
+// The page's own start, and what a class's follower calls with the teacher's URL state.
+let applied = 0;
+function applyUrl(search, { model = null } = {}) {
+  stopSweepQuietly();
+  state = parse(search);
+  trained = fromModel(model);
+  showTrained();
+  toControls();
+  const id = ++applied;
+  const T = sequenceLength(state);
+  const k = state.k;
+  recompute().then(() => {
+    if (id === applied && answer && k < T) setK(k);
+  });
+}
+
+function stopSweepQuietly() {
+  if (sweepId === null) return;
+  cancelAnimationFrame(sweepId);
+  sweepId = null;
+  chart.box.classList.remove("sweeping");
+  el("btn-sweep").textContent = "◀ Backward pass";
 }
 
 main();

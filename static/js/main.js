@@ -6,6 +6,7 @@ import * as equations from "./equations.js";
 import * as exporter from "./export.js";
 import { NAMES, fmt } from "./encodings.js";
 import { brackets, buildInput, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToText } from "./inputs.js";
+import { joiningClass, pageChanged, registerPage } from "./pagelink.js";
 import { Player } from "./player.js";
 import { createUnitsPanel } from "./units-panel.js";
 import { parse, serialise, traceKey } from "./state.js";
@@ -30,6 +31,7 @@ let uploadedModel = null; // a model with weights inline, from POST /api/weights
 let hideGradsFrom = 0; // during a play-through the gradient chart hides steps < this
 let plottedReveal = null;
 let live = { ready: false, sent: "", pendingX: [] };
+let wantT = 0; // the step to show once the running trace is in (a class may move it meanwhile)
 
 // --- URL state -----------------------------------------------------------------------------
 let urlTimer = null;
@@ -128,7 +130,7 @@ function run() {
     showError(err.message);
     return;
   }
-  const wantT = state.t;
+  wantT = state.t;
   live = { ready: false, sent: body.input.text ?? "", pendingX: [] };
   showStatus("Running the forward pass…");
   let ended = false;
@@ -365,10 +367,12 @@ const player = new Player({
     else if (player.direction < 0) hideGradsFrom = Math.min(hideGradsFrom, t);
     render(trace, t);
     saveUrl();
+    pageChanged(); // a class hears every step at once, not the debounced URL write
   },
   onPlayState: (playing, direction) => {
     dom.play.textContent = playing ? "❚❚ Pause" : "▶ Play";
     dom.play.setAttribute("aria-label", playing ? "Pause (Space)" : "Play (Space)");
+    pageChanged();
     if (playing) showStatus(direction > 0 ? "Forward pass: gates open and close step by step." : "Backward pass: the gradient flows back through time.");
   },
   onEnd: (direction) => {
@@ -512,6 +516,40 @@ document.addEventListener("keydown", (ev) => {
   act();
 });
 
+// A class's teacher shares this page's URL state and model; a follower applies them here,
+// through the same parse -> controls -> run or render path as a reload.
+function applyUrl(search, { model = null } = {}) {
+  const next = parse(search);
+  const rerun = !lastRun.key || traceKey(next) !== traceKey(state) || model !== uploadedModel;
+  const relayer = next.layer !== state.layer;
+  Object.assign(state, next);
+  uploadedModel = model;
+  $("weights-status").textContent = model ? "Using the model the teacher shared with the class." : "";
+  $("weights-clear").hidden = !model;
+  fillControls();
+  player.setSpeed(state.speed);
+  setFast();
+  wantT = state.t;
+  saveUrl(true);
+  if (rerun) return run();
+  dom.unit.value = state.unit;
+  dom.layer.value = String(state.layer);
+  if (relayer) {
+    plottedReveal = null;
+    updateCharts();
+  }
+  player.seek(state.t);
+  render(trace, player.t);
+}
+
+registerPage({
+  apply: applyUrl,
+  url: () => `${location.pathname}?${serialise(state)}`,
+  playing: () => player.playing,
+  model: () => uploadedModel,
+  modelBody: modelFields,
+});
+
 $("toggle-controls").addEventListener("click", (ev) => {
   const wide = document.querySelector(".layout").classList.toggle("wide");
   ev.currentTarget.setAttribute("aria-expanded", String(!wide));
@@ -563,6 +601,7 @@ document.addEventListener("click", (ev) => {
 
 // A model trained on /train arrives through sessionStorage (weights are never put in a URL).
 function adoptTrainedModel() {
+  if (joiningClass()) return; // a class's follower gets the teacher's model from the class
   if (new URLSearchParams(location.search).get("trained") !== "1") return;
   let model = null;
   try {
@@ -603,6 +642,6 @@ const unitsPanel = createUnitsPanel({
 adoptTrainedModel();
 fillControls();
 setFast();
-run();
+if (!joiningClass()) run(); // a class's follower starts with the teacher's state (classroom.js)
 // Exposed for debugging in the console and for the browser tests' diagnostics.
 globalThis.lstmExplainer = { state, get trace() { return trace; }, player, traceKey };

@@ -3,6 +3,7 @@
 // latest snapshot, and the trained model for the step-through page or as a download.
 
 import { formatDetail } from "./api.js";
+import { registerPage } from "./pagelink.js";
 import { rowsToUrl } from "./inputs.js";
 import { int, num, oneOf, parseKind, urlState } from "./urlstate.js";
 import { RUN_STYLE, drawLoss, drawMetric, drawSnapshot, metricText } from "./train-charts.js";
@@ -365,6 +366,17 @@ $("gates-pick").addEventListener("change", () => {
   if (shown.done && shown.model) offerModel(shown);
 });
 
+// A class follower sees the teacher's settings (the run itself stays on the teacher's page;
+// its model travels with the class once trained).
+registerPage({
+  apply: (search) => {
+    settings = urlFields.parse(search);
+    fillForm(settings);
+    writeUrl(settings);
+  },
+  url: () => `${window.location.pathname}${window.location.search}`,
+  model: () => offered,
+});
 fillForm(settings);
 drawLoss($("loss-chart"), [], null, settings.steps);
 drawMetric($("metric-chart"), [], null, settings.steps);

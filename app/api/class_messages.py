@@ -1,0 +1,83 @@
+"""The client messages of WS /ws/class/{code}, validated strictly (no coercion, no extra
+fields, every string and list capped) before anything is applied. routes/classes.py documents
+the protocol."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from .schemas import Strict
+
+MAX_URL = 4096  # the teacher's page and its whole URL state
+MAX_QUESTION, MAX_CHOICE, MAX_CHOICES = 500, 200, 8
+# a path on this server ("/compare?T=200"): never another site ("//evil", "https://...")
+LOCAL_URL = r"^/([^/\s\\][^\s\\]*)?$"
+MODEL_KEY = r"^[0-9a-f]{64}$"  # SHA-256 of a model's canonical JSON (POST /api/models)
+
+
+class Hello(BaseModel):
+    model_config = Strict
+    type: Literal["hello"]
+    role: Literal["student", "teacher"]
+    token: str | None = Field(None, max_length=128, description="the teacher's secret")
+
+
+class StateIn(BaseModel):
+    """The teacher's view; fields left out keep their value. `seq` is the server's to set."""
+
+    model_config = Strict
+    type: Literal["state"]
+    url: str | None = Field(None, max_length=MAX_URL, pattern=LOCAL_URL)
+    mode: Literal["follow", "explore"] | None = None
+    playing: bool | None = None
+    model: str | None = Field(None, pattern=MODEL_KEY, description="model store key, or null")
+    seq: int | None = Field(None, description="ignored: the server numbers states")
+
+
+class RecallIn(BaseModel):
+    model_config = Strict
+    type: Literal["recall"]
+
+
+class EndIn(BaseModel):
+    model_config = Strict
+    type: Literal["end"]
+
+
+class PollIn(BaseModel):
+    model_config = Strict
+    type: Literal["poll"]
+    question: str = Field(min_length=1, max_length=MAX_QUESTION)
+    choices: list[Annotated[str, Field(min_length=1, max_length=MAX_CHOICE)]] = Field(
+        min_length=2, max_length=MAX_CHOICES
+    )
+
+
+class ClosePollIn(BaseModel):
+    model_config = Strict
+    type: Literal["close_poll"]
+
+
+class AnswerIn(BaseModel):
+    model_config = Strict
+    type: Literal["answer"]
+    poll: int = Field(ge=1, le=2**31)
+    choice: int = Field(ge=0, lt=MAX_CHOICES, description="index into the poll's choices")
+
+
+class StatusIn(BaseModel):
+    model_config = Strict
+    type: Literal["status"]
+    following: bool
+
+
+ClientMessage = Annotated[
+    StateIn | RecallIn | EndIn | PollIn | ClosePollIn | AnswerIn | StatusIn | Hello,
+    Field(discriminator="type"),
+]
+MESSAGE = TypeAdapter(ClientMessage)
+HELLO = TypeAdapter(Hello)
+TEACHER_ONLY = {"state", "recall", "end", "poll", "close_poll"}
+STUDENT_ONLY = {"answer", "status"}

@@ -1,0 +1,50 @@
+// A few DOM helpers for classroom mode's panels (no HTML strings: text is always text).
+
+// h("button", {type: "button", class: "big"}, "Join") -> an element.
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (key === "class") el.className = value;
+    else if (key === "text") el.textContent = value;
+    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  el.append(...children.filter((c) => c !== null && c !== undefined));
+  return el;
+}
+
+// Bars of a tally: one row per choice, its label, a bar as wide as its share, and the count
+// written out (the bar is never the only carrier of the number).
+export function renderBars(box, bars) {
+  box.replaceChildren(
+    ...bars.map(({ label, count, share }) => {
+      const bar = h("span", { class: "tally-bar" });
+      bar.style.width = `${Math.round(share * 100)}%`; // CSSOM: no inline style attribute
+      return h(
+        "div",
+        { class: "tally-row" },
+        h("span", { class: "tally-label", text: label }),
+        h("span", { class: "tally-track", "aria-hidden": "true" }, bar),
+        h("span", { class: "tally-count", "data-count": count, text: String(count) }),
+      );
+    }),
+  );
+}
+
+export function readJson(storage, key) {
+  try {
+    return JSON.parse(storage.getItem(key) || "null");
+  } catch {
+    return null;
+  }
+}
+
+export function writeJson(storage, key, value) {
+  try {
+    if (value === null) storage.removeItem(key);
+    else storage.setItem(key, JSON.stringify(value));
+  } catch {
+    // storage disabled: the class lasts as long as this page
+  }
+}
