@@ -128,7 +128,8 @@ def train_body(state: dict[str, Any], cell: str) -> dict[str, Any]:
                            "recurrent_init": "uniform", "recurrent_gain": 1}},
         "train": {"steps": state["steps"], "batch_size": state["batch"],
                   "optimizer": state["optimizer"], "lr": state["lr"], "clip": state["clip"],
-                  "seed": state["seed"], "eval_every": eval_every(state["steps"])},
+                  "seed": state["seed"], "eval_every": eval_every(state["steps"]),
+                  "temperature": state["temp"]},
     }  # fmt: skip
 
 

@@ -112,8 +112,9 @@ PAGES: dict[str, dict[str, tuple[Any, Kind]]] = {
                 "copy",
                 "brackets",
                 "sine",
+                "charlm",
             ),
-        ),  # fmt: skip
+        ),
         "len": (50, int_(1, 1000)),
         "tseed": (0, SEED),
         "mode": ("single", one_of("single", "race")),
@@ -126,6 +127,7 @@ PAGES: dict[str, dict[str, tuple[Any, Kind]]] = {
         "clip": (1, num(0, 1000)),
         "optimizer": ("adam", one_of("adam", "sgd")),
         "seed": (0, SEED),
+        "temp": (0.8, num(0.1, 2)),  # temperature of a text model's samples
     },
 }
 

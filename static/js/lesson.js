@@ -137,6 +137,7 @@ class Panel {
     this.showQuestion();
     this.unmark();
     this.asked = false;
+    this.askTries = 0;
     this.settled = 0;
     this.tick();
   }
@@ -255,13 +256,14 @@ class Panel {
     this.askClass();
   }
 
-  // In a class the teacher's stop question becomes the class poll (classroom.js).
+  // In a class the teacher's stop question becomes the class poll (class-teacher.js sets
+  // lstmxClass; ask() is false until the class socket is open, so it is tried again).
   askClass() {
     const q = this.stop.question;
-    if (!q || this.asked || !globalThis.lstmxClass) return;
-    this.asked = true;
-    const running = globalThis.lstmxClass.ask?.(q.text, q.choices.map((c) => c.text));
-    $("lesson-class").hidden = !running;
+    if (!q || this.asked || !globalThis.lstmxClass || this.askTries > 40) return;
+    this.askTries = (this.askTries ?? 0) + 1;
+    this.asked = Boolean(globalThis.lstmxClass.ask?.(q.text, q.choices.map((c) => c.text)));
+    $("lesson-class").hidden = !this.asked;
   }
 }
 
