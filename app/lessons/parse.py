@@ -280,8 +280,8 @@ def _question(
             raise LessonError(stray.line, f"“{stray.key}” without a “question:” line")
         return None
     text = _text(q_f, LIMITS["question"])
-    if not 2 <= len(choices) <= 6:
-        raise LessonError(q_f.line, f"a question needs 2 to 6 “choice:” lines, not {len(choices)}")
+    if not 2 <= len(choices) <= 4:  # a class poll takes 2 to 4
+        raise LessonError(q_f.line, f"a question needs 2 to 4 “choice:” lines, not {len(choices)}")
     parsed: list[dict[str, Any]] = []
     for c in choices:
         label, when, cond = c.value.partition(" when ")

@@ -295,3 +295,21 @@ def test_a_stops_question_becomes_the_class_poll(make_page, base_url):
     assert page.is_visible("#lesson-class")
     page.click("#lesson-reveal")
     assert page.get_attribute("#lesson-answer", "data-answer") == "partly open"
+
+
+@pytest.mark.timeout(300)
+def test_in_a_class_students_follow_the_stops_and_answer_the_stops_question(make_page, base_url):
+    teacher, student = make_page(1280, 720), make_page(390, 844)
+    teacher.goto(f"{base_url}/lessons/reading-gates/2")
+    wait_complete(teacher)
+    teacher.get_by_role("button", name="Start a class").click()
+    code = teacher.locator(".class-code[data-class-code]").get_attribute("data-class-code")
+    student.goto(f"{base_url}/c/{code}")
+    student.wait_for_url("**/lessons/reading-gates/2?*")
+    teacher.keyboard.press("PageDown")  # (the class panel covers the page) stop 3 asks a question
+    student.wait_for_url("**/lessons/reading-gates/3?*")
+    wait_complete(student)
+    assert student.inner_text("#lesson-title") == teacher.inner_text("#lesson-title")
+    teacher.wait_for_selector("#lesson-class:not([hidden])")
+    student.locator(".class-poll").get_by_role("button", name="partly open").click()
+    teacher.wait_for_selector(".class-counts[data-answered='1']")
