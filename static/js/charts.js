@@ -141,8 +141,6 @@ export async function updateHeatmaps(hm, layer, steps, H, labels) {
       ch.labels = labels;
       ch.box.setAttribute("aria-valuemin", "0");
       ch.box.setAttribute("aria-valuemax", String(Math.max(0, steps - 1)));
-      // a slider must always have a value (axe: aria-required-attr), before any key is pressed
-      if (!ch.box.hasAttribute("aria-valuenow")) ch.box.setAttribute("aria-valuenow", "0");
       if (!ch.cursor) ch.cursor = makeCursor(ch.box);
       if (!ch.mark) ch.mark = makeMark(ch.box);
       if (!ch.bound) {
