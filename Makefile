@@ -13,6 +13,7 @@ APP    ?= app.main:app
 # dropped (a closed laptop); WebSocket messages capped at 8 MiB like JSON bodies
 # (LSTMX_MAX_BODY_BYTES). `python -m app` uses the same values.
 UVICORN_OPTS ?= --timeout-graceful-shutdown 5 --ws-ping-interval 20 --ws-ping-timeout 20 \
+                --ws-per-message-deflate false \
                 --ws-max-size 8388608
 # glibc malloc: 2 arenas and a fixed mmap threshold, so the big arrays of finished runs go back
 # to the OS. bench/load.py's 10-minute soak: RSS +29% with the defaults (per-thread arenas

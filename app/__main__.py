@@ -72,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         ws_max_size=get_settings().max_body_bytes,
+        # no permessage-deflate: the step page's frames are binary floats (deflate saves 3-7%),
+        # and deflating every frame of every follower on the event loop was what held a
+        # classroom burst back (bench/load.py: 100 viewers done in 3-4.5 s without it, 45-64 s
+        # with it on a busy machine). JSON API clients get gzip from POST /api/trace instead.
+        ws_per_message_deflate=False,
     )
 
 

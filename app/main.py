@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app import __version__
+from app.api import precompressed
+from app.api.cache import AnswerCache
 from app.api.errors import (
     RequestError,
     request_error_handler,
     validation_error_handler,
 )
 from app.api.middleware import BodyLimit, OpenStreams, SecurityHeaders
+from app.api.precompressed import PrecompressedStaticFiles
 from app.api.routes import (
     classes,
     compare,
@@ -24,6 +28,7 @@ from app.api.routes import (
     health,
     lessons,
     pages,
+    reference,
     trace,
     train,
     units,
@@ -51,11 +56,19 @@ def create_app() -> FastAPI:
     )
     app.state.slots = RunSlots(settings.max_concurrent_runs, settings.run_queue_seconds)
     app.state.streams = {"open": 0}
+    app.state.cache = AnswerCache(settings.cache_bytes)
     app.add_exception_handler(RequestError, request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    for module in (health, trace, weights, compare, train, units, lessons, pages, docs, classes):
+    modules = (health, trace, weights, compare, train, units, reference, lessons, pages, docs,
+               classes)  # fmt: skip
+    for module in modules:
         app.include_router(module.router)
-    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.mount("/static", PrecompressedStaticFiles(directory=ROOT / "static"), name="static")
+    threading.Thread(target=precompressed.warm, args=(pages.PLOTLY_JS,), daemon=True).start()
+    # JSON answers gzipped for clients that accept it, the streamed POST /api/trace part by
+    # part (each part flushed as it goes, nothing buffered); static files arrive gzipped
+    # already and pass through.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(
         BodyLimit,
         limit=settings.max_body_bytes,

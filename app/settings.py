@@ -47,6 +47,7 @@ class Settings:
     class_miss_window: float = 60.0  # ... in this many seconds; beyond: refused (429 / 1008)
     model_store_bytes: int = 128 * 2**20  # models kept for classes (in-process, LRU)
     model_store_seconds: int = 86_400  # how long Redis keeps a model after its last fetch
+    cache_bytes: int = 256 * 2**20  # answers kept for identical requests (a classroom's worth)
 
     @property
     def max_lists(self) -> int:

@@ -9,10 +9,13 @@ Loopback only: it starts its own `uvicorn app.main:app` (with `make run`'s optio
 timeout and the whole run a deadline; it stops by itself.
 
 Burst: N viewers at once, each loads the page (GET / and /vendor/plotly.min.js), opens
-/ws/trace and streams a T = 1000, H = 32 LSTM trace (start, T step frames, T grad frames,
-end). Reported: error rate (must be 0), p50/p99 time to the first frame and to the last
-frame, frames per second over the burst, and the server's peak RSS (VmHWM in
-/proc/<pid>/status).
+/ws/trace and streams the same T = 1000, H = 32 LSTM trace (a classroom opening one link;
+`--seeds distinct` gives each viewer a seed of its own) with `--frames` framing: "step" (start,
+T step frames, T grad frames, end), "batch" (several steps per frame) or "compact" (the step
+page's binary blocks). Pages are asked for with `Accept-Encoding: gzip`, as a browser does.
+Reported: error rate (must be 0), p50/p99 time to the first frame and to the last frame,
+frames per second over the burst, the server's peak RSS (VmHWM in /proc/<pid>/status) and
+its answer cache.
 
 Soak: viewers join and leave for the given seconds (a quarter of them leave mid-stream, as a
 closed laptop does); the server's RSS is sampled every second. Reported: RSS just after the
@@ -43,6 +46,9 @@ from pathlib import Path
 from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from app.api.serialize import batch_rows  # noqa: E402
+
 UVICORN_OPTS = ["--timeout-graceful-shutdown", "5", "--ws-ping-interval", "20",
                 "--ws-ping-timeout", "20", "--ws-max-size", str(8 * 2**20)]  # fmt: skip
 # the Makefile's MALLOC_ENV (`make run`): without it RSS grows ~30% in a 10-minute soak
@@ -95,13 +101,13 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start_server(env: dict[str, str] | None = None) -> Server:
+def start_server(env: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> Server:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tempfile.TemporaryFile()
     cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-           "--port", str(port), "--log-level", "warning", *UVICORN_OPTS]  # fmt: skip
+           "--port", str(port), "--log-level", "warning", *UVICORN_OPTS, *extra]  # fmt: skip
     env = {**os.environ, **(env or {})}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
                             preexec_fn=die_with_parent)  # fmt: skip
@@ -125,7 +131,7 @@ async def http_get(port: int, path: str, timeout: float = 30.0) -> tuple[int, by
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                         "Connection: close\r\n\r\n".encode())  # fmt: skip
+                         "Accept-Encoding: gzip\r\nConnection: close\r\n\r\n".encode())  # fmt: skip
             data = await reader.read()
         finally:
             writer.close()
@@ -141,12 +147,29 @@ async def detail(port: int) -> dict:
     return json.loads((await http_get(port, "/healthz?detail=true"))[1])
 
 
-def request_body(steps: int, hidden: int, seed: int) -> str:
+def request_body(steps: int, hidden: int, seed: int, frames: str = "step") -> str:
     model = {"cell": "lstm", "hidden_size": hidden, "init": {"seed": seed}}
-    return json.dumps({"model": model, "input": {"task": {"name": "sine", "length": steps}}})
+    body = {"model": model, "input": {"task": {"name": "sine", "length": steps}}}
+    return json.dumps({**body, "frames": frames} if frames != "step" else body)
 
 
-async def view(port: int, steps: int, hidden: int, seed: int, leave_after: int | None = None):
+def expected_frames(steps: int, hidden: int, frames: str) -> int:
+    """start + forward frames + gradient frames + end, for a one-layer LSTM."""
+    if frames == "step":
+        return 1 + 2 * steps + 1
+    forward = batch_rows(hidden * 6)
+    backward = batch_rows(2 * hidden + 4 if frames == "batch" else 4)
+    return 1 + -(-steps // forward) + -(-steps // backward) + 1
+
+
+async def view(
+    port: int,
+    steps: int,
+    hidden: int,
+    seed: int,
+    leave_after: int | None = None,
+    frames: str = "step",
+):
     """One student: the page, then one streamed trace (or leave after `leave_after` frames)."""
     v = Viewer()
     try:
@@ -158,12 +181,14 @@ async def view(port: int, steps: int, hidden: int, seed: int, leave_after: int |
         async with connect(f"ws://127.0.0.1:{port}/ws/trace", max_size=2**24,
                            open_timeout=TIMEOUT, close_timeout=5) as ws:  # fmt: skip
             t0 = time.perf_counter()
-            await ws.send(request_body(steps, hidden, seed))
+            await ws.send(request_body(steps, hidden, seed, frames))
             while True:
                 frame = await asyncio.wait_for(ws.recv(), TIMEOUT)
                 v.frames += 1
                 if v.frames == 1:
                     v.first = time.perf_counter() - t0
+                if isinstance(frame, bytes):  # a compact block
+                    continue
                 if frame.startswith('{"type":"error"'):
                     v.error = frame[:200]
                     return v
@@ -173,7 +198,7 @@ async def view(port: int, steps: int, hidden: int, seed: int, leave_after: int |
                 if leave_after is not None and v.frames >= leave_after:
                     v.left_early = True
                     break
-        expected = 1 + 2 * steps + 1
+        expected = expected_frames(steps, hidden, frames)
         v.ok = v.left_early or v.frames == expected
         if not v.ok:
             v.error = f"{v.frames} frames, expected {expected}"
@@ -187,9 +212,14 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-async def burst(server: Server, viewers: int, steps: int, hidden: int) -> dict:
+async def burst(
+    server: Server, viewers: int, steps: int, hidden: int, frames: str, distinct: bool
+) -> dict:
     t0 = time.perf_counter()
-    results = await asyncio.gather(*(view(server.port, steps, hidden, k) for k in range(viewers)))
+    results = await asyncio.gather(
+        *(view(server.port, steps, hidden, k if distinct else 0, None, frames)
+          for k in range(viewers))
+    )  # fmt: skip
     wall = time.perf_counter() - t0
     errors = [v.error for v in results if not v.ok]
     frames = sum(v.frames for v in results)
@@ -206,6 +236,7 @@ async def burst(server: Server, viewers: int, steps: int, hidden: int) -> dict:
         "frames_per_s": frames / wall,
         "wall_s": wall,
         "peak_rss_mb": server.status()["VmHWM"] / 1024,
+        "server_cache": (await detail(server.port)).get("cache"),
     }
 
 
@@ -287,6 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=int, default=32, help="H of each trace")
     parser.add_argument("--quick", action="store_true", help="20 viewers, a 30 s soak")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--frames", choices=("step", "batch", "compact"), default="step",
+                        help="WebSocket framing of the burst (default step: DESIGN.md's; "
+                        "compact: the step page's)")
+    parser.add_argument("--uvicorn", action="append", default=[], metavar="ARG",
+                        help="an extra uvicorn argument, repeatable "
+                        "(--uvicorn=--ws-per-message-deflate --uvicorn=false)")
+    parser.add_argument("--seeds", choices=("same", "distinct"), default="same",
+                        help="burst viewers ask for the same trace (default) or one seed each")
     parser.add_argument(
         "--server-env",
         action="append",
@@ -299,18 +338,23 @@ def main(argv: list[str] | None = None) -> int:
     viewers = args.viewers or (20 if args.quick else 100)
     soak_s = args.soak if args.soak is not None else (30.0 if args.quick else 600.0)
     soak_viewers = args.soak_viewers or 20
-    print(f"load bench: {viewers} viewers, T={args.steps}, H={args.hidden}; soak {soak_s:.0f} s "
-          f"with {soak_viewers} viewers; load average {os.getloadavg()}")  # fmt: skip
+    print(f"load bench: {viewers} viewers, T={args.steps}, H={args.hidden}, frames "
+          f"{args.frames}, {args.seeds} seeds; soak {soak_s:.0f} s with {soak_viewers} viewers; "
+          f"load average {os.getloadavg()}")  # fmt: skip
     server_env = {**MALLOC_ENV, **dict(item.split("=", 1) for item in args.server_env)}
     server_env = {k: v for k, v in server_env.items() if v}  # KEY= removes a default
     print(f"server environment: {server_env}")
-    server = start_server(server_env)
+    server = start_server(server_env, tuple(args.uvicorn))
     figures: dict = {}
     failed = False
     try:
         idle = server.status()["VmRSS"] / 1024
         figures["burst"] = asyncio.run(
-            asyncio.wait_for(burst(server, viewers, args.steps, args.hidden), 900)
+            asyncio.wait_for(
+                burst(server, viewers, args.steps, args.hidden, args.frames,
+                      args.seeds == "distinct"),
+                900,
+            )  # fmt: skip
         )
         figures["burst"]["idle_rss_mb"] = idle
         report(f"burst: {viewers} viewers at once", figures["burst"])

@@ -74,6 +74,7 @@ def test_main_calls_uvicorn_run(monkeypatch: pytest.MonkeyPatch) -> None:
                 "ws_ping_interval": 20.0,
                 "ws_ping_timeout": 20.0,
                 "ws_max_size": 8 * 2**20,
+                "ws_per_message_deflate": False,
             },
         )
     ]

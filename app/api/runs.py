@@ -15,6 +15,7 @@ from app.settings import Settings
 
 from .errors import RequestError
 from .schemas import TraceRequest
+from .textinput import text_through_vocab, uses_vocab
 
 
 def check_shape_limits(req: TraceRequest, T: int, D: int, s: Settings) -> None:
@@ -80,6 +81,8 @@ def resolve_input(req: TraceRequest, s: Settings) -> tuple[np.ndarray, str | Non
     """The (T, D) input and, for text, its alphabet. Exactly one input kind must be given.
     For a model with an embedding, the token ids (T,) (checked against its vocabulary)."""
     inp = req.input
+    if uses_vocab(req):
+        return text_through_vocab(req, s)
     given = [k for k in ("sequence", "text", "task", "tokens") if getattr(inp, k) is not None]
     if len(given) != 1:
         raise RequestError(

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.engine.params import LSTM_VARIANTS
 from app.engine.tasks import TASKS
+from app.engine.vocab import MAX_TOKEN_CHARS
 from app.settings import get_settings
 
 # no silent coercion (false -> 0.0), no NaN or infinity
@@ -108,6 +109,10 @@ class InputIn(BaseModel):
     text: str | None = Field(None, max_length=_S.max_text)
     alphabet: str | None = Field(None, max_length=_S.max_input)
     task: TaskIn | None = None
+    vocab: list[Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_CHARS)]] | None = Field(
+        None, max_length=_S.max_vocab, description="tokens in id order: text is tokenised by it"
+    )
+    level: Literal["char", "word"] = Field("char", description="vocab tokens: chars or words")
 
 
 class LossIn(BaseModel):
@@ -141,3 +146,8 @@ class TraceRequest(BaseModel):
     dtype: Literal["float64", "float32"] = "float64"
     clamp: list[ClampIn] | None = Field(None, max_length=_S.max_clamps)
     live: bool = Field(False, description="WebSocket only: keep the socket open for input")
+    frames: Literal["step", "batch", "compact"] = Field(
+        "step",
+        description="WebSocket only: one frame per step, several steps per frame, or the step "
+        "page's binary frames",
+    )

@@ -247,3 +247,89 @@ def grad_frame(t: int, trace: Trace) -> bytes:
     if trace.tokens is not None and trace.grad_inputs is not None:
         frame["grad_embedding"] = trace.grad_inputs[t]
     return dumps(frame)
+
+
+BATCH_NUMBERS = 2**16  # numbers per batched frame ("steps", "grads"): ~1 MB of JSON
+
+
+def batch_rows(numbers_per_step: int) -> int:
+    """Steps per batched frame: whole steps, about BATCH_NUMBERS numbers."""
+    return max(1, BATCH_NUMBERS // max(1, numbers_per_step))
+
+
+def steps_frame(t0: int, t1: int, forward: list[dict[str, Any]]) -> bytes:
+    """Forward steps t0..t1-1 in one frame: each layer's gates, c and h, one row per step."""
+    layers = [
+        {
+            "layer": rec["layer"],
+            "direction": rec["direction"],
+            "gates": {g: v[t0:t1] for g, v in rec["gates"].items()},
+            "c": None if rec["c"] is None else rec["c"][t0:t1],
+            "h": rec["h"][t0:t1],
+        }
+        for rec in forward
+    ]
+    return dumps({"type": "steps", "t": t0, "layers": layers})
+
+
+def grads_frame(t0: int, t1: int, trace: Trace) -> bytes:
+    """Gradients of steps t0..t1-1 in one frame (rows in time order), as grad_frame has them."""
+    fields = ("grad_h", "grad_c", "grad_h_norm", "grad_c_norm",
+              "grad_h_log10_norm", "grad_c_log10_norm")  # fmt: skip
+    layers = []
+    for layer in trace.layers:
+        values = [getattr(layer, f) for f in fields]
+        rows = {f: None if v is None else v[t0:t1] for f, v in zip(fields, values, strict=True)}
+        layers.append({"layer": layer.layer, "direction": layer.direction, **rows})
+    return dumps({"type": "grads", "t": t0, "layers": layers})
+
+
+# --- the compact binary frames of the step page ----------------------------------------------
+#
+# A binary WebSocket frame: a little-endian uint32 N, N bytes of a JSON header, zero bytes up
+# to a multiple of 8, then the arrays back to back, each little-endian in its own dtype
+# (float64 or float32: the run's, so every number is exact) and padded to a multiple of 8.
+# The header is {"type", "t", "n", "arrays": [[name, layer, dtype, count], ...]}: rows t..t+n-1
+# of each named field ("gates.f", "c", "h", "grad_h_log10_norm", ...), in time order.
+
+
+class BinaryFrame(bytes):
+    """A frame that goes out as a binary WebSocket message."""
+
+
+def binary_frame(header: dict[str, Any], arrays: list[tuple[str, int, np.ndarray]]) -> bytes:
+    datas = []
+    specs = []
+    for name, layer, a in arrays:
+        a = np.ascontiguousarray(a, dtype=a.dtype if a.dtype == np.float32 else np.float64)
+        datas.append(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes())
+        specs.append([name, layer, a.dtype.name, a.size])
+    head = orjson.dumps({**header, "arrays": specs})
+    out = [len(head).to_bytes(4, "little"), head, bytes(-(4 + len(head)) % 8)]
+    for data in datas:
+        out += [data, bytes(-len(data) % 8)]
+    return BinaryFrame(b"".join(out))
+
+
+def compact_steps(t0: int, t1: int, forward: list[dict[str, Any]]) -> bytes:
+    """Forward steps t0..t1-1: every layer's gates, c and h (what the page's views show)."""
+    arrays = []
+    for k, rec in enumerate(forward):
+        arrays += [(f"gates.{g}", k, v[t0:t1]) for g, v in rec["gates"].items()]
+        arrays += [("c", k, rec["c"][t0:t1])] if rec["c"] is not None else []
+        arrays.append(("h", k, rec["h"][t0:t1]))
+    return binary_frame({"type": "steps", "t": t0, "n": t1 - t0}, arrays)
+
+
+NORMS = ("grad_h_norm", "grad_c_norm", "grad_h_log10_norm", "grad_c_log10_norm")
+
+
+def compact_grads(t0: int, t1: int, trace: Trace) -> bytes:
+    """Steps t0..t1-1 of dL/dh and dL/dc (the Code panel reads them for the unit shown) and of
+    their norms (the gradient chart and the readouts)."""
+    arrays = []
+    for k, layer in enumerate(trace.layers):
+        for name in ("grad_h", "grad_c", *NORMS):
+            if (values := getattr(layer, name)) is not None:
+                arrays.append((name, k, np.asarray(values)[t0:t1]))
+    return binary_frame({"type": "grads", "t": t0, "n": t1 - t0}, arrays)

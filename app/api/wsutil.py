@@ -34,10 +34,11 @@ def origin_allowed(ws: WebSocket, extra: str = "") -> bool:
     return urlsplit(origin).netloc in allowed
 
 
-async def send(ws: WebSocket, frame: bytes) -> None:
-    """Send one frame; a closed or stalled client raises ClientGoneError."""
+async def send(ws: WebSocket, frame: bytes, binary: bool = False) -> None:
+    """Send one text frame (or binary); a closed or stalled client raises ClientGoneError."""
+    message = ws.send_bytes(frame) if binary else ws.send_text(frame.decode())
     try:
-        await asyncio.wait_for(ws.send_text(frame.decode()), get_settings().send_timeout)
+        await asyncio.wait_for(message, get_settings().send_timeout)
     except TimeoutError:
         await abort(ws)
         raise ClientGoneError from None

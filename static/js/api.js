@@ -53,16 +53,25 @@ function wsUrl(path) {
 }
 
 // Open WS /ws/trace, send the body, and pass each frame to handlers[frame.type](frame).
-// Returns {send, close}. handlers.closed(event) is called when the socket closes.
+// Returns {send, close}. handlers.closed(event) is called when the socket closes. With
+// body.frames = "compact" the steps arrive as binary blocks (decodeFrame); the handlers still
+// see one "step" or "grad" frame per step.
 export function openTraceSocket(body, handlers) {
   const ws = new WebSocket(wsUrl("/ws/trace"));
   let closedByUs = false;
   ws.addEventListener("open", () => {
     if (!closedByUs) ws.send(JSON.stringify(body));
   });
+  ws.binaryType = "arraybuffer";
   ws.addEventListener("message", (event) => {
     if (closedByUs) return;
+    if (typeof event.data !== "string") {
+      // a compact block: handed on as the per-step frames it stands for
+      for (const frame of stepFrames(decodeFrame(event.data))) handlers[frame.type]?.(frame);
+      return;
+    }
     const frame = JSON.parse(event.data);
+    if (frame.type === "start") frame.request = body; // kept for exactTrace
     const handler = handlers[frame.type];
     if (handler) handler(frame);
   });
@@ -90,7 +99,8 @@ const GRAD_KEYS = ["grad_h", "grad_c", "grad_h_norm", "grad_c_norm", "grad_h_log
 export function traceFromStart(start) {
   const gates = start.gates || [];
   const isLstm = start.cell === "lstm";
-  const layers = Array.from({ length: start.num_layers }, () => ({
+  const entries = start.num_layers * (start.bidirectional ? 2 : 1); // [l0, l0 reverse, l1, ...]
+  const layers = Array.from({ length: entries }, () => ({
     gates: Object.fromEntries(gates.map((g) => [g, []])),
     c: isLstm ? [] : null,
     h: [],
@@ -103,6 +113,8 @@ export function traceFromStart(start) {
     input_size: start.input_size,
     inputs: [],
     alphabet: start.alphabet ?? null,
+    bidirectional: Boolean(start.bidirectional),
+    tokens: start.tokens ?? null, // token ids, for a model with an embedding
     loss: null,
     layers,
     nonfinite: null,
@@ -110,6 +122,7 @@ export function traceFromStart(start) {
   };
   clearGrads(trace);
   trace.pendingInputs = start.inputs || [];
+  trace.request = start.request ?? null; // the body that asked for it (exactTrace)
   return trace;
 }
 
@@ -154,4 +167,64 @@ export function addGrad(trace, frame) {
 // A trace from POST /api/trace, with the same bookkeeping fields as a streamed one.
 export function completeTrace(trace) {
   return { ...trace, gradFrom: 0 };
+}
+
+// --- compact binary frames -------------------------------------------------------------------
+
+// One binary frame (app/api/serialize.py binary_frame): a little-endian uint32 N, N bytes of a
+// JSON header {type, t, n, arrays: [[name, layer, dtype, count], ...]}, then the arrays, each
+// little-endian in its dtype and padded to 8 bytes. Returns the header with `values`, a map
+// from "name/layer" to a typed array.
+const ARRAY_TYPES = { float64: Float64Array, float32: Float32Array };
+
+export function decodeFrame(buffer) {
+  const view = new DataView(buffer);
+  const n = view.getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, n)));
+  let offset = 4 + n + ((8 - ((4 + n) % 8)) % 8);
+  const values = {};
+  for (const [name, layer, dtype, count] of header.arrays) {
+    const Type = ARRAY_TYPES[dtype];
+    values[`${name}/${layer}`] = new Type(buffer.slice(offset, offset + count * Type.BYTES_PER_ELEMENT));
+    offset += count * Type.BYTES_PER_ELEMENT;
+    offset += (8 - (offset % 8)) % 8;
+  }
+  return { ...header, values };
+}
+
+// A number as the JSON answer has it: non-finite values are null there.
+const finiteOrNull = (v) => (Number.isFinite(v) ? v : null);
+
+// The per-step frames a decoded block stands for: "step" frames in time order, "grad" frames
+// from the last step down, each with the fields the JSON protocol's frames have.
+export function stepFrames(block) {
+  const layers = new Set(block.arrays.map(([, layer]) => layer));
+  const frames = [];
+  for (let i = 0; i < block.n; i += 1) {
+    const t = block.t + i;
+    const rows = [...layers].map((k) => layerRow(block, k, i));
+    frames.push(block.type === "steps" ? { type: "step", t, layers: rows } : { type: "grad", t, layers: rows });
+  }
+  return block.type === "steps" ? frames : frames.reverse();
+}
+
+function layerRow(block, k, i) {
+  const row = block.type === "steps" ? { gates: {}, c: null } : {};
+  for (const [name, layer, , count] of block.arrays) {
+    if (layer !== k) continue;
+    const all = block.values[`${name}/${layer}`];
+    const width = count / block.n; // a norm is one number per step, a state one row
+    const part = name.endsWith("_norm") ? finiteOrNull(all[i]) : Array.from(all.subarray(i * width, (i + 1) * width), finiteOrNull);
+    if (name.startsWith("gates.")) row.gates[name.slice(6)] = part;
+    else row[name] = part;
+  }
+  return row;
+}
+
+// The trace with every field the API answers: a compact stream leaves out the gradient rows
+// (no view shows them), so an export asks POST /api/trace for the whole answer.
+export async function exactTrace(trace) {
+  if (trace.request?.frames !== "compact" || trace.request.live) return trace;
+  const { frames, live, ...body } = trace.request;
+  return completeTrace(await postTrace(body));
 }

@@ -197,12 +197,19 @@ export function build(container, cell, variant = "standard") {
   return refs;
 }
 
+// The label's parts are made once; each step rewrites only the number (new nodes every step
+// cost a layout of the whole SVG text at 60 steps/s).
+const valueParts = new WeakMap();
 function setValueLabel(text, name, sub, v) {
-  text.replaceChildren();
-  text.appendChild(document.createTextNode(name));
-  const s = el("tspan", { class: "sub", dy: 6 }, text);
-  s.textContent = sub;
-  const rest = el("tspan", { dy: -6 }, text);
+  let rest = valueParts.get(text);
+  if (!rest) {
+    text.replaceChildren();
+    text.appendChild(document.createTextNode(name));
+    const s = el("tspan", { class: "sub", dy: 6 }, text);
+    s.textContent = sub;
+    rest = el("tspan", { dy: -6 }, text);
+    valueParts.set(text, rest);
+  }
   rest.textContent = ` = ${fmt(v)}`;
 }
 
@@ -228,8 +235,9 @@ export function update(refs, view) {
     const carried = refs.cell === "lstm" ? view.c : view.h;
     refs.belt.style.strokeWidth = `${flowWidth(Math.tanh(Math.abs(carried ?? 0)), 4, 14)}px`;
   }
-  if (refs.cPrev) setValueLabel(refs.cPrev, "c", "t−1", view.cPrev);
+  const prev = view.prevStep ?? "t−1"; // "t+1" for a reverse direction
+  if (refs.cPrev) setValueLabel(refs.cPrev, "c", prev, view.cPrev);
   if (refs.c) setValueLabel(refs.c, "c", "t", view.c);
-  setValueLabel(refs.hPrev, "h", "t−1", view.hPrev);
+  setValueLabel(refs.hPrev, "h", prev, view.hPrev);
   setValueLabel(refs.h, "h", "t", view.h);
 }

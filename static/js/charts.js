@@ -17,6 +17,36 @@ export function transpose(rows, H) {
   return out;
 }
 
+// Past MAX_COLUMNS steps (more than a plot has pixels) a heatmap column is the mean of k
+// consecutive steps, at x = the middle of those steps: drawing 10,000 x 64 bricks per map held
+// the page for seconds. The keyboard cursor and the screen-reader text keep every step.
+export const MAX_COLUMNS = 1500;
+export function binSteps(rows, steps, H, maxColumns = MAX_COLUMNS) {
+  if (steps <= maxColumns) return { x: undefined, z: transpose(rows.slice(0, steps), H), k: 1 };
+  const k = Math.ceil(steps / maxColumns);
+  const columns = Math.ceil(steps / k);
+  const z = Array.from({ length: H }, () => new Array(columns).fill(null));
+  const x = new Array(columns);
+  for (let j = 0; j < columns; j += 1) {
+    const from = j * k;
+    const to = Math.min(from + k, steps);
+    x[j] = (from + to - 1) / 2;
+    for (let u = 0; u < H; u += 1) {
+      let sum = 0;
+      let n = 0;
+      for (let t = from; t < to; t += 1) {
+        const v = rows[t] ? rows[t][u] : null;
+        if (v !== null && v !== undefined) {
+          sum += v;
+          n += 1;
+        }
+      }
+      z[u][j] = n ? sum / n : null;
+    }
+  }
+  return { x, z, k };
+}
+
 export function maxAbs(rows) {
   let m = 0;
   for (const row of rows) for (const v of row || []) if (v !== null && Math.abs(v) > m) m = Math.abs(v);
@@ -112,50 +142,63 @@ export function createHeatmaps(container, cell, onPick) {
   return hm;
 }
 
+// One heatmap per task, the page getting the main thread back between them: drawn all at once,
+// a long run's six maps were one task of seconds (keys, clicks and the player waited).
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+
 export async function updateHeatmaps(hm, layer, steps, H, labels) {
-  await Promise.all(
-    hm.charts.map(async (ch) => {
-      const rows = (ch.key === "c" ? layer.c : ch.key === "h" ? layer.h : layer.gates[ch.key]) || [];
-      const data = [{
-        type: "heatmap",
-        z: transpose(rows.slice(0, steps), H),
-        ...scaleFor(ch.kind, maxAbs(rows)),
-        colorbar: { thickness: 14, len: 0.9, tickfont: { size: 13 } },
-        hovertemplate: `t=%{x} unit=%{y}<br>${ch.key}=%{z:.4f}<extra></extra>`,
-        xgap: steps <= 60 ? 1 : 0,
-        ygap: H <= 32 ? 1 : 0,
-      }];
-      const layout = {
-        font: FONT,
-        margin: { l: 56, r: 12, t: 8, b: 52 },
-        height: Math.min(320, 120 + H * 10),
-        xaxis: xAxis(steps, labels),
-        yaxis: { title: { text: "unit" }, autorange: "reversed", fixedrange: true, zeroline: false },
-        paper_bgcolor: "rgba(0,0,0,0)",
-        plot_bgcolor: "#ffffff",
-      };
-      await Plotly.react(ch.box, data, layout, CONFIG);
-      ch.steps = steps;
-      ch.units = H;
-      ch.rows = rows;
-      ch.labels = labels;
-      ch.box.setAttribute("aria-valuemin", "0");
-      ch.box.setAttribute("aria-valuemax", String(Math.max(0, steps - 1)));
-      if (!ch.cursor) ch.cursor = makeCursor(ch.box);
-      if (!ch.mark) ch.mark = makeMark(ch.box);
-      if (!ch.bound) {
-        ch.bound = true;
-        ch.box.on("plotly_click", (ev) => {
-          const pt = ev.points && ev.points[0];
-          if (pt) hm.onPick(Math.round(pt.x), Math.round(pt.y));
-        });
-        ch.box.on("plotly_afterplot", () => {
-          placeCursor(ch.box, ch.cursor, ch.t, ch.steps, ch.unit, ch.units);
-          if (ch.pick) showPick(ch);
-        });
-      }
-    }),
-  );
+  const call = (hm.calls = (hm.calls || 0) + 1); // a newer call takes over the maps left
+  for (const ch of hm.charts) {
+    if (hm.calls !== call) return;
+    await drawHeatmap(hm, ch, layer, steps, H, labels);
+    if (steps * H > 20000) await nextTask();
+  }
+}
+
+async function drawHeatmap(hm, ch, layer, steps, H, labels) {
+  const rows = (ch.key === "c" ? layer.c : ch.key === "h" ? layer.h : layer.gates[ch.key]) || [];
+  const { x, z, k } = binSteps(rows, steps, H);
+  const data = [{
+    type: "heatmap",
+    x,
+    z,
+    ...scaleFor(ch.kind, maxAbs(rows)),
+    colorbar: { thickness: 14, len: 0.9, tickfont: { size: 13 } },
+    hovertemplate: k > 1
+      ? `steps around t=%{x} (mean of ${k}) unit=%{y}<br>${ch.key}=%{z:.4f}<extra></extra>`
+      : `t=%{x} unit=%{y}<br>${ch.key}=%{z:.4f}<extra></extra>`,
+    xgap: steps <= 60 ? 1 : 0,
+    ygap: H <= 32 ? 1 : 0,
+  }];
+  const layout = {
+    font: FONT,
+    margin: { l: 56, r: 12, t: 8, b: 52 },
+    height: Math.min(320, 120 + H * 10),
+    xaxis: xAxis(steps, labels),
+    yaxis: { title: { text: "unit" }, autorange: "reversed", fixedrange: true, zeroline: false },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "#ffffff",
+  };
+  await Plotly.react(ch.box, data, layout, CONFIG);
+  ch.steps = steps;
+  ch.units = H;
+  ch.rows = rows;
+  ch.labels = labels;
+  ch.box.setAttribute("aria-valuemin", "0");
+  ch.box.setAttribute("aria-valuemax", String(Math.max(0, steps - 1)));
+  if (!ch.cursor) ch.cursor = makeCursor(ch.box);
+  if (!ch.mark) ch.mark = makeMark(ch.box);
+  if (!ch.bound) {
+    ch.bound = true;
+    ch.box.on("plotly_click", (ev) => {
+      const pt = ev.points && ev.points[0];
+      if (pt) hm.onPick(Math.round(pt.x), Math.round(pt.y));
+    });
+    ch.box.on("plotly_afterplot", () => {
+      placeCursor(ch.box, ch.cursor, ch.t, ch.steps, ch.unit, ch.units);
+      if (ch.pick) showPick(ch);
+    });
+  }
 }
 
 export function moveHeatmapCursor(hm, t, unit) {
@@ -164,6 +207,7 @@ export function moveHeatmapCursor(hm, t, unit) {
     const moved = t !== ch.t || unit !== ch.unit;
     ch.t = t;
     ch.unit = unit;
+    if (moved || !ch.box.hasAttribute("aria-valuenow")) ch.box.setAttribute("aria-valuenow", String(t)); // a slider needs one (axe)
     if (ch.cursor) placeCursor(ch.box, ch.cursor, t, ch.steps, unit, ch.units);
     if (ch.pick && moved) {
       ch.pick = clampCell({ t, unit: unit ?? 0 }, ch.steps, ch.units);

@@ -119,5 +119,5 @@ export function fmt(v, digits = 4) {
 export const DURATIONS = {
   transitionMs: 120, // gate bars ease between steps (shorter than a step at 8 steps/s)
   defaultSpeed: 4, // steps per second
-  speeds: [1, 2, 4, 8, 15, 30],
+  speeds: [1, 2, 4, 8, 15, 30, 60],
 };

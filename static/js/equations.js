@@ -87,8 +87,10 @@ const built = new WeakMap(); // container -> {key, parts, note}
 // values: {i, f, g, o | r, z, n, cPrev, c, hPrev, h, mean, unit} for one unit or means.
 // The structure is built once per cell and variant; each step only rewrites the numbers.
 export function render(container, cell, variant, values) {
-  const rows = cell === "lstm" ? lstmRows(values, variant) : cell === "gru" ? gruRows(values) : rnnRows(values);
-  const key = `${cell}/${variant}`;
+  const forward = cell === "lstm" ? lstmRows(values, variant) : cell === "gru" ? gruRows(values) : rnnRows(values);
+  const prev = values.prevStep ?? "t−1"; // a reverse direction comes from step t+1
+  const rows = forward.map(([sym, lhs, def, ...rest]) => [sym, lhs, def.replaceAll("t−1", prev), ...rest]);
+  const key = `${cell}/${variant}/${prev}`;
   let eq = built.get(container);
   if (!eq || eq.key !== key) {
     eq = { key, ...build(container, rows) };

@@ -4,7 +4,11 @@ import * as cellView from "./cell.js";
 import * as charts from "./charts.js";
 import * as equations from "./equations.js";
 import * as exporter from "./export.js";
-import { NAMES, fmt } from "./encodings.js";
+import { GATES, NAMES, fmt } from "./encodings.js";
+import { createCodePanel } from "./code.js";
+import { createHoldControls } from "./hold-form.js";
+import * as holds from "./holds.js";
+import * as imported from "./imported.js";
 import { brackets, buildInput, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToText } from "./inputs.js";
 import { joiningClass, pageChanged, registerPage } from "./pagelink.js";
 import { Player } from "./player.js";
@@ -28,6 +32,7 @@ const gradChart = charts.createGradChart(dom.grad);
 let socket = null;
 let runId = 0;
 let uploadedModel = null; // a model with weights inline, from POST /api/weights
+const vocab = { tokens: null, level: "char" }; // an uploaded vocabulary (not kept in the link)
 let hideGradsFrom = 0; // during a play-through the gradient chart hides steps < this
 let plottedReveal = null;
 let live = { ready: false, sent: "", pendingX: [] };
@@ -84,9 +89,9 @@ function showStatus(message) {
 
 // --- the request -------------------------------------------------------------------------------
 function requestBody() {
-  const input = buildInput(state);
+  const input = imported.textInput(buildInput(state), uploadedModel, vocab.tokens, vocab.level);
   const model = uploadedModel
-    ? modelFields(uploadedModel)
+    ? imported.modelFields(uploadedModel)
     : {
         cell: state.cell,
         hidden_size: state.hidden,
@@ -98,16 +103,39 @@ function requestBody() {
   if (input.sequence && !uploadedModel) model.input_size = input.sequence[0].length;
   // a text model trained on /train reads characters in its own alphabet's order
   if (uploadedModel?.alphabet && input.text !== undefined) input.alphabet = uploadedModel.alphabet;
-  const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64" };
-  if (state.live && state.kind === "text") body.live = true;
+  // frames: binary blocks of what the views show (the JSON protocol stays for API clients)
+  const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64", frames: "compact" };
+  // live typing feeds one-hot characters: not through a vocabulary or an embedding
+  if (state.live && state.kind === "text" && !body.input.vocab && !uploadedModel?.embedding) body.live = true;
+  else addHolds(body);
   return body;
 }
 
-// The fields of a model object /api/trace takes (an upload's answer may carry more, e.g. its file name).
-const MODEL_FIELDS = ["cell", "input_size", "hidden_size", "num_layers", "variant", "output_size", "init", "weights"];
-function modelFields(model) {
-  return Object.fromEntries(MODEL_FIELDS.filter((k) => model[k] !== undefined).map((k) => [k, model[k]]));
+// The URL's holds as the request's clamp list (live runs grow step by step: no holds there).
+function addHolds(body) {
+  const { model, input } = body;
+  const clamp = holds.toClamp(holds.parseHolds(state.hold), holdModel(model, (input.text ?? input.sequence).length));
+  if (clamp.length) body.clamp = clamp;
 }
+const holdModel = (model, steps) => ({
+  gates: GATES[model.cell] || [], hidden: model.hidden_size, layers: model.num_layers, steps,
+});
+
+const holdControls = createHoldControls({
+  diagram: dom.diagram,
+  ctx: () => ({
+    gates: GATES[trace?.cell] || [], t: player.t, unit: state.unit, layer: state.layer,
+    layers: trace?.num_layers ?? 1, steps: trace?.steps ?? 1,
+  }),
+  onChange: (text) => {
+    state.hold = text;
+    saveUrl(true);
+    run();
+  },
+});
+const codePanel = createCodePanel({
+  root: $("code"), file: $("code-file"), forwardButton: $("code-forward"), backwardButton: $("code-backward"),
+});
 
 let lastRun = { key: "", at: -Infinity };
 
@@ -194,6 +222,11 @@ function startTrace(start) {
   trace = api.traceFromStart(start);
   for (const list of document.querySelectorAll(".howto [data-cell]")) list.hidden = list.dataset.cell !== trace.cell;
   refs = cellView.build(dom.diagram, trace.cell, state.variant);
+  holdControls.setGates(GATES[trace.cell] || []);
+  const shown = holdModel({ cell: trace.cell, hidden_size: trace.hidden_size, num_layers: trace.num_layers }, Infinity);
+  const liveRun = state.live && state.kind === "text"; // a live run grows step by step: no holds
+  holdControls.setHolds(state.hold, (h) => !liveRun && holds.applies(h, shown));
+  codePanel.load(trace.cell).catch((err) => showError(err.message));
   heat = charts.createHeatmaps(dom.heatmaps, trace.cell, (t, unit) => {
     state.unit = String(unit);
     dom.unit.value = state.unit;
@@ -201,15 +234,27 @@ function startTrace(start) {
     player.seek(t);
   });
   plottedReveal = null;
-  fillSelect(dom.unit, ["mean", ...Array.from({ length: trace.hidden_size }, (_, u) => String(u))], (v) =>
+  trace.labels = imported.tokenLabels({ ...trace, inputs: start.inputs || [] }, vocab.tokens);
+  if (state.layer >= trace.layers.length) state.layer = 0;
+  fillSelect(dom.layer, Array.from({ length: trace.num_layers }, (_, k) => String(k)), (v) =>
+    imported.layerName({ ...trace, bidirectional: false }, Number(v)),
+  );
+  dom.layer.disabled = trace.num_layers < 2;
+  $("direction-group").hidden = !trace.bidirectional;
+  fillUnits();
+}
+
+// The unit selector lists the units of the layer shown (layers may have their own widths).
+function fillUnits() {
+  const { layer, direction } = imported.entryParts(trace, state.layer);
+  const H = imported.widthOf(trace, state.layer);
+  fillSelect(dom.unit, ["mean", ...Array.from({ length: H }, (_, u) => String(u))], (v) =>
     v === "mean" ? "mean of all units" : `unit ${v}`,
   );
-  fillSelect(dom.layer, Array.from({ length: trace.num_layers }, (_, k) => String(k)), (v) => `layer ${v}`);
-  if (state.unit !== "mean" && Number(state.unit) >= trace.hidden_size) state.unit = "0";
-  if (state.layer >= trace.num_layers) state.layer = 0;
+  if (state.unit !== "mean" && Number(state.unit) >= H) state.unit = "0";
   dom.unit.value = state.unit;
-  dom.layer.value = String(state.layer);
-  dom.layer.disabled = trace.num_layers < 2;
+  dom.layer.value = String(layer);
+  $("direction").value = direction;
 }
 
 function fillSelect(select, values, text) {
@@ -292,6 +337,18 @@ function setWithPowers(el, text) {
   }));
 }
 
+// At 30 steps/s and more the text panels (gate reading, equations, code, gradient line) are
+// rewritten at most 15 times a second: nobody reads faster, and each rewrite costs a layout
+// and a paint that a 60 steps/s frame has no time for. The diagram and cursors move every step.
+const TEXT_MS = 1000 / 15;
+let textAt = -Infinity;
+function textDue() {
+  const now = performance.now();
+  if (player.playing && state.speed >= 30 && now - textAt < TEXT_MS) return false;
+  textAt = now;
+  return true;
+}
+
 // One render for playing and scrubbing alike.
 function render(tr, t) {
   if (!tr || tr.steps === 0 || !refs) return;
@@ -303,8 +360,11 @@ function render(tr, t) {
   dom.diagram.dataset.t = String(t);
   dom.diagram.dataset.unit = unit;
   dom.diagram.dataset.layer = String(state.layer);
-  renderReading(readingRows(tr, where));
-  equations.render(dom.equations, tr.cell, state.variant, { ...slice, ...slice.gates, mean: unit === "mean", unit });
+  const text = textDue();
+  if (text) {
+    renderReading(readingRows(tr, where));
+    equations.render(dom.equations, tr.cell, state.variant, { ...slice, ...slice.gates, mean: unit === "mean", unit });
+  }
   dom.inputNow.textContent = inputLabel(tr, t, state.layer);
   dom.scrubber.max = String(Math.max(0, tr.steps - 1));
   dom.scrubber.value = String(t);
@@ -312,18 +372,29 @@ function render(tr, t) {
   if (heat) charts.moveHeatmapCursor(heat, t, unit === "mean" ? null : Number(unit));
   charts.moveGradCursor(gradChart, t);
   const reveal = Math.max(tr.gradFrom, hideGradsFrom);
-  setWithPowers(dom.gradNow, gradLabel(tr, where, reveal));
+  holdControls.mark(dom.diagram, where);
+  if (text) {
+    codePanel.update(tr, { ...where, revealFrom: reveal });
+    setWithPowers(dom.gradNow, gradLabel(tr, where, reveal));
+  }
   if (reveal !== plottedReveal) updateGradOnly();
 }
 
+// Streamed frames ask for a render; ten a second are enough (the step shown is complete once
+// its frame is in: only the scrubber grows). A render per frame over a 10,000-step stream
+// spent most of its time relaying out the page.
+const RENDER_MS = 100;
 let renderQueued = false;
+let renderAt = -Infinity;
 function scheduleRender() {
   if (renderQueued) return;
   renderQueued = true;
-  requestAnimationFrame(() => {
+  const wait = Math.max(0, renderAt + RENDER_MS - performance.now());
+  setTimeout(() => requestAnimationFrame(() => {
     renderQueued = false;
+    renderAt = performance.now();
     render(trace, player.t);
-  });
+  }), wait);
 }
 
 async function updateGradOnly() {
@@ -336,26 +407,42 @@ async function updateCharts() {
   if (!trace || trace.steps === 0) return;
   const layer = trace.layers[state.layer];
   await Promise.all([
-    charts.updateHeatmaps(heat, layer, trace.steps, trace.hidden_size, charLabels(trace)),
+    charts.updateHeatmaps(heat, layer, trace.steps, imported.widthOf(trace, state.layer), charLabels(trace)),
     updateGradOnly(),
   ]);
   render(trace, player.t);
 }
 
-// Plotly redraws are throttled: frames can arrive far faster than charts can be drawn.
+// Plotly redraws are throttled: frames can arrive far faster than charts can be drawn. The
+// pause between redraws is at least 4x the last redraw, so a long run's charts (slower to
+// draw) never take more than a fifth of the main thread while it streams.
 let chartsTimer = null;
 let gradOnly = true;
+let chartsCost = 0; // ms the last throttled redraw took
+let drawing = false;
+let again = false; // asked for while a redraw was under way: one more after it
 function scheduleCharts(onlyGrad = false) {
   gradOnly = gradOnly && onlyGrad;
-  if (chartsTimer) return;
-  chartsTimer = setTimeout(() => {
+  if (drawing) again = true;
+  if (drawing || chartsTimer) return;
+  chartsTimer = setTimeout(async () => {
     chartsTimer = null;
     const only = gradOnly;
     gradOnly = true;
     if (!trace || trace.steps === 0) return;
-    if (only) updateGradOnly();
-    else updateCharts();
-  }, 150);
+    drawing = true;
+    const start = performance.now();
+    try {
+      await (only ? updateGradOnly() : updateCharts());
+    } finally {
+      drawing = false;
+    }
+    chartsCost = performance.now() - start;
+    if (again) {
+      again = false;
+      scheduleCharts(gradOnly);
+    }
+  }, Math.max(150, 4 * chartsCost));
 }
 
 // --- the player ---------------------------------------------------------------------------------
@@ -373,6 +460,8 @@ const player = new Player({
     dom.play.textContent = playing ? "❚❚ Pause" : "▶ Play";
     dom.play.setAttribute("aria-label", playing ? "Pause (Space)" : "Play (Space)");
     pageChanged();
+    if (playing) codePanel.setPhase(direction > 0 ? "forward" : "backward");
+    else render(trace, player.t); // the text panels catch up with the step shown
     if (playing) showStatus(direction > 0 ? "Forward pass: gates open and close step by step." : "Backward pass: the gradient flows back through time.");
   },
   onEnd: (direction) => {
@@ -476,12 +565,15 @@ dom.unit.addEventListener("change", () => {
   saveUrl(true);
   render(trace, player.t);
 });
-dom.layer.addEventListener("change", () => {
-  state.layer = Number(dom.layer.value);
+const onLayer = () => {
+  state.layer = imported.entryIndex(trace, Number(dom.layer.value), $("direction").value);
+  if (trace) fillUnits();
   saveUrl(true);
   plottedReveal = null;
   updateCharts();
-});
+};
+dom.layer.addEventListener("change", onLayer);
+$("direction").addEventListener("change", onLayer);
 const setFast = () => document.body.classList.toggle("fast", state.speed >= 8);
 dom.speed.addEventListener("change", () => {
   state.speed = Number(dom.speed.value);
@@ -547,7 +639,7 @@ registerPage({
   url: () => `${location.pathname}?${serialise(state)}`,
   playing: () => player.playing,
   model: () => uploadedModel,
-  modelBody: modelFields,
+  modelBody: imported.modelFields,
 });
 
 $("toggle-controls").addEventListener("click", (ev) => {
@@ -557,27 +649,57 @@ $("toggle-controls").addEventListener("click", (ev) => {
   window.dispatchEvent(new Event("resize")); // Plotly charts follow the new width
 });
 
-// Weights: POST /api/weights answers a model with its weights inline.
-$("weights-file").addEventListener("change", async (ev) => {
-  const file = ev.target.files[0];
-  if (!file) return;
+// Weights: POST /api/weights answers a model with its weights inline; a plain RNN's file
+// cannot say tanh or ReLU, so the page asks and sends the file again.
+let weightsFile = null;
+async function useWeights(file) {
   showError("");
+  const ask = $("nonlinearity");
   try {
-    uploadedModel = await api.uploadWeights(file);
+    uploadedModel = await imported.uploadModel(file, ask.value);
     Object.assign(state, {
-      cell: uploadedModel.cell, hidden: uploadedModel.hidden_size,
-      layers: uploadedModel.num_layers, variant: uploadedModel.variant || "standard",
+      cell: uploadedModel.cell, hidden: imported.widthOf(uploadedModel, 0),
+      layers: uploadedModel.num_layers, variant: uploadedModel.variant || "standard", layer: 0,
     });
     fillControls();
     $("weights-status").textContent = `Using weights from ${file.name} (not kept in the link).`;
     $("weights-clear").hidden = false;
     run();
   } catch (err) {
+    const needs = err instanceof imported.NeedsNonlinearity;
+    $("nonlinearity-group").hidden = !needs && ask.value === "";
+    if (needs) ask.focus();
+    showError(needs ? `${file.name}: ${err.message}` : `Could not use ${file.name}: ${err.message}`);
+  }
+}
+$("weights-file").addEventListener("change", (ev) => {
+  weightsFile = ev.target.files[0] || null;
+  $("nonlinearity").value = "";
+  if (weightsFile) useWeights(weightsFile);
+});
+$("nonlinearity").addEventListener("change", () => {
+  if (weightsFile && $("nonlinearity").value) useWeights(weightsFile);
+});
+$("vocab-file").addEventListener("change", async (ev) => {
+  const file = ev.target.files[0];
+  if (!file) return;
+  showError("");
+  try {
+    vocab.tokens = await imported.uploadVocab(file);
+    $("vocab-status").textContent = `Vocabulary: ${vocab.tokens.length} tokens from ${file.name}.`;
+    run();
+  } catch (err) {
     showError(`Could not use ${file.name}: ${err.message}`);
   }
 });
+$("vocab-level").addEventListener("change", (ev) => {
+  vocab.level = ev.target.value;
+  run();
+});
 $("weights-clear").addEventListener("click", () => {
   uploadedModel = null;
+  weightsFile = null;
+  $("nonlinearity-group").hidden = true;
   $("weights-file").value = "";
   $("weights-status").textContent = "";
   $("weights-clear").hidden = true;
@@ -586,11 +708,11 @@ $("weights-clear").addEventListener("click", () => {
 
 // Export.
 const baseName = () => `trace-${state.cell}-h${state.hidden}-seed${state.seed}`;
-$("export-json").addEventListener("click", () => {
-  if (trace) exporter.download(`${baseName()}.json`, exporter.traceJson(trace), "application/json");
+$("export-json").addEventListener("click", async () => {
+  if (trace) exporter.download(`${baseName()}.json`, exporter.traceJson(await api.exactTrace(trace)), "application/json");
 });
-$("export-csv").addEventListener("click", () => {
-  if (trace) exporter.download(`${baseName()}.csv`, exporter.traceCsv(trace), "text/csv");
+$("export-csv").addEventListener("click", async () => {
+  if (trace) exporter.download(`${baseName()}.csv`, exporter.traceCsv(await api.exactTrace(trace)), "text/csv");
 });
 document.addEventListener("click", (ev) => {
   const btn = ev.target.closest("button.png");

@@ -15,9 +15,9 @@ export const PROPERTIES = {
   rinit: ["uniform", oneOf("uniform", "orthogonal")],
   gain: [1, num(0, 10)], // recurrent gain
   kind: ["text", oneOf("text", "sine", "random", "adding", "brackets", "custom")],
-  text: ["hello world", { type: "string", max: 200 }],
+  text: ["hello world", { type: "string", max: 10000 }], // the server's max_text
   live: [false, { type: "bool" }],
-  len: [24, int(1, 2000)], // generated sequence length
+  len: [24, int(1, 10000)], // generated sequence length (the server's max_steps)
   iseed: [0, int(0, 2 ** 31 - 1)], // generator seed
   seq: ["", { type: "string", max: 8000 }], // custom numbers, "1 0;0.5 2;..." (rows by ;)
   t: [0, int(0, 100000)], // current step
@@ -26,6 +26,7 @@ export const PROPERTIES = {
   speed: [4, num(0.25, 60)], // steps per second
   lo: [0.01, num(0, 1)], // gate reading: closed below
   hi: [0.95, num(0, 1)], // gate reading: open above
+  hold: ["", { type: "string", max: 2000 }], // gates held, "f:1@5-9/u2;i:0@*" (see holds.js)
 };
 
 export const { defaults, parseValue, parse, serialise } = urlState(PROPERTIES);
@@ -33,7 +34,7 @@ export const { defaults, parseValue, parse, serialise } = urlState(PROPERTIES);
 // The parts of the state that change the trace (the rest only changes the view).
 export const TRACE_KEYS = [
   "cell", "variant", "hidden", "layers", "seed", "fbias", "rinit", "gain",
-  "kind", "text", "live", "len", "iseed", "seq",
+  "kind", "text", "live", "len", "iseed", "seq", "hold",
 ];
 
 export function traceKey(state) {

@@ -15,16 +15,21 @@ export function pick(row, unit) {
 }
 
 // Gates and states of one layer at step t; the states before step 0 are zero.
+// A reverse direction (bidirectional: entries [l0, l0 reverse, ...]) comes to row t from row t+1.
 export function stepView(trace, { t, unit, layer }) {
   const L = trace.layers[layer];
+  const back = trace.bidirectional && layer % 2 === 1 ? -1 : 1; // where the previous state is
   const at = (rows, s) => (s >= 0 ? pick(rows?.[s], unit) : 0);
+  // zeros before the first step (a reverse direction's first step is the last row)
+  const prev = (rows) => (back < 0 && rows?.[t + 1] === undefined ? 0 : at(rows, t - back));
   const gates = {};
   for (const g of GATES[trace.cell] || []) gates[g] = pick(L.gates[g]?.[t], unit);
   return {
     gates,
-    cPrev: L.c ? at(L.c, t - 1) : null,
+    cPrev: L.c ? prev(L.c) : null,
     c: L.c ? at(L.c, t) : null,
-    hPrev: at(L.h, t - 1),
+    hPrev: prev(L.h),
+    prevStep: back < 0 ? "t+1" : "t−1", // the subscript of the previous state
     h: at(L.h, t),
   };
 }
@@ -46,16 +51,19 @@ export function charOf(trace, x) {
 
 export function inputLabel(trace, t, layer = 0) {
   const x = trace.inputs[t];
-  const ch = charOf(trace, x);
+  const ch = trace.labels ? trace.labels[t] ?? "?" : charOf(trace, x);
   let text = `Step ${t}`;
   if (ch !== null) text += `: input “${ch === " " ? "␣ (space)" : ch}”`;
   else if (x) text += `: input x = [${x.map((v) => fmt(v, 3)).join(", ")}]`;
-  if (layer > 0) text += ` · layer ${layer} reads h of layer ${layer - 1}`;
+  const k = trace.bidirectional ? Math.floor(layer / 2) : layer; // layers: [l0, l0 reverse, l1, ...]
+  if (k > 0) text += ` · layer ${k} reads h of layer ${k - 1}${trace.bidirectional ? " (both directions)" : ""}`;
+  if (trace.bidirectional && layer % 2) text += " · reverse: it reads the sequence from the end";
   return text;
 }
 
-// Axis labels for the charts: the typed characters, when the input is text.
+// Axis labels for the charts: the typed characters or tokens, when the input is text.
 export function charLabels(trace) {
+  if (trace.labels) return trace.labels; // tokens, from a vocabulary
   return trace.alphabet ? trace.inputs.map((x) => charOf(trace, x)) : null;
 }
 
@@ -70,8 +78,13 @@ export function normText(log10) {
 // The gradient norms at step t, once the backward pass has reached it.
 export function gradLabel(trace, { t, layer }, revealFrom) {
   const L = trace.layers[layer];
-  const shown = (arr) => (arr && t >= revealFrom ? arr[t] : null);
-  let text = `At step ${t}: ‖∂L/∂h‖ = ${normText(shown(L.grad_h_log10_norm))}`;
-  if (L.grad_c_log10_norm) text += `, ‖∂L/∂c‖ = ${normText(shown(L.grad_c_log10_norm))}`;
+  // An exact zero has no log10 (null): a step that cannot reach the loss, e.g. a reverse
+  // direction's steps before its last-computed one when L reads the last row only.
+  const shown = (logs, plain) => {
+    if (!logs || t < revealFrom) return "not yet";
+    return logs[t] === null && plain?.[t] === 0 ? "0" : normText(logs[t]);
+  };
+  let text = `At step ${t}: ‖∂L/∂h‖ = ${shown(L.grad_h_log10_norm, L.grad_h_norm)}`;
+  if (L.grad_c_log10_norm) text += `, ‖∂L/∂c‖ = ${shown(L.grad_c_log10_norm, L.grad_c_norm)}`;
   return text;
 }

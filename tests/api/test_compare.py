@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 
+from app.api.cache import AnswerCache
 from app.api.errors import RequestError, request_error_handler
 from app.api.routes import compare
 from app.api.slots import RunSlots
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def client():
     app = FastAPI()
     app.state.slots = RunSlots(8)
+    app.state.cache = AnswerCache(2**26)
     app.add_exception_handler(RequestError, request_error_handler)
     app.include_router(compare.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")

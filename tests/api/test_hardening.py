@@ -238,7 +238,8 @@ def test_healthz_detail_reports_runs_and_streams():
         ws.send_text(json.dumps({"input": {"text": "ab", "alphabet": "ab"}, "live": True}))
         strict_json(ws.receive_text())
         detail = client.get("/healthz", params={"detail": "true"}).json()
-        assert detail == {"status": "ok", "active_runs": 0, "streams": 1}
+        assert detail == {"status": "ok", "active_runs": 0, "streams": 1,
+                          "cache": app.state.cache.stats()}  # fmt: skip
     assert client.get("/healthz?detail=true").json()["streams"] == 0
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import struct
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,30 +68,44 @@ CASES = {
         lambda: st(rnn(0, G=4) | rnn(1, D=2, G=1)),
         ["different kinds", "layer 0 lstm, layer 1 rnn"],
     ),
-    "bidirectional": (
-        lambda: st(rnn() | {"weight_ih_l0_reverse": np.ones((2, 1))}),
-        [
-            "bidirectional layer",
-            "['weight_ih_l0_reverse']",
-            "one direction",
-            "without the '_reverse' tensors",
-        ],
+    "half a bidirectional layer": (
+        lambda: st(rnn(G=4) | {"weight_ih_l0_reverse": np.ones((8, 1))}),
+        ["has no weight_hh_l0_reverse", "this lstm model needs", "(8, 2)", "_reverse copy"],
     ),
     "unknown names": (
-        lambda: st(rnn() | {"embedding.weight": np.ones((3, 1))}),
-        ["['embedding.weight']", "does not recognise", "weight_ih_l0", "leave other layers out"],
+        lambda: st(rnn() | {"attention.in_proj_weight": np.ones((3, 1))}),
+        [
+            "['attention.in_proj_weight']",
+            "does not recognise",
+            "weight_ih_l0",
+            "weight_ih_l0_reverse",
+            "leave other layers out",
+        ],
     ),
     "pytorch and keras names": (
         lambda: st(rnn() | keras_layer("lstm", 4)),
         ["mixes PyTorch names", "Keras names", "one model per file"],
     ),
-    "two recurrent modules": (
-        lambda: st(rnn(prefix="enc.") | rnn(prefix="dec.")),
-        ["more than one recurrent module", "'dec'", "'enc'", "only one recurrent module"],
+    "two readouts": (
+        lambda: st(rnn() | {"fc.weight": np.ones((3, 2)), "readout.weight": np.ones((3, 2))}),
+        ["more than one readout", "['fc.weight', 'readout.weight']", "at most one"],
+    ),
+    "stacked modules that do not fit": (
+        lambda: st(rnn(prefix="enc.", G=4) | rnn(prefix="dec.", G=4)),
+        ["weight_ih_l1 has shape (8, 1)", "needs (8, 2)", "different models or layers"],
+    ),
+    "bidirectional and one-way modules": (
+        lambda: st(
+            rnn(prefix="a.", G=4)
+            | rnn(prefix="a.", G=4, k=0, D=1)
+            | {"a.weight_ih_l0_reverse": np.ones((8, 1)), "a.weight_hh_l0_reverse": np.ones((8, 2))}
+            | rnn(prefix="b.", G=4, D=4)
+        ),  # fmt: skip
+        ["['a', 'b']", "some are bidirectional", "all bidirectional or all one-way"],
     ),
     "no first layer": (
         lambda: st({"weight_hh_l1": np.ones((2, 2)), "weight_ih_l1": np.ones((2, 2))}),
-        ["no first recurrent layer", "weight_hh_l1", "weight_ih_l0 and weight_hh_l0"],
+        ["has no weight_hh_l0", "found nothing for layer 0", "counted from 0"],
     ),
     "keras without recurrent layers": (
         lambda: st({"dense/kernel:0": np.ones((2, 1)), "dense/bias:0": np.ones(1)}),
@@ -127,13 +142,25 @@ CASES = {
         lambda: st(rnn(G=3), {"cell": "lstm"}),
         ["the shapes say the cell is gru", "3·H rows", "names 'lstm'"],
     ),
-    "tanh only": (
+    "an activation neither tanh nor relu": (
+        lambda: st(rnn(), {"nonlinearity": "elu"}),
+        ["nonlinearity = 'elu'", "tanh", "relu", "model using elu", "retrain it with tanh"],
+    ),
+    "relu named for an lstm": (
+        lambda: st(rnn(G=4), {"nonlinearity": "relu", "cell": "lstm"}),
+        ["says relu, which only a plain RNN computes", "['lstm']", "correct the metadata"],
+    ),
+    "a plain rnn that cannot say its nonlinearity": (
+        lambda: st(rnn()),
+        ["plain RNN", "cannot say whether it computes tanh or relu", "choose", "tanh or relu"],
+    ),
+    "a plain rnn whose file and request disagree": (
         lambda: st(rnn(), {"nonlinearity": "relu"}),
-        ["nonlinearity = 'relu'", "tanh", "retrain it with tanh"],
+        ["the file says the SimpleRNN uses relu, but tanh was chosen", "choose relu"],
     ),
     "peephole on a gru": (
         lambda: st(rnn(G=3) | {"weight_ci_l0": np.ones(2)}),
-        ["peephole weights", "only an LSTM", "cell is gru"],
+        ["peephole weights", "only a one-way LSTM", "cell is gru"],
     ),
     "safetensors header not json": (
         lambda: header_file(b"{nope"),
@@ -160,7 +187,8 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_each_refusal_names_the_problem_and_what_to_do(case):
     make, phrases = CASES[case]
-    message = refusal(make())
+    asked = {"nonlinearity": "tanh"} if "disagree" in case else {}
+    message = refusal(make(), **asked)
     for phrase in phrases:
         assert phrase in message, f"{phrase!r} not in {message!r}"
     assert any(verb in message.lower() for verb in ADVICE), message
@@ -192,9 +220,45 @@ def test_each_npz_refusal_names_the_problem_and_what_to_do(case):
     assert any(verb in message.lower() for verb in ADVICE), message
 
 
+def test_a_bidirectional_state_dict_opens_where_it_was_once_refused():
+    both = rnn(G=4) | {"weight_ih_l0_reverse": np.ones((8, 1)), "weight_hh_l0_reverse":
+                       np.ones((8, 2)), "fc.weight": np.ones((3, 4))}  # fmt: skip
+    model = load_weights(st(both), "m.safetensors")
+    assert (model["bidirectional"], model["hidden_size"], model["output_size"]) == (True, 2, 3)
+    half = refusal(st(rnn(G=4) | {"weight_hh_l0_reverse": np.ones((8, 2))}))
+    assert "not supported" not in half and "one direction only" not in half
+    assert "has no weight_ih_l0_reverse" in half
+
+
+def test_a_relu_rnn_opens_once_its_nonlinearity_is_stated():
+    assert load_weights(st(rnn()), "m.safetensors", nonlinearity="relu")["nonlinearity"] == "relu"
+    model = load_weights(st(rnn(), {"nonlinearity": "relu"}), "m.safetensors")
+    assert (model["cell"], model["nonlinearity"]) == ("rnn", "relu")
+    message = refusal(st(rnn()), nonlinearity="sigmoid")
+    assert "'sigmoid'" in message and "tanh or relu" in message
+
+
+KERAS_FILES = {
+    "keras_lambda.keras": ["layer 'lambda' is a Lambda", "Replace it with built-in layers"],
+    "keras_custom.keras": ["layer 'scale'", "custom", "Replace it with built-in layers"],
+    "keras_reset_before.keras": ["GRU 'gru", "reset_after=False", "Retrain with reset_after"],
+    "keras_reset_before.weights.h5": ["GRU 'gru", "Retrain with reset_after=True"],
+    "keras_hard_sigmoid.keras": ["LSTM 'lstm", "hard_sigmoid", "retrain with"],
+    "keras_go_backwards.keras": ["LSTM 'lstm", "go_backwards=True", "wrap the layer"],
+    "keras_mixed.keras": ["'gru_1': gru", "'simple_rnn': rnn", "upload a model built so"],
+}
+
+
+@pytest.mark.parametrize("name", KERAS_FILES)
+def test_each_keras_refusal_names_the_layer_and_what_to_do(name):
+    data = (Path(__file__).parents[1] / "fixtures" / "import" / name).read_bytes()
+    message = refusal(data, name)
+    for phrase in KERAS_FILES[name]:
+        assert phrase in message, f"{phrase!r} not in {message!r}"
+    assert any(verb in message.lower() for verb in ADVICE), message
+
+
 def test_the_old_garbled_refusals_are_gone():
-    bidirectional = refusal(st(rnn() | {"weight_hh_l0_reverse": np.ones((2, 2))}))
-    assert "not supported this importer" not in bidirectional
     mixed = refusal(st(keras_layer("lstm", 4) | keras_layer("gru", 3, D=2, gru=True)))
     assert "hint says None" not in mixed and "the shapes say" not in mixed
 

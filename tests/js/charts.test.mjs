@@ -33,3 +33,19 @@ test("a heatmap's name says what it is and how to use it", () => {
   assert.equal(heatmapLabel("f"), "Forget gate f, steps by units: arrow keys move the cursor, Enter jumps");
   assert.equal(heatmapLabel("c"), "Cell state c, steps by units: arrow keys move the cursor, Enter jumps");
 });
+
+test("long runs: heatmap columns become means of k steps, centred on their steps", async () => {
+  const { binSteps } = await import("../../static/js/charts.js");
+  const rows = Array.from({ length: 10 }, (_, t) => [t, -t]);
+  const small = binSteps(rows, 10, 2, 20);
+  assert.equal(small.k, 1);
+  assert.equal(small.x, undefined);
+  assert.deepEqual(small.z[0], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const binned = binSteps(rows, 10, 2, 4); // k = 3: steps 0-2, 3-5, 6-8, 9
+  assert.equal(binned.k, 3);
+  assert.deepEqual(binned.x, [1, 4, 7, 9]);
+  assert.deepEqual(binned.z[0], [1, 4, 7, 9]);
+  assert.deepEqual(binned.z[1], [-1, -4, -7, -9]);
+  rows[4] = null; // a step not streamed yet is left out of its mean
+  assert.deepEqual(binSteps(rows, 10, 2, 4).z[0], [1, 4, 7, 9]);
+});

@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { PROPERTIES, defaults, parse, serialise, parseValue } from "../../static/js/state.js";
+import { PROPERTIES, defaults, parse, serialise, parseValue, traceKey } from "../../static/js/state.js";
 
 // A value different from the default for every property in the table.
 const CHANGED = {
   cell: "gru", variant: "peephole", hidden: 64, layers: 3, seed: 1234, fbias: 1.5,
   rinit: "orthogonal", gain: 0.9, kind: "adding", text: "héllo & <b>wörld</b>?=;", live: true,
   len: 50, iseed: 7, seq: "1 0;0.5 -2;3e-3 4", t: 17, unit: "mean", layer: 2, speed: 15,
-  lo: 0.05, hi: 0.9,
+  lo: 0.05, hi: 0.9, hold: "f:1@5-9/u2;i:0@*",
 };
 
 test("the test covers every property of the table", () => {
@@ -47,4 +47,16 @@ test("numbers are parsed as numbers, not strings", () => {
   assert.equal(s.fbias, -2.5);
   assert.equal(s.unit, "3");
   assert.equal(parseValue("hidden", "1.5"), undefined);
+});
+
+test("sequences up to the server's 10,000 steps fit in the URL state, and no longer", () => {
+  assert.equal(parse("len=10000").len, 10000);
+  assert.equal(parse("len=10001").len, defaults().len);
+  assert.equal(parse(`text=${"a".repeat(10000)}`).text.length, 10000);
+  assert.equal(parse(`text=${"a".repeat(10001)}`).text, defaults().text);
+});
+
+test("holds are part of the trace key: holding a gate recomputes the run", () => {
+  const a = traceKey(defaults());
+  assert.notEqual(traceKey({ ...defaults(), hold: "f:1@*" }), a);
 });

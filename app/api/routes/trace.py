@@ -10,14 +10,18 @@ sends {"type": "input", "x": [...]} or {"type": "input", "char": "a"} for one mo
 and close code 1008 (for a bad live input the socket stays open). Busy (every run slot taken):
 an "error" frame and close code 1013, "try again later"; over HTTP, 503 with Retry-After.
 Everything that allocates arrays (prepare, forward, backward) runs off the event loop.
+"frames" in the request chooses the framing of a non-live stream: "step" (the default, one
+frame per step as above), "batch" ("steps" and "grads" frames of several steps each, for
+clients that do not need them one by one) or "compact" (the step page's: binary frames of
+typed arrays, exact in the run's dtype, with the gradient norms but not the gradient rows).
+Identical requests are answered from one computation (app/api/cache.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import numpy as np
@@ -32,6 +36,7 @@ from app.engine.params import model_params
 from app.settings import get_settings
 
 from .. import serialize, wsutil
+from ..cache import PAUSE, Answer, fill, request_key
 from ..errors import RESPONSES, RequestError, clean_errors
 from ..middleware import OffLoopJSONRoute
 from ..runs import build_run, check_shape_limits, model_dict, resolve_input
@@ -40,55 +45,34 @@ from ..wsutil import ClientGoneError
 
 router = APIRouter(tags=["trace"], route_class=OffLoopJSONRoute)
 LIVE_MESSAGE_CHARS = 65536  # a live input is one character or one row of at most D numbers
-_writers: set[asyncio.Future[None]] = set()  # answers of POST /api/trace being written
 
 
 @router.post(
     "/api/trace", summary="Run a model over a sequence and record everything", responses=RESPONSES
 )
 async def post_trace(req: TraceRequest, request: Request) -> Response:
-    run, extra = await run_in_threadpool(build_run, req, get_settings())
+    # One computation per distinct request (app/api/cache.py): it writes the answer part by
+    # part in a worker thread, the forward pass's part before the backward pass is computed,
+    # and every request for the same answer reads the parts as they are made. A run slot is
+    # held while it computes, never while a slow client reads. An error (a limit: 422, busy:
+    # 503, an engine failure: 500) comes before any byte; a failure after the first part can
+    # only cut the body short.
     slots = request.app.state.slots
-    await slots.acquire()  # busy: 503 before any byte of an answer
-    # One worker thread computes the trace and writes the answer part by part, the forward
-    # pass's part before the backward pass is computed; each part goes out as soon as it is
-    # made, so sending overlaps computing and writing (the 10 MiB answer of T=1000, H=64 took
-    # 8 ms to send after it was all written). The slot is held until the last part
-    # is made, not until a slow client has read it. An engine error comes before any part and
-    # is raised here as usual; the parts are kept in memory however slowly they are read.
-    loop = asyncio.get_running_loop()
-    parts: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
 
-    def put(item: bytes | BaseException | None) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed (shutdown): nobody reads
-            loop.call_soon_threadsafe(parts.put_nowait, item)
+    async def make(answer: Answer) -> None:
+        run, extra = await run_in_threadpool(build_run, req, get_settings())
+        async with slots.hold():
+            await fill(answer, lambda: serialize.trace_parts(run, extra))
 
-    def write() -> None:
-        try:
-            for part in serialize.trace_parts(run, extra):
-                put(part)
-            put(None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the event loop
-            put(exc)
-
-    writer = asyncio.ensure_future(run_in_threadpool(write))
-    # released on the loop when the writer ends, cancelled or not, whoever reads the answer
-    writer.add_done_callback(lambda _: slots.release())
-    _writers.add(writer)  # a reference until it ends
-    writer.add_done_callback(_writers.discard)
-    first = await parts.get()
-    if isinstance(first, BaseException):
-        await writer  # the slot is free before the error goes out
-        raise first
-    assert first is not None  # an answer is never empty
+    key = await run_in_threadpool(request_key, req, "post")  # inline weights take a while
+    parts = request.app.state.cache.get(key, make).read()
+    first = await anext(parts)
 
     async def stream() -> AsyncIterator[bytes]:
-        yield first
-        while (part := await parts.get()) is not None:
-            if isinstance(part, BaseException):
-                raise part  # the answer is cut short; the client sees a broken body
-            yield part
-        await writer  # the slot is free before the answer ends
+        async with contextlib.aclosing(parts):  # a client that leaves stops reading at once
+            yield first
+            async for part in parts:
+                yield part
 
     return StreamingResponse(stream(), media_type="application/json")
 
@@ -120,26 +104,59 @@ def _start_frame(run: Any, extra: dict[str, Any], steps: int) -> bytes:
     })  # fmt: skip
 
 
-async def _stream(
-    ws: WebSocket, run: Any, t0: int = 0, grads: bool = True, start: bytes | None = None
-) -> Any:
-    """Forward frames (then gradient frames) of one run; returns the forward records.
-    A run slot is held while the engine computes, not while frames go out; the start frame,
-    if given, goes out once the forward pass holds one (a busy answer comes first)."""
-    slots = ws.app.state.slots
-    async with slots.hold():
+async def _stream(ws: WebSocket, run: Any, t0: int = 0) -> Any:
+    """The forward frames of one live run (steps t0...); returns the forward records. A run
+    slot is held while the engine computes, not while frames go out."""
+    async with ws.app.state.slots.hold():
         forward = await run_in_threadpool(run.forward)
-    if start is not None:
-        await _send(ws, start)
     for t in range(run.X.shape[0]):
         await _send(ws, serialize.step_frame(t, forward, offset=t0))
-    if grads:
-        async with slots.hold():
-            trace = await run_in_threadpool(run.backward)
-        for t in reversed(range(trace.steps)):
-            await _send(ws, serialize.grad_frame(t, trace))
-        await _send(ws, _end_frame(trace))
     return forward
+
+
+async def _answer(ws: WebSocket, req: TraceRequest) -> None:
+    """The frames of a non-live request, from the answer cache: computed once however many
+    clients ask for them together, each client sent them at its own pace."""
+    slots = ws.app.state.slots
+
+    async def make(answer: Answer) -> None:
+        run, extra = await run_in_threadpool(build_run, req, get_settings())
+        async with slots.hold():
+            await fill(answer, lambda: _frames(run, extra, req.frames))
+
+    key = await run_in_threadpool(request_key, req, f"ws-{req.frames}")
+    answer = ws.app.state.cache.get(key, make)
+    async with contextlib.aclosing(answer.read()) as frames:  # closed when the client leaves
+        async for frame in frames:
+            await _send(ws, frame, binary=isinstance(frame, serialize.BinaryFrame))
+
+
+def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | object]:
+    """start, the forward steps, the gradients from T-1 down to 0, end: one frame per step
+    ("step", DESIGN.md's protocol), or several steps per frame ("batch": "steps" and "grads"
+    frames with one row per step, rows in time order, "grads" frames from the last down), or
+    the same blocks as binary frames holding what the step page shows ("compact": see
+    serialize.binary_frame). The backward pass waits until a client has read the forward
+    frames (PAUSE)."""
+    T = run.X.shape[0]
+    yield _start_frame(run, extra, T)  # the run holds a slot already: a busy answer came first
+    forward = run.forward()
+    H, L, G = run.spec.hidden_size, run.spec.num_layers, len(run.spec.gates)
+    if frames == "step":
+        yield from (serialize.step_frame(t, forward) for t in range(T))
+    else:
+        n = serialize.batch_rows(L * H * (G + 2))
+        encode = serialize.steps_frame if frames == "batch" else serialize.compact_steps
+        yield from (encode(t0, min(T, t0 + n), forward) for t0 in range(0, T, n))
+    yield PAUSE
+    trace = run.backward()
+    if frames == "step":
+        yield from (serialize.grad_frame(t, trace) for t in reversed(range(T)))
+    else:
+        n = serialize.batch_rows(L * (2 * H + 4) if frames == "batch" else L * 4)
+        grads = serialize.grads_frame if frames == "batch" else serialize.compact_grads
+        yield from (grads(max(0, t1 - n), t1, trace) for t1 in range(T, 0, -n))
+    yield _end_frame(trace)
 
 
 @router.websocket("/ws/trace")
@@ -163,15 +180,14 @@ async def ws_trace(ws: WebSocket) -> None:
             if req.live:
                 await _live(ws, req)
                 return
-            run, extra = await run_in_threadpool(build_run, req, settings)
         except ValidationError as exc:
             await _error(ws, clean_errors(exc.errors()))
         except RequestError as exc:  # a limit, or busy (503) in live mode
             await _error(ws, exc.detail(), code=1013 if exc.status == 503 else 1008)
         try:
-            await _stream(ws, run, start=_start_frame(run, extra, run.X.shape[0]))
-        except RequestError as exc:  # busy: every run slot stayed taken
-            await _error(ws, exc.detail(), code=1013)
+            await _answer(ws, req)
+        except RequestError as exc:  # a limit (1008), or busy: every run slot stayed taken
+            await _error(ws, exc.detail(), code=1013 if exc.status == 503 else 1008)
         await wsutil.close(ws)
     except (WebSocketDisconnect, ClientGoneError):
         return
@@ -218,7 +234,7 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
     extra = {"input_size": D, "alphabet": alphabet, "dtype": req.dtype, "live": True}
     await _send(ws, _start_frame(first, extra, len(X)))
     if len(X):
-        state = final_state(await _stream(ws, first, grads=False))
+        state = final_state(await _stream(ws, first))
     await _send(ws, serialize.dumps({"type": "ready", "t": len(rows)}))
     while True:
         raw = await ws.receive_text()
@@ -237,7 +253,7 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
             if len(rows) + 1 > settings.max_steps:
                 await _error(ws, f"live sequence reached the limit of {settings.max_steps} steps")
             run = await run_in_threadpool(step_run, x[None])
-            forward = await _stream(ws, run, t0=len(rows), grads=False)
+            forward = await _stream(ws, run, t0=len(rows))
             rows.append(x)
             state = final_state(forward)
         elif kind == "backward":

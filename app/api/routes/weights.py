@@ -1,16 +1,20 @@
-"""POST /api/weights: open a .safetensors or .npz file (PyTorch or Keras names); never pickle.
+"""POST /api/weights: open a .safetensors or .npz file (PyTorch or Keras names), or Keras 3's
+own .keras and .weights.h5 (read as data); never pickle, never run anything in a file.
+POST /api/vocab: a vocabulary file (JSON list or object, or one token a line) -> its tokens.
 POST /api/weights/export: the reverse, a model object with weights inline -> a weight file."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from app.engine.keras_model import NonlinearityNeededError
 from app.engine.params import model_params
+from app.engine.vocab import VocabError, parse_vocab
 from app.engine.weights import WeightsError, load_weights, save_weights
 from app.settings import get_settings
 
@@ -19,24 +23,61 @@ from ..errors import RESPONSES, RequestError
 from ..schemas import ModelIn, Strict
 
 router = APIRouter(tags=["weights"])
+MAX_VOCAB_BYTES = 4 * 2**20  # 100,000 tokens of 40 bytes
 
 
 @router.post(
     "/api/weights", summary="Upload weights; answers the model object", responses=RESPONSES
 )
-async def post_weights(file: Annotated[UploadFile, File()]) -> Response:
-    limit = get_settings().max_upload_bytes
+async def post_weights(
+    file: Annotated[UploadFile, File()],
+    nonlinearity: Annotated[
+        Literal["tanh", "relu", "ask"] | None,
+        Form(
+            description="a plain RNN's, which a state_dict or a bare .weights.h5 cannot say. "
+            "Not given: such a file is a 400 at body.nonlinearity. 'ask' (the page's way): it is "
+            'a 200 {"needs": "nonlinearity", "choices": [...], "detail": ...} instead, since '
+            "asking is part of opening such a file, not a failure"
+        ),
+    ] = None,
+) -> Response:
+    limit = get_settings().max_upload_bytes  # also caps a .keras' unpacked size
+    data = await _read_capped(file, limit)
+    name, stated = file.filename or "", None if nonlinearity == "ask" else nonlinearity
+    try:
+        model = await run_in_threadpool(load_weights, data, name, limit, nonlinearity=stated)
+    except NonlinearityNeededError as exc:
+        if nonlinearity == "ask":
+            model = {"needs": "nonlinearity", "choices": ["tanh", "relu"], "detail": str(exc)}
+        else:
+            raise RequestError(("body", "nonlinearity"), str(exc), 400) from None
+    except WeightsError as exc:
+        raise RequestError(("body", "file"), str(exc), 400) from None
+    return Response(serialize.dumps(model), media_type="application/json")
+
+
+@router.post(
+    "/api/vocab", summary="Upload a vocabulary; answers its tokens in id order", responses=RESPONSES
+)
+async def post_vocab(file: Annotated[UploadFile, File()]) -> dict[str, list[str]]:
+    s = get_settings()
+    data = await _read_capped(file, MAX_VOCAB_BYTES)
+    try:
+        tokens = await run_in_threadpool(
+            parse_vocab, data, file.filename or "", s.max_vocab, MAX_VOCAB_BYTES
+        )
+    except VocabError as exc:
+        raise RequestError(("body", "file"), str(exc), 400) from None
+    return {"vocab": tokens}
+
+
+async def _read_capped(file: UploadFile, limit: int) -> bytes:
     if file.size is not None and file.size > limit:
         raise RequestError(("body", "file"), f"file is larger than {limit} bytes", 413)
     data = await file.read()  # not read(limit + 1): on a spooled file that allocates the limit
     if len(data) > limit:
         raise RequestError(("body", "file"), f"file is larger than {limit} bytes", 413)
-    name = file.filename or ""
-    try:
-        model = await run_in_threadpool(load_weights, data, name, limit)
-    except WeightsError as exc:
-        raise RequestError(("body", "file"), str(exc), 400) from None
-    return Response(serialize.dumps(model), media_type="application/json")
+    return data
 
 
 class ExportRequest(BaseModel):
@@ -59,7 +100,8 @@ async def export_weights(req: ExportRequest) -> Response:
         if model["input_size"] is None:  # follows from weight_ih_l0's width
             model["input_size"] = len(model["weights"]["weight_ih_l0"][0])
         _, params = model_params(model)  # names, shapes and finiteness checked
-        return save_weights(params, req.format)
+        meta = {"nonlinearity": model["nonlinearity"]} if model["cell"] == "rnn" else None
+        return save_weights(params, req.format, meta)  # so the file opens without asking
 
     try:
         data = await run_in_threadpool(build)

@@ -1,0 +1,94 @@
+// Models from the wild on the step page: uploads that may need a question answered (tanh or
+// ReLU), a vocabulary, and the layout of a trace whose layers have their own widths and, when
+// bidirectional, two directions each. Pure functions apart from the two fetches, so node --test
+// can check them.
+
+// The fields of a model object /api/trace takes (an upload's answer may carry more).
+export const MODEL_FIELDS = [
+  "cell", "input_size", "hidden_size", "num_layers", "variant", "output_size", "init", "weights",
+  "bidirectional", "proj_size", "nonlinearity", "embedding",
+];
+
+export function modelFields(model) {
+  return Object.fromEntries(MODEL_FIELDS.filter((k) => model[k] !== undefined).map((k) => [k, model[k]]));
+}
+
+export class NeedsNonlinearity extends Error {}
+
+async function detailOf(response) {
+  try {
+    const body = await response.json();
+    const first = Array.isArray(body.detail) ? body.detail[0] : null;
+    return { loc: first?.loc ?? [], msg: first?.msg ?? String(body.detail) };
+  } catch {
+    return { loc: [], msg: `${response.status} ${response.statusText}` };
+  }
+}
+
+// POST /api/weights; a plain RNN's file cannot say tanh or relu: the server is asked to say so
+// (nonlinearity "ask" answers {needs: "nonlinearity"}), and NeedsNonlinearity is thrown.
+export async function uploadModel(file, nonlinearity = "") {
+  const form = new FormData();
+  form.append("file", file);
+  form.append("nonlinearity", nonlinearity || "ask");
+  const response = await fetch("/api/weights", { method: "POST", body: form });
+  if (!response.ok) throw new Error((await detailOf(response)).msg);
+  const answer = await response.json();
+  if (answer.needs === "nonlinearity") throw new NeedsNonlinearity(answer.detail);
+  return answer;
+}
+
+// POST /api/vocab: the tokens of a vocabulary file, in id order.
+export async function uploadVocab(file) {
+  const form = new FormData();
+  form.append("file", file);
+  const response = await fetch("/api/vocab", { method: "POST", body: form });
+  if (!response.ok) throw new Error((await detailOf(response)).msg);
+  return (await response.json()).vocab;
+}
+
+// Text through a vocabulary, when the model reads tokens or a vocabulary was given. A model
+// with an embedding has learnt one row per token of its own vocabulary: without that list
+// the text cannot be turned into its ids (a made-up alphabet would give meaningless rows).
+export function textInput(input, model, vocab, level) {
+  if (input.text === undefined || (!vocab && !model?.embedding)) return input;
+  if (!vocab) {
+    throw new Error("This model reads tokens through its embedding: upload its vocabulary (the tokens in id order) to type text.");
+  }
+  return { text: input.text, vocab, level };
+}
+
+// --- the layout of a trace: entries [l0, (l0 reverse), l1, ...] -----------------------------
+
+export function directionsOf(trace) {
+  return trace?.bidirectional ? ["forward", "reverse"] : ["forward"];
+}
+
+export function entryIndex(trace, layer, direction) {
+  return trace?.bidirectional ? 2 * layer + (direction === "reverse" ? 1 : 0) : layer;
+}
+
+export function entryParts(trace, index) {
+  if (!trace?.bidirectional) return { layer: index, direction: "forward" };
+  return { layer: Math.floor(index / 2), direction: index % 2 ? "reverse" : "forward" };
+}
+
+// H_k of the layer an entry belongs to (hidden_size is one width or one per layer).
+export function widthOf(trace, index) {
+  const H = trace.hidden_size;
+  return Array.isArray(H) ? H[entryParts(trace, index).layer] : H;
+}
+
+// The input of each step as a person reads it: the token, when the model reads tokens or the
+// text went through a vocabulary; null otherwise (the caller then shows the numbers).
+export function tokenLabels(trace, vocab) {
+  if (Array.isArray(trace.tokens)) return trace.tokens.map((k) => vocab?.[k] ?? `#${k}`);
+  if (!vocab || trace.input_size !== vocab.length) return null;
+  return trace.inputs.map((x) => (x ? vocab[x.indexOf(1)] ?? "?" : "?"));
+}
+
+export function layerName(trace, index) {
+  const { layer, direction } = entryParts(trace, index);
+  const H = widthOf(trace, index);
+  return trace.bidirectional ? `layer ${layer} ${direction} (${H} units)` : `layer ${layer} (${H} units)`;
+}

@@ -1,0 +1,167 @@
+"""Opening a model from the wild on the step page: a Keras 3 .keras file with a vocabulary, a
+plain RNN whose file cannot say tanh or ReLU, and a bidirectional model's direction selector.
+What a person sees is checked against the server's own trace of the same model and input."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "import"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+VOCAB = ["<pad>", "a", "b", "c", "d", "e", "h", "l", "o", "r", "w", " "]  # keras_lm: 12 rows
+TOL = 1e-12
+
+
+def post(base_url: str, path: str, body: bytes, content_type: str) -> dict:
+    req = urllib.request.Request(f"{base_url}{path}", data=body,
+                                 headers={"Content-Type": content_type})  # fmt: skip
+    with urllib.request.urlopen(req, timeout=20) as r:
+        return json.loads(r.read())
+
+
+def upload_model(base_url: str, name: str, **form: str) -> dict:
+    """POST /api/weights as the page does (multipart), for the reference trace."""
+    boundary = uuid.uuid4().hex
+    out = io.BytesIO()
+    for key, value in form.items():
+        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'
+                  f"{value}\r\n".encode())  # fmt: skip
+    out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+              f'filename="{name}"\r\n\r\n'.encode())  # fmt: skip
+    out.write((FIXTURES / name).read_bytes())
+    out.write(f"\r\n--{boundary}--\r\n".encode())
+    return post(
+        base_url, "/api/weights", out.getvalue(), f"multipart/form-data; boundary={boundary}"
+    )
+
+
+def reference(base_url: str, model: dict, inp: dict) -> dict:
+    body = {"model": model, "input": inp, "loss": {"kind": "sum_last"}, "dtype": "float64"}
+    return post(base_url, "/api/trace", json.dumps(body).encode(), "application/json")
+
+
+def shown(page) -> dict:
+    return page.evaluate(
+        """() => {
+          const d = document.getElementById('diagram');
+          const gates = {};
+          for (const g of d.querySelectorAll('[data-gate]')) {
+            gates[g.dataset.gate] = g.dataset.value;
+          }
+          return {t: Number(d.dataset.t), unit: d.dataset.unit, gates};
+        }"""
+    )
+
+
+def assert_gates(page, trace: dict, entry: int) -> None:
+    view = shown(page)
+    gates = trace["layers"][entry]["gates"]
+    assert sorted(view["gates"]) == sorted(gates)
+    for g, value in view["gates"].items():
+        row = gates[g][view["t"]]
+        want = sum(row) / len(row) if view["unit"] == "mean" else row[int(view["unit"])]
+        assert abs(float(value) - want) <= TOL, (entry, g, view, want)
+
+
+def wait_done(page, steps: int) -> None:
+    page.wait_for_function(
+        "n => { const t = globalThis.lstmExplainer?.trace;"
+        " return t && t.steps === n && t.gradFrom === 0 && document.body.dataset.ready === '1'; }",
+        arg=steps,
+    )
+    page.wait_for_function("() => /^Done/.test(document.getElementById('status').textContent)")
+
+
+def test_keras_file_and_vocabulary_show_the_gates_of_both_layers_with_tokens(
+    page, base_url, tmp_path
+) -> None:
+    page.goto(f"{base_url}/?kind=text&text=ab")
+    page.wait_for_selector("body[data-ready='1']")
+    page.set_input_files("#weights-file", str(FIXTURES / "keras_lm.keras"))
+    page.wait_for_function(
+        "() => document.getElementById('weights-status').textContent.includes('keras_lm.keras')"
+    )
+    vocab_file = tmp_path / "vocab.txt"
+    vocab_file.write_text("\n".join(VOCAB) + "\n")
+    page.set_input_files("#vocab-file", str(vocab_file))
+    expect = playwright_sync.expect
+    expect(page.locator("#vocab-status")).to_have_text("Vocabulary: 12 tokens from vocab.txt.")
+    page.fill("#text", "hello")
+    page.press("#text", "Enter")
+    wait_done(page, 5)
+
+    model = upload_model(base_url, "keras_lm.keras")
+    trace = reference(base_url, model, {"text": "hello", "vocab": VOCAB, "level": "char"})
+    page.select_option("#unit", "3")
+    page.locator("#scrubber").fill("4")
+    assert_gates(page, trace, 0)
+    expect(page.locator("#input-now")).to_have_text("Step 4: input “o”")
+    assert [o for o in page.locator("#unit option").all_inner_texts()][-1] == "unit 11"
+
+    page.select_option("#layer", "1")  # the second LSTM is 6 wide
+    page.wait_for_function("() => document.getElementById('diagram').dataset.layer === '1'")
+    assert page.locator("#unit option").all_inner_texts() == ["mean of all units"] + [
+        f"unit {u}" for u in range(6)
+    ]
+    page.select_option("#unit", "5")
+    assert_gates(page, trace, 1)
+    expect(page.locator("#input-now")).to_contain_text("input “o” · layer 1 reads h of layer 0")
+    assert page.locator("#direction-group").is_hidden()  # not bidirectional
+    ticks = page.locator("#heatmaps .xtick text").all_text_contents()
+    assert ticks[:5] == ["h", "e", "l", "l", "o"]  # the heatmaps' steps are the tokens
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "upload_keras_layer1.png"), full_page=True)
+
+
+def test_a_plain_rnn_file_asks_tanh_or_relu_and_runs_as_chosen(page, base_url) -> None:
+    page.goto(f"{base_url}/?kind=custom&seq=1,2,3;0,-1,0.5")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#nonlinearity-group").is_hidden()
+    page.set_input_files("#weights-file", str(FIXTURES / "torch_rnn_relu.safetensors"))
+    expect = playwright_sync.expect
+    expect(page.locator("#nonlinearity-group")).to_be_visible()
+    expect(page.locator("#error")).to_contain_text("cannot say whether it computes tanh or relu")
+    page.select_option("#nonlinearity", "relu")
+    expect(page.locator("#weights-status")).to_contain_text("torch_rnn_relu.safetensors")
+    wait_done(page, 2)
+    model = upload_model(base_url, "torch_rnn_relu.safetensors", nonlinearity="relu")
+    assert model["nonlinearity"] == "relu"
+    trace = reference(base_url, model, {"sequence": [[1, 2, 3], [0, -1, 0.5]]})
+    h = page.evaluate("() => globalThis.lstmExplainer.trace.layers[0].h")
+    assert h == trace["layers"][0]["h"]
+    assert page.locator("#error").inner_text() == ""
+
+
+def test_a_bidirectional_model_offers_a_direction_selector(page, base_url) -> None:
+    page.goto(f"{base_url}/?kind=custom&seq=1,0,0;0,1,0;0,0,1;1,1,1")
+    page.wait_for_selector("body[data-ready='1']")
+    page.set_input_files("#weights-file", str(FIXTURES / "keras_bidi.keras"))
+    wait_done(page, 4)
+    expect = playwright_sync.expect
+    expect(page.locator("#direction-group")).to_be_visible()
+    model = upload_model(base_url, "keras_bidi.keras")
+    trace = reference(base_url, model, {"sequence": [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]]})
+    page.select_option("#unit", "2")
+    page.select_option("#layer", "1")
+    page.select_option("#direction", "reverse")
+    page.wait_for_function("() => document.getElementById('diagram').dataset.layer === '3'")
+    assert_gates(page, trace, 3)  # entries: l0 forward, l0 reverse, l1 forward, l1 reverse
+    assert page.locator("#unit option").count() == 1 + 3
+    expect(page.locator("#input-now")).to_contain_text(
+        "reverse: it reads the sequence from the end"
+    )
+    assert "t+1" in page.locator("#equations").inner_text()  # it comes from step t+1
+    # the loss reads the last row, which this direction computes first: its other steps get an
+    # exact zero gradient, shown as 0
+    expect(page.locator("#grad-now")).to_have_text("At step 0: ‖∂L/∂h‖ = 0, ‖∂L/∂c‖ = 0")
+    page.screenshot(path=str(ARTIFACTS / "upload_bidirectional.png"), full_page=True)

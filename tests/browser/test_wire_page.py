@@ -1,0 +1,84 @@
+"""The step page on the wire: a first visit under 2 MiB, the trace in binary blocks, and every
+number the page holds or exports equal to the API's, exactly."""
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+QUERY = "kind=random&len=300&hidden=16&t=120&unit=5"
+
+
+def post_trace(base_url, body):
+    req = urllib.request.Request(
+        f"{base_url}/api/trace", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def open_counting(page, base_url, query):
+    """Open the page; count the bytes of every HTTP answer (as sent) and the WS frame kinds."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    counts = {"http": 0, "binary": 0, "text": 0}
+
+    def finished(event):  # encodedDataLength: the bytes as sent, headers included
+        counts["http"] += event["encodedDataLength"]
+
+    cdp.on("Network.loadingFinished", finished)
+
+    def on_socket(ws):
+        def frame(payload):
+            key = "text" if isinstance(payload, str) else "binary"
+            counts[key] += 1
+
+        ws.on("framereceived", frame)
+
+    page.on("websocket", on_socket)
+    page.goto(f"{base_url}/?{query}")
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_function("() => window.lstmExplainer.trace.loss !== null")
+    return counts
+
+
+def test_a_first_visit_costs_under_2_mib_and_the_trace_comes_in_binary_blocks(page, base_url):
+    counts = open_counting(page, base_url, QUERY)
+    assert counts["http"] < 2 * 2**20, counts  # plotly.js alone is 4.8 MB uncompressed
+    assert counts["binary"] >= 2 and counts["text"] == 2, counts  # start, blocks..., end
+
+
+def test_the_page_holds_the_api_numbers_exactly_and_exports_them(page, base_url):
+    open_counting(page, base_url, QUERY)
+    held = page.evaluate(
+        """() => {
+          const tr = window.lstmExplainer.trace;
+          const {frames, ...body} = tr.request;
+          return {body, loss: tr.loss, inputs: tr.inputs, layers: tr.layers.map((l) => ({
+            gates: l.gates, c: l.c, h: l.h, grad_h_norm: l.grad_h_norm,
+            grad_c_log10_norm: l.grad_c_log10_norm, grad_h_log10_norm: l.grad_h_log10_norm}))};
+        }"""
+    )
+    api = post_trace(base_url, held["body"])
+    assert held["loss"] == api["loss"] and held["inputs"] == api["inputs"]
+    got, want = held["layers"][0], api["layers"][0]
+    for g in "ifgo":
+        assert got["gates"][g] == want["gates"][g], g  # == on floats: bit for bit
+    for key in ("c", "h", "grad_h_norm", "grad_c_log10_norm", "grad_h_log10_norm"):
+        assert got[key] == want[key], key
+    # the diagram shows unit 5 at step 120 from those numbers
+    shown = page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('#diagram [data-gate]')]"
+        ".map((g) => [g.dataset.gate, Number(g.dataset.value)]))"
+    )
+    assert shown == {g: want["gates"][g][120][5] for g in "ifgo"}
+    # an export holds every field of the API's answer, the gradient rows too
+    with page.expect_download() as download:
+        page.click("#export-json")
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert exported["layers"][0]["grad_c"] == want["grad_c"]
+    assert exported["layers"] == api["layers"] and exported["loss"] == api["loss"]
