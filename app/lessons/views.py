@@ -65,9 +65,9 @@ PAGES: dict[str, dict[str, tuple[Any, Kind]]] = {
         "rinit": ("uniform", one_of("uniform", "orthogonal")),
         "gain": (1, num(0, 10)),
         "kind": ("text", one_of("text", "sine", "random", "adding", "brackets", "custom")),
-        "text": ("hello world", text(200)),
+        "text": ("hello world", text(10000)),
         "live": (False, BOOL),
-        "len": (24, int_(1, 2000)),
+        "len": (24, int_(1, 10000)),
         "iseed": (0, SEED),
         "seq": ("", text(8000)),
         "t": (0, int_(0, 100000)),
@@ -76,6 +76,7 @@ PAGES: dict[str, dict[str, tuple[Any, Kind]]] = {
         "speed": (4, num(0.25, 60)),
         "lo": (0.01, num(0, 1)),
         "hi": (0.95, num(0, 1)),
+        "hold": ("", text(2000)),  # gates held, "f:1@5-9/u2;i:0@*" (static/js/holds.js)
     },
     "compare": {
         "kind": (

@@ -108,7 +108,9 @@ def test_walk_every_stop_numbers_equal_the_api(make_page, base_url, lesson):
             assert (
                 page.evaluate("location.search.slice(1)") == stop["view"]
             )  # the page kept the view
-            bodies = [b for b in sent if b and ('"input"' in b)]
+            # the step page's socket also asks for compact binary frames: not part of the view
+            bodies = [json.dumps({k: v for k, v in json.loads(b).items() if k != "frames"})
+                      for b in sent if b and '"input"' in b]  # fmt: skip
             ctx = api_context(page.request, base_url, stop, bodies[-1])
             want_body = (evaluate.step_body if stop["page"] == "step" else evaluate.compare_body)(
                 views.parse_view(stop["page"], stop["view"])
