@@ -258,6 +258,14 @@ export function runTeacher(cls, header) {
     showPoll({ question, choices: parsed.choices });
     ui.closePoll.focus();
   });
+  // A lesson stop's question becomes the class poll (lesson.js): true once it is sent.
+  globalThis.lstmxClass = {
+    ask(question, choices) {
+      if (!socket.send({ type: "poll", question, choices })) return false;
+      showPoll({ question, choices });
+      return true;
+    },
+  };
   ui.closePoll.addEventListener("click", () => {
     socket.send({ type: "close_poll" });
     hidePoll();

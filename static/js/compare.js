@@ -374,3 +374,5 @@ function stopSweepQuietly() {
 }
 
 main();
+// Exposed for the lesson panel (lesson-eval.js) and the browser tests.
+globalThis.lstmxLab = { get state() { return state; }, get answer() { return answer; } };

@@ -175,6 +175,7 @@ function handlers(run) {
     },
     done(f) {
       run.done = true;
+      run.doneMetric = f.metric[task.metric];
       run.model = f.model;
       run.alphabet = f.alphabet || null;
       run.bar.value = f.step / settings.steps;
@@ -380,3 +381,5 @@ fillForm(settings);
 drawLoss($("loss-chart"), [], null, settings.steps);
 drawMetric($("metric-chart"), [], null, settings.steps);
 document.body.dataset.ready = "1";
+// Exposed for the lesson panel (lesson-eval.js) and the browser tests.
+globalThis.lstmxTrain = { get settings() { return settings; }, get runs() { return runs; }, get task() { return task; } };
