@@ -1,0 +1,102 @@
+// The step page's models from elsewhere and its exports: weights from a file (POST /api/weights,
+// PyTorch or Keras via imported.js, asking tanh or ReLU when a plain RNN's file cannot say), an
+// uploaded vocabulary, the model trained on /train handed over through sessionStorage, and the
+// JSON, CSV and PNG downloads.
+import * as api from "./api.js";
+import * as exporter from "./export.js";
+import * as imported from "./imported.js";
+import { joiningClass } from "./pagelink.js";
+import { $, page, showError, state } from "./step-context.js";
+import { fillControls } from "./step-controls.js";
+import { run } from "./step-run.js";
+
+// Weights: POST /api/weights answers a model with its weights inline; a plain RNN's file
+// cannot say tanh or ReLU, so the page asks and sends the file again.
+let weightsFile = null;
+async function useWeights(file) {
+  showError("");
+  const ask = $("nonlinearity");
+  try {
+    page.uploadedModel = await imported.uploadModel(file, ask.value);
+    Object.assign(state, {
+      cell: page.uploadedModel.cell, hidden: imported.widthOf(page.uploadedModel, 0),
+      layers: page.uploadedModel.num_layers, variant: page.uploadedModel.variant || "standard", layer: 0,
+    });
+    fillControls();
+    $("weights-status").textContent = `Using weights from ${file.name} (not kept in the link).`;
+    $("weights-clear").hidden = false;
+    run();
+  } catch (err) {
+    const needs = err instanceof imported.NeedsNonlinearity;
+    $("nonlinearity-group").hidden = !needs && ask.value === "";
+    if (needs) ask.focus();
+    showError(needs ? `${file.name}: ${err.message}` : `Could not use ${file.name}: ${err.message}`);
+  }
+}
+$("weights-file").addEventListener("change", (ev) => {
+  weightsFile = ev.target.files[0] || null;
+  $("nonlinearity").value = "";
+  if (weightsFile) useWeights(weightsFile);
+});
+$("nonlinearity").addEventListener("change", () => {
+  if (weightsFile && $("nonlinearity").value) useWeights(weightsFile);
+});
+$("vocab-file").addEventListener("change", async (ev) => {
+  const file = ev.target.files[0];
+  if (!file) return;
+  showError("");
+  try {
+    page.vocab.tokens = await imported.uploadVocab(file);
+    $("vocab-status").textContent = `Vocabulary: ${page.vocab.tokens.length} tokens from ${file.name}.`;
+    run();
+  } catch (err) {
+    showError(`Could not use ${file.name}: ${err.message}`);
+  }
+});
+$("vocab-level").addEventListener("change", (ev) => {
+  page.vocab.level = ev.target.value;
+  run();
+});
+$("weights-clear").addEventListener("click", () => {
+  page.uploadedModel = null;
+  weightsFile = null;
+  $("nonlinearity-group").hidden = true;
+  $("weights-file").value = "";
+  $("weights-status").textContent = "";
+  $("weights-clear").hidden = true;
+  run();
+});
+
+// Export.
+const baseName = () => `trace-${state.cell}-h${state.hidden}-seed${state.seed}`;
+$("export-json").addEventListener("click", async () => {
+  if (page.trace) exporter.download(`${baseName()}.json`, exporter.traceJson(await api.exactTrace(page.trace)), "application/json");
+});
+$("export-csv").addEventListener("click", async () => {
+  if (page.trace) exporter.download(`${baseName()}.csv`, exporter.traceCsv(await api.exactTrace(page.trace)), "text/csv");
+});
+document.addEventListener("click", (ev) => {
+  const btn = ev.target.closest("button.png");
+  if (!btn) return;
+  const gd = document.getElementById(btn.dataset.chart);
+  if (gd && gd.data) exporter.downloadChartPng(gd, `${baseName()}-${btn.dataset.chart}`);
+});
+
+// A model trained on /train arrives through sessionStorage (weights are never put in a URL).
+export function adoptTrainedModel() {
+  if (joiningClass()) return; // a class's follower gets the teacher's model from the class
+  if (new URLSearchParams(location.search).get("trained") !== "1") return;
+  let model = null;
+  try {
+    model = JSON.parse(sessionStorage.getItem("lstmx.trainedModel") || "null");
+  } catch {
+    model = null;
+  }
+  if (!model || !model.weights) {
+    showError("The trained model is no longer here: train it again on the Train page.");
+    return;
+  }
+  page.uploadedModel = model;
+  $("weights-status").textContent = "Using the model trained on the Train page (not kept in the link).";
+  $("weights-clear").hidden = false;
+}
