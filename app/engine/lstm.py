@@ -165,6 +165,7 @@ def _derive_forget(a: np.ndarray, H: int, variant: str, clamp: Clamp | None, t: 
 
 
 FACTOR_STEPS = 256  # the backward's step factors are made for this many steps at a time
+LEAN_FACTOR_BYTES = 2**20  # ... and in the lean mode for as many as fit in this (see backward)
 
 
 def _step_factors(
@@ -200,6 +201,7 @@ def _step_factors(
         if coupling is not None:
             coupling *= ~cache.clamp.mask[lo:hi, None, H : 2 * H]
     shape = (n, B, 2, 6, H)
+    fresh = ws is None or ("M", shape, C.dtype) not in ws  # a kept M has its constants
     M = np.empty(shape, dtype=C.dtype) if ws is None else scratch(ws, "M", shape, C.dtype)
     dc, dh = M[:, :, 0], M[:, :, 1]  # (n, B, 6, H): the factors of dc_next and of dh
     np.multiply(TC, D_o, out=dh[:, :, 4])  # Kzo = dz_o / dh
@@ -209,16 +211,17 @@ def _step_factors(
     Kc *= o
     if p.w_co is not None:
         Kc += dh[:, :, 4] * p.w_co  # and through the output peephole
-    dc[:, :, 0] = 1.0
-    dc[:, :, 4] = 0.0
+    if fresh:
+        dc[:, :, 0] = 1.0
+        dc[:, :, 4] = 0.0
     np.multiply(g if coupling is None else g + coupling * C_prev, D_i, out=dc[:, :, 1])  # K3
     np.multiply(C_prev, D_f, out=dc[:, :, 2])
     np.multiply(i, D_g, out=dc[:, :, 3])
     dc[:, :, 5] = f  # F = dc_{t-1} / dc_t
     if p.w_ci is not None:  # the peepholes carry dc on into c_{t-1}
         dc[:, :, 5] += dc[:, :, 1] * p.w_ci + dc[:, :, 2] * p.w_cf
-    np.multiply(Kc[:, :, None], dc[:, :, 1:4], out=dh[:, :, 1:4])
-    np.multiply(Kc, dc[:, :, 5], out=dh[:, :, 5])
+    for k in (1, 2, 3, 5):  # one product each: cheaper than broadcasting Kc over three
+        np.multiply(Kc, dc[:, :, k], out=dh[:, :, k])
     return M
 
 
@@ -260,9 +263,13 @@ def backward(
     mv, sumsq, rows = (_dot, _dot, R[:, 0]) if B == 1 else (np.matmul, np.vdot, R)
     dZ_rows, dH_rows, U_rows = rows[..., H : 5 * H], rows[..., 6 * H :], rows[..., 5 * H :]
     back = slice(None, None, -1)
+    # A training batch's factors (B rows a step) are made a few steps at a time, so the loop
+    # reads them while they are still in the cache: made for all 50 steps at B = 32, H = 64,
+    # they took as long as the loop itself
+    block = FACTOR_STEPS if ws is None else max(1, LEAN_FACTOR_BYTES // (B * 12 * H * dt.itemsize))
     with np.errstate(under="ignore"):
-        for hi in range(T, 0, -FACTOR_STEPS):  # blocks of steps from the end, factors per block
-            lo = max(0, hi - FACTOR_STEPS)
+        for hi in range(T, 0, -block):  # blocks of steps from the end, factors per block
+            lo = max(0, hi - block)
             M = _step_factors(p, cache, lo, hi, ws)
             steps = zip(
                 range(hi - 1, lo - 1, -1), U4[lo + 1 : hi + 1][back], M[back],
