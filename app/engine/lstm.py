@@ -165,7 +165,6 @@ def _derive_forget(a: np.ndarray, H: int, variant: str, clamp: Clamp | None, t: 
 
 
 FACTOR_STEPS = 256  # the backward's step factors are made for this many steps at a time
-LEAN_FACTOR_BYTES = 2**20  # ... and in the lean mode for as many as fit in this (see backward)
 
 
 def _step_factors(
@@ -263,13 +262,9 @@ def backward(
     mv, sumsq, rows = (_dot, _dot, R[:, 0]) if B == 1 else (np.matmul, np.vdot, R)
     dZ_rows, dH_rows, U_rows = rows[..., H : 5 * H], rows[..., 6 * H :], rows[..., 5 * H :]
     back = slice(None, None, -1)
-    # A training batch's factors (B rows a step) are made a few steps at a time, so the loop
-    # reads them while they are still in the cache: made for all 50 steps at B = 32, H = 64,
-    # they took as long as the loop itself
-    block = FACTOR_STEPS if ws is None else max(1, LEAN_FACTOR_BYTES // (B * 12 * H * dt.itemsize))
     with np.errstate(under="ignore"):
-        for hi in range(T, 0, -block):  # blocks of steps from the end, factors per block
-            lo = max(0, hi - block)
+        for hi in range(T, 0, -FACTOR_STEPS):  # blocks of steps from the end, factors per block
+            lo = max(0, hi - FACTOR_STEPS)
             M = _step_factors(p, cache, lo, hi, ws)
             steps = zip(
                 range(hi - 1, lo - 1, -1), U4[lo + 1 : hi + 1][back], M[back],
