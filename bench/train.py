@@ -1,7 +1,7 @@
 """Training bench: do the classroom experiments come out, and how fast do steps run?
 
     .venv/bin/python bench/train.py [--quick]
-    PYTHONPATH=. /tmp/torchvenv/bin/python bench/train.py     # adds the torch.nn.LSTM ratio
+    /tmp/torchvenv/bin/python bench/train.py                  # adds the torch.nn.LSTM ratio
     .venv/bin/python bench/train.py --ab ../main [--rounds 5]  # this checkout against another
 
 At T=50, H=16, batch 32, Adam lr 0.01, clip 1.0, over seeds 0..4 (init, data and batch order
@@ -25,10 +25,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `make bench` sets no path
 
-from app.engine import train_tasks
-from app.engine.train import TrainConfig, Trainer
+# `app` first: it pins NumPy's BLAS to one thread before NumPy loads, as the server runs it
+# (imported after NumPy, a threaded BLAS made training 2-3x slower on this busy 2-core machine)
+import app  # noqa: E402, F401, I001
+import numpy as np  # noqa: E402
+
+from app.engine import train_tasks  # noqa: E402
+from app.engine.train import TrainConfig, Trainer  # noqa: E402
 
 T, H, B, LR, CLIP = 50, 16, 32, 0.01, 1.0
 EXPERIMENTS = [  # label, task, model
