@@ -288,13 +288,18 @@ def backward(
     e = np.array(exp, dtype=np.int64)
     grad_h, grad_c = ScaledGrad(R[1:, :, 6 * H :], e), ScaledGrad(R[:T, :, :H], e)
     dZ = R[:T, :, H : 5 * H]
-    return _gradients(p, cache, dZ, e, grad_h, grad_c, R[0, :, 6 * H :], R[0, :, 5 * H : 6 * H], E)
+    dh0, dc0 = R[0, :, 6 * H :], R[0, :, 5 * H : 6 * H]
+    return _gradients(p, cache, dZ, e, grad_h, grad_c, dh0, dc0, E, ws)
 
 
-def _gradients(p, cache, dZ, exp, grad_h, grad_c, dh0, dc0, E) -> dict[str, object]:
+def _gradients(p, cache, dZ, exp, grad_h, grad_c, dh0, dc0, E, ws=None) -> dict[str, object]:
     T, B, H = cache.C.shape
     dZ_true = ScaledGrad(dZ, exp).plain()  # (T, B, 4H)
-    flat = dZ_true.reshape(-1, 4 * H)  # a copy: dZ is a view on the backward's rows
+    if ws is None:
+        flat = dZ_true.reshape(-1, 4 * H)  # a copy: dZ is a view on the backward's rows
+    else:  # the same copy, into a kept array (unscaled: dZ_true is dZ)
+        flat = scratch(ws, "flat", (T * B, 4 * H), dZ.dtype)
+        np.copyto(flat.reshape(T, B, 4 * H), dZ_true)
     scaled = dZ.reshape(T * B, 4 * H) if exp.any() else flat  # the same numbers when unscaled
     H_prev = cache.S[:T, :, 6 * H :]  # (T, B, H) h_{t-1}
     with np.errstate(all="ignore"):  # an exploded gradient is inf: kept as it is
