@@ -1,25 +1,39 @@
 """Training bench: do the classroom experiments come out, and how fast do steps run?
 
     .venv/bin/python bench/train.py [--quick]
-    PYTHONPATH=. /tmp/torchvenv/bin/python bench/train.py     # adds the torch.nn.LSTM ratio
+    /tmp/torchvenv/bin/python bench/train.py                  # adds the torch.nn.LSTM ratio
+    .venv/bin/python bench/train.py --ab ../main [--rounds 5]  # this checkout against another
 
 At T=50, H=16, batch 32, Adam lr 0.01, clip 1.0, over seeds 0..4 (init, data and batch order
 all follow the seed): adding with an LSTM (forget bias 1) against a tanh RNN and a GRU, and
 the noisy latch with an LSTM (forget bias 3). "solved" is the held-out metric (256 sequences,
 checked every 50 steps) reaching MSE < 0.01 or accuracy >= 99%. Prints a table; never fails
 on a time.
+
+--ab OTHER times Trainer.train_steps alone (LSTM, GRU, tanh RNN at H = 16 and 64, T = 50,
+batch 32) in this checkout and in OTHER's, in fresh processes taking turns round after round,
+and keeps each one's least CPU time per step: on a machine other processes load, the minimum
+is the figure least disturbed by them.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `make bench` sets no path
 
-from app.engine import train_tasks
-from app.engine.train import TrainConfig, Trainer
+# `app` first: it pins NumPy's BLAS to one thread before NumPy loads, as the server runs it
+# (imported after NumPy, a threaded BLAS made training 2-3x slower on this busy 2-core machine)
+import app  # noqa: E402, F401, I001
+import numpy as np  # noqa: E402
+
+from app.engine import train_tasks  # noqa: E402
+from app.engine.train import TrainConfig, Trainer  # noqa: E402
 
 T, H, B, LR, CLIP = 50, 16, 32, 0.01, 1.0
 EXPERIMENTS = [  # label, task, model
@@ -80,10 +94,52 @@ def torch_steps_per_s(n: int, dtype_name: str, threads: int | None) -> float | N
     return done / (time.perf_counter() - t0)
 
 
+AB_CASES = [(cell, h) for cell in ("lstm", "gru", "rnn") for h in (16, 64)]
+AB_CHILD = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from app.engine.train import TrainConfig, Trainer
+cell, H, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+tr = Trainer(TrainConfig(length=50, steps=10**6, batch_size=32), {"cell": cell, "hidden_size": H})
+tr.train_steps(3)
+best = float("inf")
+for _ in range(3):
+    t0 = time.process_time()
+    tr.train_steps(n)
+    best = min(best, (time.process_time() - t0) / n)
+print(best)
+"""
+
+
+def ab(other: Path, rounds: int) -> None:
+    """Milliseconds of CPU per training step here and in `other`, least over the rounds."""
+    here = Path(__file__).resolve().parents[1]
+    best: dict[tuple, float] = {}
+    for r in range(rounds):
+        for cell, h in AB_CASES:
+            sides = [("here", here), ("other", other)]
+            for side, root in sides if r % 2 == 0 else sides[::-1]:  # take turns going first
+                n = 30 if h < 64 else 10  # steps per timing
+                args = [sys.executable, "-c", AB_CHILD, str(root), cell, str(h), str(n)]
+                out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+                seconds = float(out)
+                best[side, cell, h] = min(best.get((side, cell, h), seconds), seconds)
+    print(f"CPU ms per training step, least of {rounds} rounds; here = {here}, other = {other}")
+    for cell, h in AB_CASES:
+        mine, theirs = best["here", cell, h] * 1e3, best["other", cell, h] * 1e3
+        ratio = mine / theirs
+        print(f"{cell:<5} H={h:<3} here {mine:6.2f}  other {theirs:6.2f}  here/other {ratio:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, 400 steps")
+    parser.add_argument("--ab", type=Path, metavar="OTHER", help="time against OTHER's code")
+    parser.add_argument("--rounds", type=int, default=5, help="--ab rounds")
     args = parser.parse_args()
+    if args.ab:
+        ab(args.ab.resolve(), args.rounds)
+        return
     seeds = range(2) if args.quick else range(5)
     steps = 400 if args.quick else 1200
     print(f"T={T} H={H} batch={B} Adam lr={LR} clip={CLIP}, {steps} steps, seeds {list(seeds)}")

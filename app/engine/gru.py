@@ -9,6 +9,7 @@ Equations (PyTorch's, gate blocks [r|z|n] in the rows of W_ih and W_hh):
 
 r multiplies the recurrent term after W_hn (Keras `reset_after=True`); Cho et al. 2014 put r
 before it, which this form cannot represent. Shapes are time-major: x (T, B, D), h (B, H).
+A trace (ws None) and training's lean mode (ws) run the same lines; see lstm.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import Clamp, LayerParams, ScaledGrad, align, project, renormalise
+from .common import Clamp, LayerParams, ScaledGrad, Scratch, align, project, renormalise, scratch
 
 
 @dataclass
@@ -38,15 +39,17 @@ def _sigmoid(z: np.ndarray, out: np.ndarray) -> None:
 
 
 def forward(
-    p: LayerParams, X: np.ndarray, h0: np.ndarray, clamp: Clamp | None = None, start: int = 0
-) -> Cache:
-    """start: the global index of X[0] (see common.project)."""
+    p: LayerParams, X: np.ndarray, h0: np.ndarray, clamp: Clamp | None = None, start: int = 0,
+    ws: Scratch | None = None,
+) -> Cache:  # fmt: skip
+    """start: the global index of X[0] (see common.project); ws: training's lean mode."""
     T, B, _ = X.shape
     H = p.W_hh.shape[1]
-    GX = project(X, p.W_ih, p.b_ih, start)  # (T, B, 3H): every step's input projection
-    A = np.empty_like(GX)
-    GHn = np.empty((T, B, H), dtype=X.dtype)
-    Hs = np.empty_like(GHn)
+    GX = project(X, p.W_ih, p.b_ih, start, ws)  # (T, B, 3H): every step's input projection
+    A, GHn, Hs = (
+        np.empty(shape, X.dtype) if ws is None else scratch(ws, name, shape, X.dtype)
+        for name, shape in (("A", GX.shape), ("GHn", (T, B, H)), ("Hs", (T, B, H)))
+    )
     W_hhT = np.ascontiguousarray(p.W_hh.T)
     gh = np.empty((B, 3 * H), dtype=X.dtype)
     h = h0
@@ -73,26 +76,37 @@ def forward(
     return Cache(X, h0, A, GHn, Hs, clamp)
 
 
-def backward(p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray) -> dict:
-    """BPTT given the external dL/dh_t (see lstm.backward for the conventions)."""
+def backward(
+    p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray,
+    ws: Scratch | None = None,
+) -> dict:  # fmt: skip
+    """BPTT given the external dL/dh_t (see lstm.backward for the conventions, and ws)."""
     T, B, H = cache.Hs.shape
-    A = cache.A
+    A, dt = cache.A, cache.A.dtype
+
+    def array(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        return np.empty(shape, dt) if ws is None else scratch(ws, name, shape, dt)
+
     r, z, n = A[..., :H], A[..., H : 2 * H], A[..., 2 * H :]
-    H_prev = np.concatenate([cache.h0[None], cache.Hs[:-1]])  # (T, B, H) h_{t-1}
-    D = A * (1.0 - A)  # σ' on r and z
+    H_prev = array("H_prev", (T, B, H))  # h_{t-1}
+    H_prev[0], H_prev[1:] = cache.h0, cache.Hs[:-1]
+    D = array("D", A.shape)
+    np.subtract(1.0, A, out=D)
+    D *= A  # σ' on r and z
     D[..., 2 * H :] = 1.0 - n * n  # tanh' on n
     if cache.clamp is not None:
         D *= ~cache.clamp.mask[:, None, :]  # held gates pass no gradient to their inputs
     # Step-local factors over all T: dz_[r|z|n] = dh ⊙ KX; the recurrent part dh ⊙ KH
-    KX = np.empty((T, B, 3, H), dtype=A.dtype)
+    KX = array("KX", (T, B, 3, H))
     KX[:, :, 2] = (1.0 - z) * D[..., 2 * H :]  # through n
     KX[:, :, 1] = (H_prev - n) * D[..., H : 2 * H]  # through z
     KX[:, :, 0] = KX[:, :, 2] * cache.GHn * D[..., :H]  # through r inside n
-    KH = KX.copy()
+    KH = array("KH", KX.shape)
+    KH[...] = KX
     KH[:, :, 2] *= r  # the recurrent n term is multiplied by r
-    dGH = np.empty((T, B, 3 * H), dtype=A.dtype)
+    dGH = array("dGH", (T, B, 3 * H))
     dGH4 = dGH.reshape(T, B, 3, H)
-    grad_h = np.zeros((T, B, H), dtype=A.dtype)
+    grad_h = array("grad_h", (T, B, H))  # every row is written before it is read
     exp = np.zeros(T, dtype=np.int64)
     dh_next = np.zeros((B, H), dtype=A.dtype)
     E = int(ext.exp[T - 1])
@@ -107,8 +121,10 @@ def backward(p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray)
             np.multiply(dh[:, None, :], KH[t], out=dGH4[t])  # into W_hh h_{t-1} + b_hh
             np.multiply(dh, z[t], out=dh_next)  # direct path h_{t-1} → h_t through z
             dh_next += dGH[t] @ p.W_hh
-            E += renormalise(dh_next)
-    dGX = (grad_h[:, :, None, :] * KX).reshape(T, B, 3 * H)  # scaled like grad_h
+            if ws is None:  # lean: no scales to keep
+                E += renormalise(dh_next)
+    dGX = array("dGX", (T, B, 3 * H))  # scaled like grad_h
+    np.multiply(grad_h[:, :, None, :], KX, out=dGX.reshape(T, B, 3, H))
     gX, gH = ScaledGrad(dGX, exp).plain(), ScaledGrad(dGH, exp).plain()
     N = T * B
     with np.errstate(all="ignore"):  # an exploded gradient is inf: kept as it is

@@ -15,6 +15,10 @@ Variants (Greff et al. 2017, "LSTM: A Search Space Odyssey"):
 
 Shapes are time-major: x (T, B, D), states (B, H). A clamped gate is held at a value and no
 gradient flows through its pre-activation (see common.Clamp).
+
+Two modes, one set of equations: a trace (ws None) keeps every array it makes and carries the
+backward's gradient in power-of-two scales (common.ScaledGrad); training's lean mode (ws, a
+common.Scratch per layer) reuses its arrays from step to step and leaves the scales at 2^0.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from .common import (
     Clamp,
     LayerParams,
     ScaledGrad,
+    Scratch,
     align,
     project,
     rescale_exponent,
+    scratch,
 )
 
 
@@ -77,19 +83,25 @@ def forward(
     variant: str = "standard",
     clamp: Clamp | None = None,
     start: int = 0,
+    ws: Scratch | None = None,
 ) -> Cache:
-    """start: the global index of X[0] (a live run continuing a sequence; see project)."""
+    """start: the global index of X[0] (a live run continuing a sequence; see project);
+    ws: training's lean mode (see the module docstring)."""
     T, B, _ = X.shape
     H = p.W_hh.shape[1]
     dt = X.dtype
     peephole = variant == "peephole"
     W_ih, W_hhT, b, w_ci, w_cf, w_co = _signed(p, H)
-    Z = project(X, W_ih, b, start)  # (T, B, 4H) every step's input projection
+    Z = project(X, W_ih, b, start, ws)  # (T, B, 4H) every step's input projection
     # The step works in one fixed row w = [c | i | f | g | o | tanh c | h] and ends by copying
     # it into S[t+1]: every operand is a view made once (making a view per operand per step
     # cost as much as the arithmetic at small H), and one product [c_{t-1} | i] * [f | g]
     # gives both terms of c_t. S[0] holds c0 and h0.
-    S = np.zeros((T + 1, B, 7 * H), dtype=dt)
+    if ws is None:
+        S = np.zeros((T + 1, B, 7 * H), dtype=dt)
+    else:
+        S = scratch(ws, "S", (T + 1, B, 7 * H), dt)
+        S[0] = 0.0  # every later row is written whole
     S[0, :, :H], S[0, :, 6 * H :] = c0, h0
     w = S[0].copy()
     a, ag, ao = w[:, H : 5 * H], w[:, 3 * H : 4 * H], w[:, 4 * H : 5 * H]  # gates [i|f|g|o]
@@ -155,7 +167,9 @@ def _derive_forget(a: np.ndarray, H: int, variant: str, clamp: Clamp | None, t: 
 FACTOR_STEPS = 256  # the backward's step factors are made for this many steps at a time
 
 
-def _step_factors(p: LayerParams, cache: Cache, lo: int, hi: int) -> np.ndarray:
+def _step_factors(
+    p: LayerParams, cache: Cache, lo: int, hi: int, ws: Scratch | None = None
+) -> np.ndarray:
     """Every step-local factor of the backward pass for steps lo..hi-1, in one array M.
 
     One step of BPTT is linear in what arrives at step t: u = [dc_t from step t+1 | dh_t].
@@ -169,7 +183,9 @@ def _step_factors(p: LayerParams, cache: Cache, lo: int, hi: int) -> np.ndarray:
     A, C, TC = cache.A[lo:hi], cache.C[lo:hi], cache.TC[lo:hi]
     i, f, g, o = (A[..., k * H : (k + 1) * H] for k in range(4))
     C_prev = cache.S[lo:hi, :, :H]  # c_{t-1}
-    D = np.subtract(1.0, A)  # σ' = a(1 - a) on the sigmoid blocks
+    n, B = hi - lo, C.shape[1]
+    D = np.empty_like(A) if ws is None else scratch(ws, "D", A.shape, A.dtype)
+    np.subtract(1.0, A, out=D)  # σ' = a(1 - a) on the sigmoid blocks
     D *= A
     D_i, D_f, D_g, D_o = (D[..., k * H : (k + 1) * H] for k in range(4))
     np.multiply(g, g, out=D_g)  # tanh' = 1 - g² on the g block
@@ -183,7 +199,9 @@ def _step_factors(p: LayerParams, cache: Cache, lo: int, hi: int) -> np.ndarray:
         D *= ~cache.clamp.mask[lo:hi, None, :]  # held gates pass no gradient to their inputs
         if coupling is not None:
             coupling *= ~cache.clamp.mask[lo:hi, None, H : 2 * H]
-    M = np.empty((hi - lo, C.shape[1], 2, 6, H), dtype=C.dtype)
+    shape = (n, B, 2, 6, H)
+    fresh = ws is None or ("M", shape, C.dtype) not in ws  # a kept M has its constants
+    M = np.empty(shape, dtype=C.dtype) if ws is None else scratch(ws, "M", shape, C.dtype)
     dc, dh = M[:, :, 0], M[:, :, 1]  # (n, B, 6, H): the factors of dc_next and of dh
     np.multiply(TC, D_o, out=dh[:, :, 4])  # Kzo = dz_o / dh
     Kc = dh[:, :, 0]  # dc_t / dh_t
@@ -192,34 +210,44 @@ def _step_factors(p: LayerParams, cache: Cache, lo: int, hi: int) -> np.ndarray:
     Kc *= o
     if p.w_co is not None:
         Kc += dh[:, :, 4] * p.w_co  # and through the output peephole
-    dc[:, :, 0] = 1.0
-    dc[:, :, 4] = 0.0
+    if fresh:
+        dc[:, :, 0] = 1.0
+        dc[:, :, 4] = 0.0
     np.multiply(g if coupling is None else g + coupling * C_prev, D_i, out=dc[:, :, 1])  # K3
     np.multiply(C_prev, D_f, out=dc[:, :, 2])
     np.multiply(i, D_g, out=dc[:, :, 3])
     dc[:, :, 5] = f  # F = dc_{t-1} / dc_t
     if p.w_ci is not None:  # the peepholes carry dc on into c_{t-1}
         dc[:, :, 5] += dc[:, :, 1] * p.w_ci + dc[:, :, 2] * p.w_cf
-    np.multiply(Kc[:, :, None], dc[:, :, 1:4], out=dh[:, :, 1:4])
-    np.multiply(Kc, dc[:, :, 5], out=dh[:, :, 5])
+    for k in (1, 2, 3, 5):  # one product each: cheaper than broadcasting Kc over three
+        np.multiply(Kc, dc[:, :, k], out=dh[:, :, k])
     return M
 
 
 def backward(
-    p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray
+    p: LayerParams,
+    cache: Cache,
+    ext: ScaledGrad,
+    has_ext: np.ndarray,
+    ws: Scratch | None = None,
 ) -> dict[str, object]:
     """BPTT given the external gradient dL/dh_t (from the loss or the layer above).
 
     ext holds dL/dh_t arriving from outside the recurrence; has_ext[t] says whether step t has
     any. Returns the per-step total derivatives grad_h, grad_c (scaled), dZ (scaled),
-    the parameter gradients and dL/dx, dL/dh0, dL/dc0.
+    the parameter gradients and dL/dx, dL/dh0, dL/dc0. ws: the lean mode, which does not
+    renormalise (so ext must be unscaled; the scales stay 2^0) and reuses its arrays.
     """
     T, B, H = cache.C.shape
     dt = cache.C.dtype
     # One row per step: R[t] = [dc_t (total) | dz_i|dz_f|dz_g|dz_o at t | dc_{t-1} | dh_{t-1}]
     # where dc_{t-1} is what step t sends back (its total adds dh_{t-1}'s share at t-1). Row T
     # holds what step T-1 receives (zeros), row 0 ends with dL/dc0, dL/dh0.
-    R = np.zeros((T + 1, B, 7 * H), dtype=dt)
+    if ws is None:
+        R = np.zeros((T + 1, B, 7 * H), dtype=dt)
+    else:
+        R = scratch(ws, "R", (T + 1, B, 7 * H), dt)
+        R[T] = 0.0  # every other row is written before it is read
     U = R[:, :, 5 * H :]  # U[t + 1] = [dc_t received | dh_t]: what step t multiplies
     U4 = U.reshape(T + 1, B, 2, 1, H)  # the same, shaped to broadcast against M[t]
     Q = R[:, :, : 6 * H].reshape(T + 1, B, 6, H)  # what step t writes
@@ -237,7 +265,7 @@ def backward(
     with np.errstate(under="ignore"):
         for hi in range(T, 0, -FACTOR_STEPS):  # blocks of steps from the end, factors per block
             lo = max(0, hi - FACTOR_STEPS)
-            M = _step_factors(p, cache, lo, hi)
+            M = _step_factors(p, cache, lo, hi, ws)
             steps = zip(
                 range(hi - 1, lo - 1, -1), U4[lo + 1 : hi + 1][back], M[back],
                 Q[lo:hi][back], dZ_rows[lo:hi][back], dH_rows[lo:hi][back], U[lo:hi][back],
@@ -251,6 +279,8 @@ def backward(
                 np.add(from_dc, from_dh, out=q)  # dc_t, dz_t, dc_{t-1}
                 exp[t] = E
                 mv(dz, W_hh, out=dh_prev)  # into h_{t-1} through W_hh
+                if ws is not None:  # lean: no scales to keep
+                    continue
                 s = sumsq(uf, uf)  # renormalise(u_prev), inline
                 if not LOW <= s <= HIGH and (k := rescale_exponent(float(s))):
                     np.ldexp(u_prev, -k, out=u_prev)
@@ -258,19 +288,25 @@ def backward(
     e = np.array(exp, dtype=np.int64)
     grad_h, grad_c = ScaledGrad(R[1:, :, 6 * H :], e), ScaledGrad(R[:T, :, :H], e)
     dZ = R[:T, :, H : 5 * H]
-    return _gradients(p, cache, dZ, e, grad_h, grad_c, R[0, :, 6 * H :], R[0, :, 5 * H : 6 * H], E)
+    dh0, dc0 = R[0, :, 6 * H :], R[0, :, 5 * H : 6 * H]
+    return _gradients(p, cache, dZ, e, grad_h, grad_c, dh0, dc0, E, ws)
 
 
-def _gradients(p, cache, dZ, exp, grad_h, grad_c, dh0, dc0, E) -> dict[str, object]:
+def _gradients(p, cache, dZ, exp, grad_h, grad_c, dh0, dc0, E, ws=None) -> dict[str, object]:
     T, B, H = cache.C.shape
     dZ_true = ScaledGrad(dZ, exp).plain()  # (T, B, 4H)
-    flat = dZ_true.reshape(-1, 4 * H)
+    if ws is None:
+        flat = dZ_true.reshape(-1, 4 * H)  # a copy: dZ is a view on the backward's rows
+    else:  # the same copy, into a kept array (unscaled: dZ_true is dZ)
+        flat = scratch(ws, "flat", (T * B, 4 * H), dZ.dtype)
+        np.copyto(flat.reshape(T, B, 4 * H), dZ_true)
+    scaled = dZ.reshape(T * B, 4 * H) if exp.any() else flat  # the same numbers when unscaled
     H_prev = cache.S[:T, :, 6 * H :]  # (T, B, H) h_{t-1}
     with np.errstate(all="ignore"):  # an exploded gradient is inf: kept as it is
         return {
             "params": _param_grads(p, cache, dZ_true, flat, H_prev),
             # dL/dx_t, in the same per-step scale
-            "dX": ScaledGrad((dZ.reshape(T * B, 4 * H) @ p.W_ih).reshape(T, B, -1), exp),
+            "dX": ScaledGrad((scaled @ p.W_ih).reshape(T, B, -1), exp),
             "grad_h": grad_h,
             "grad_c": grad_c,
             "dh0": np.ldexp(dh0, E),

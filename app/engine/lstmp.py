@@ -8,7 +8,8 @@
 
 The standard variant only (with clamps); a plain loop, slower than lstm.py's but the same
 conventions: time-major, gradients carried in power-of-two scales (common.ScaledGrad), the
-backward returns the same keys (plus W_hr among the parameter gradients).
+backward returns the same keys (plus W_hr among the parameter gradients), and training's lean
+mode (ws) takes the input projection in one product and leaves the scales at 2^0.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import Clamp, LayerParams, ScaledGrad, align, project, renormalise
+from .common import Clamp, LayerParams, ScaledGrad, Scratch, align, project, renormalise
 
 
 @dataclass
@@ -40,13 +41,13 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def forward(
     p: LayerParams, X: np.ndarray, h0: np.ndarray, c0: np.ndarray,
-    clamp: Clamp | None = None, start: int = 0,
+    clamp: Clamp | None = None, start: int = 0, ws: Scratch | None = None,
 ) -> Cache:  # fmt: skip
-    """start: the global index of X[0] (see common.project)."""
+    """start: the global index of X[0] (see common.project); ws: training's lean mode."""
     assert p.W_hr is not None
     T, B, _ = X.shape
     H, P = p.W_hr.shape[1], p.W_hr.shape[0]
-    Z = project(X, p.W_ih, p.b_ih + p.b_hh, start)  # (T, B, 4H)
+    Z = project(X, p.W_ih, p.b_ih + p.b_hh, start, ws)  # (T, B, 4H)
     A = np.empty_like(Z)
     C = np.empty((T, B, H), dtype=X.dtype)
     TC, M = np.empty_like(C), np.empty_like(C)
@@ -69,8 +70,11 @@ def forward(
     return Cache(X, h0, c0, A, C, TC, M, Hs, clamp)
 
 
-def backward(p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray) -> dict:
-    """BPTT given the external dL/dh_t (see lstm.backward for the conventions)."""
+def backward(
+    p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray,
+    ws: Scratch | None = None,
+) -> dict:  # fmt: skip
+    """BPTT given the external dL/dh_t (see lstm.backward for the conventions, and ws)."""
     assert p.W_hr is not None
     A, C, TC = cache.A, cache.C, cache.TC
     T, B, H = C.shape
@@ -106,7 +110,8 @@ def backward(p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray)
             dz *= D[t]
             np.multiply(dc, f[t], out=dc_next)
             np.matmul(dz, p.W_hh, out=dh_next)
-            E += renormalise(dh_next, dc_next)
+            if ws is None:  # lean: no scales to keep
+                E += renormalise(dh_next, dc_next)
     gZ = ScaledGrad(dZ, exp).plain().reshape(T * B, -1)
     gH = ScaledGrad(grad_h, exp).plain().reshape(T * B, -1)
     H_prev = np.concatenate([cache.h0[None], cache.Hs[:-1]]).reshape(T * B, -1)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import gru, lstm, lstmp, rnn
-from .common import Clamp, LayerParams, ScaledGrad, add_scaled, reverse_time
+from .common import Clamp, LayerParams, ScaledGrad, Scratch, add_scaled, reverse_time
 from .losses import Loss, value_and_grad
 from .params import ModelError, ModelSpec
 
@@ -121,18 +121,18 @@ def embed(params: dict[str, np.ndarray], tokens: np.ndarray, dtype) -> np.ndarra
     return np.asarray(params["embedding.weight"], dtype=dtype)[tokens]
 
 
-def _layer_forward(spec, p, x, k, j, state0, clamp, start) -> Any:
+def _layer_forward(spec, p, x, k, j, state0, clamp, start, ws) -> Any:
     B, dtype = x.shape[1], x.dtype
     R, H = spec.out_width(k), spec.widths[k]
     h0 = np.zeros((B, R), dtype) if state0 is None else state0["h"][j].astype(dtype)
     if spec.cell == "lstm":
         c0 = np.zeros((B, H), dtype) if state0 is None else state0["c"][j].astype(dtype)
         if spec.proj_size:
-            return lstmp.forward(p, x, h0, c0, clamp, start)
-        return lstm.forward(p, x, h0, c0, spec.variant, clamp, start)
+            return lstmp.forward(p, x, h0, c0, clamp, start, ws)
+        return lstm.forward(p, x, h0, c0, spec.variant, clamp, start, ws)
     if spec.cell == "gru":
-        return gru.forward(p, x, h0, clamp, start)
-    return rnn.forward(p, x, h0, start, spec.nonlinearity)
+        return gru.forward(p, x, h0, clamp, start, ws)
+    return rnn.forward(p, x, h0, start, spec.nonlinearity, ws)
 
 
 def forward(
@@ -143,13 +143,15 @@ def forward(
     clamps: list[Clamp | None] | None = None,
     start: int = 0,
     tokens: np.ndarray | None = None,
+    ws: Sequence[Scratch] | None = None,
 ) -> NetCache:
     """Run every layer over X (T, B, D); state0 {"h": [(B, R_k) per entry], "c": [(B, H_k)
     per entry]} (an (entries, B, H) array does too) or zeros; tokens: the ids X was embedded
     from (kept for the embedding's gradient).
 
     start: the global index of X[0] when X continues a sequence from state0 (live mode); the
-    numbers are then bit for bit those of the whole sequence run at once (common.project)."""
+    numbers are then bit for bit those of the whole sequence run at once (common.project).
+    ws: training's lean mode, one common.Scratch per entry, kept for backward (see lstm.py)."""
     dtype = X.dtype
     n_dirs = len(spec.directions)
     clamps = clamps or [None] * (spec.num_layers * n_dirs)
@@ -161,7 +163,7 @@ def forward(
             j = k * n_dirs + d
             p = layer_params(spec, params, k, dtype, "_reverse" if d else "")
             cache = _layer_forward(spec, p, inp[::-1] if d else inp, k, j, state0, clamps[j],
-                                   start)  # fmt: skip
+                                   start, None if ws is None else ws[j])  # fmt: skip
             caches.append(cache)
             outs.append(cache.Hs[::-1] if d else cache.Hs)
         inp = outs[0] if n_dirs == 1 else np.concatenate(outs, axis=2)
@@ -177,11 +179,12 @@ _NAMES = (("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b
 
 
 def backward(
-    spec: ModelSpec, params: dict[str, np.ndarray], net: NetCache, loss: Loss
-) -> tuple[float, list[dict], dict[str, np.ndarray]]:
+    spec: ModelSpec, params: dict[str, np.ndarray], net: NetCache, loss: Loss,
+    ws: Sequence[Scratch] | None = None,
+) -> tuple[float, list[dict], dict[str, np.ndarray]]:  # fmt: skip
     """The loss, each entry's backward results (ModelSpec.entries order; a reverse entry's in
     its own processing order) and the parameter gradients under PyTorch names.
-    Sets net.grad_inputs."""
+    Sets net.grad_inputs. ws: the lean mode, the forward's scratch (see lstm.py)."""
     T, B, _ = net.Y.shape
     dtype = net.Y.dtype
     L, dY = value_and_grad(loss, net.Y)
@@ -209,7 +212,8 @@ def backward(
             p = layer_params(spec, params, k, dtype, sfx)
             e = ext if n_dirs == 1 else ScaledGrad(ext.values[:, :, d * R : (d + 1) * R], ext.exp)
             res = cell.backward(p, net.caches[j], reverse_time(e) if d else e,
-                                has_ext[::-1] if d else has_ext)  # fmt: skip
+                                has_ext[::-1] if d else has_ext,
+                                None if ws is None else ws[j])  # fmt: skip
             results[j] = res
             for short, name in _NAMES:
                 if short in res["params"]:

@@ -6,7 +6,8 @@
 
 Each backward step multiplies the gradient by diag(1 - h_t²) W_hh, so its norm shrinks at least
 like (largest singular value of W_hh)^k (Pascanu et al. 2013, γ = 1 for tanh): this is the cell
-whose gradient vanishes. Shapes are time-major: x (T, B, D), h (B, H).
+whose gradient vanishes. Shapes are time-major: x (T, B, D), h (B, H). A trace (ws None) and
+training's lean mode (ws) run the same lines; see lstm.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import LayerParams, ScaledGrad, align, project, renormalise
+from .common import LayerParams, ScaledGrad, Scratch, align, project, renormalise, scratch
 
 
 @dataclass
@@ -27,10 +28,11 @@ class Cache:
 
 
 def forward(
-    p: LayerParams, X: np.ndarray, h0: np.ndarray, start: int = 0, nonlinearity: str = "tanh"
-) -> Cache:
-    """start: the global index of X[0] (see common.project)."""
-    Hs = project(X, p.W_ih, p.b_ih + p.b_hh, start)  # (T, B, H): every step's input projection
+    p: LayerParams, X: np.ndarray, h0: np.ndarray, start: int = 0, nonlinearity: str = "tanh",
+    ws: Scratch | None = None,
+) -> Cache:  # fmt: skip
+    """start: the global index of X[0] (see common.project); ws: training's lean mode."""
+    Hs = project(X, p.W_ih, p.b_ih + p.b_hh, start, ws)  # (T, B, H): the input projections
     W_hhT = np.ascontiguousarray(p.W_hh.T)
     relu = nonlinearity == "relu"
     h = h0
@@ -45,15 +47,22 @@ def forward(
     return Cache(X, h0, Hs, nonlinearity)
 
 
-def backward(p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray) -> dict:
-    """BPTT given the external dL/dh_t (see lstm.backward for the conventions)."""
+def backward(
+    p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray,
+    ws: Scratch | None = None,
+) -> dict:  # fmt: skip
+    """BPTT given the external dL/dh_t (see lstm.backward for the conventions, and ws)."""
     T, B, H = cache.Hs.shape
+    Hs, dt = cache.Hs, cache.Hs.dtype
+    K, dA, grad_h, H_prev = (
+        np.empty_like(Hs) if ws is None else scratch(ws, name, Hs.shape, dt)
+        for name in ("K", "dA", "grad_h", "H_prev")
+    )  # grad_h: every row is written before it is read
     if cache.nonlinearity == "relu":  # relu' = 1 where h > 0 (that is, where z > 0), else 0
-        K = (cache.Hs > 0).astype(cache.Hs.dtype)
+        np.greater(Hs, 0, out=K)
     else:
-        K = 1.0 - cache.Hs * cache.Hs  # tanh' for every step at once
-    dA = np.empty_like(cache.Hs)
-    grad_h = np.zeros_like(cache.Hs)
+        np.multiply(Hs, Hs, out=K)  # tanh' = 1 - h² for every step at once
+        np.subtract(1.0, K, out=K)
     exp = np.zeros(T, dtype=np.int64)
     dh_next = np.zeros((B, H), dtype=cache.Hs.dtype)
     E = int(ext.exp[T - 1])
@@ -67,9 +76,10 @@ def backward(p: LayerParams, cache: Cache, ext: ScaledGrad, has_ext: np.ndarray)
             exp[t] = E
             np.multiply(dh, K[t], out=dA[t])  # backprop through φ
             np.matmul(dA[t], p.W_hh, out=dh_next)  # into h_{t-1} through W_hh
-            E += renormalise(dh_next)
+            if ws is None:  # lean: no scales to keep
+                E += renormalise(dh_next)
     gA = ScaledGrad(dA, exp).plain().reshape(T * B, H)
-    H_prev = np.concatenate([cache.h0[None], cache.Hs[:-1]])
+    H_prev[0], H_prev[1:] = cache.h0, Hs[:-1]
     with np.errstate(all="ignore"):  # an exploded gradient is inf: kept as it is
         return {
             "params": {

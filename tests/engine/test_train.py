@@ -1,4 +1,4 @@
-"""Training: task generators, the lean kernels against the engine, optimisers, a real drop."""
+"""Training: task generators, the lean mode against the trace mode, optimisers, a real drop."""
 
 from __future__ import annotations
 
@@ -128,25 +128,61 @@ def test_constant_predictor_baselines_match_the_declared_ones():
         assert abs(np.mean((predicted - y) ** 2) - task.baseline_loss) < 0.05 * task.baseline_loss
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+LEAN_MODELS = {
+    "lstm": {"cell": "lstm"},
+    "no_forget_gate": {"cell": "lstm", "variant": "no_forget_gate"},
+    "peephole": {"cell": "lstm", "variant": "peephole"},
+    "coupled": {"cell": "lstm", "variant": "coupled"},
+    "gru": {"cell": "gru"},
+    "rnn": {"cell": "rnn"},
+    "relu rnn": {"cell": "rnn", "nonlinearity": "relu"},
+    "projection": {"cell": "lstm", "proj_size": 3},
+    "bidirectional gru": {"cell": "gru", "bidirectional": True},
+    "two widths": {"cell": "lstm", "hidden_size": [5, 4]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEAN_MODELS))
 @pytest.mark.parametrize("kind,at", [("mse", "last"), ("mse", "all"), ("cross_entropy", "last")])
-def test_lean_kernels_give_the_engines_loss_and_gradients(cell, kind, at):
+def test_training_gradients_equal_the_trace_modes(name, kind, at):
     rng = np.random.default_rng(7)
-    spec = spec_from_dict({"cell": cell, "input_size": 2, "hidden_size": 5, "num_layers": 2,
-                           "output_size": 3, "init": {"seed": 1, "forget_bias": 1.0}})  # fmt: skip
+    model = {"input_size": 2, "hidden_size": 5, "num_layers": 2, "output_size": 3,
+             "init": {"seed": 1, "forget_bias": 1.0}, **LEAN_MODELS[name]}  # fmt: skip
+    spec = spec_from_dict(model)
     params = init_params(spec)
     X = rng.normal(size=(9, 4, 2))
     steps = 1 if at == "last" else 9
     target = rng.normal(size=(steps, 4, 3)) if kind == "mse" else rng.integers(0, 3, (steps, 4))
     loss = losses.Loss(kind, at, target)
-    _, L_ref, _, g_ref = run(spec, params, X, loss)
-    ws = [{}, {}]
-    for _ in range(2):  # the second call reuses the scratch buffers
+    _, L_ref, _, g_ref = run(spec, params, X, loss)  # the trace mode
+    ws: list = [{} for _ in spec.entries]
+    for _ in range(2):  # the second call reuses the lean mode's arrays
         L, grads, _ = tr.loss_and_grads(spec, params, X, loss, ws)
         assert abs(L - L_ref) < 1e-12
         assert set(grads) == set(g_ref)
-        for name in g_ref:
-            np.testing.assert_allclose(grads[name], g_ref[name], rtol=0, atol=1e-12)
+        for key in g_ref:
+            np.testing.assert_allclose(grads[key], g_ref[key], rtol=0, atol=1e-12, err_msg=key)
+    assert all(ws), "every layer entry keeps its arrays"
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_training_gradients_equal_the_trace_modes_where_the_trace_rescales(cell):
+    """A long sequence with a tiny loss: the trace carries its gradient in power-of-two
+    scales, the lean mode unscaled, and the two agree (relative to the gradient's size)."""
+    rng = np.random.default_rng(3)
+    spec = spec_from_dict({"cell": cell, "input_size": 2, "hidden_size": 4, "output_size": 1,
+                           "init": {"seed": 2}})  # fmt: skip
+    params = init_params(spec)
+    X = rng.normal(size=(120, 3, 2))
+    loss = losses.Loss("mse", "last", np.full((1, 3, 1), 1e-30))
+    params["readout.weight"] *= 1e-12  # a gradient near 1e-24 on the way in
+    _, L_ref, results, g_ref = run(spec, params, X, loss)
+    assert results[0]["grad_h"].exp.any(), "the trace did rescale"
+    _, grads, _ = tr.loss_and_grads(spec, params, X, loss, [{}])
+    for key in g_ref:
+        scale = np.abs(g_ref[key]).max()
+        np.testing.assert_allclose(grads[key], g_ref[key], rtol=0, atol=1e-12 * scale,
+                                   err_msg=key)  # fmt: skip
 
 
 def test_clipping_scales_to_the_threshold_and_reports_the_norm_before():
