@@ -1,6 +1,6 @@
 """Interpretable cells on real text: train a character model, then ask which unit does what.
 
-    .venv/bin/python bench/charlm.py [--minutes 4] [--hidden 128] [--svg docs/charlm-quotes.svg]
+    .venv/bin/python bench/charlm.py [--minutes 4] [--hidden 128] [--svg docs/charlm.svg]
 
 Trains an LSTM on the charlm task (Python standard-library source, app/engine/charlm.py) for a
 wall-clock budget, prints the held-out bits per character against the unigram baseline, then
@@ -8,7 +8,7 @@ runs the unit search (app/engine/units.py) over a held-out stretch of text for t
 inside quotes (a step set: AUC), bracket depth and position in the line (values: |r|). The
 same search on the untrained network of the same seed is printed beside it: with H units,
 the best of H random units scores well above 0.5 by chance alone, so that column is the floor
-a trained unit has to beat. Writes an SVG of the text coloured by the best "inside quotes"
+a trained unit has to beat. Writes, per target, an SVG of held-out text coloured by the best
 unit (Karpathy, Johnson & Fei-Fei 2015, Fig. 2 style) for the README. Never fails on a time.
 """
 
@@ -108,7 +108,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.005)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chars", type=int, default=3000, help="held-out characters searched")
-    ap.add_argument("--svg", default="docs/charlm-quotes.svg")
+    ap.add_argument("--svg", default="docs/charlm.svg", help="figures: <stem>-<target>.svg")
     args = ap.parse_args()
 
     config = TrainConfig(task="charlm", length=args.length, steps=10**9, batch_size=args.batch,
@@ -148,16 +148,19 @@ def main() -> None:
         s, field, n, detail = after[name]
         print(f"{name:15s} {s:8.3f} {before[name][0]:10.3f}  {field}[{n}]: {detail}")
 
-    s, field, n, _ = after["inside_quotes"]
-    acts = activations(trained, text, task.alphabet)[field]
-    quote = text.find('"', 200)
-    start = text.rfind("\n", 0, max(0, text.rfind("\n", 0, quote) - 1)) + 1  # a line before
-    shown = text[start : start + 1200]
-    model_text = f"LSTM H={args.hidden}, {trainer.step} steps"
-    title = f"Inside quotes: {field}[{n}] scores {s:.3f} ({model_text})"
-    Path(args.svg).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.svg).write_text(svg_figure(shown, acts[start : start + len(shown), n], title))
-    print(f"\nwrote {args.svg}: {field}[{n}] over {len(shown)} characters")
+    svg = Path(args.svg)
+    svg.parent.mkdir(parents=True, exist_ok=True)
+    for name in TARGETS:  # one figure per target: <svg stem>-<target>.svg
+        s, field, n, _ = after[name]
+        acts = activations(trained, text, task.alphabet)[field]
+        quote = text.find('"', 200)
+        start = text.rfind("\n", 0, max(0, text.rfind("\n", 0, quote) - 1)) + 1  # a line before
+        shown = text[start : start + 1200]
+        label = name.replace("_", " ").capitalize()
+        title = f"{label}: {field}[{n}] scores {s:.3f} (LSTM H={args.hidden}, {trainer.step} steps)"
+        path = svg.with_name(f"{svg.stem}-{name}.svg")
+        path.write_text(svg_figure(shown, acts[start : start + len(shown), n], title))
+        print(f"wrote {path}: {field}[{n}] over {len(shown)} characters")
 
 
 if __name__ == "__main__":
