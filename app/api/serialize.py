@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 
 from app.engine import Trace
+from app.engine.params import spec_to_dict
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -141,25 +142,17 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
+ORIGINAL_FIELDS = ("cell", "input_size", "hidden_size", "num_layers", "variant", "output_size")
+
+
 def hidden_size(spec: Any) -> int | list[int]:
-    H = spec.hidden_size
-    return list(H) if isinstance(H, tuple) else H
+    return spec_to_dict(spec)["hidden_size"]
 
 
 def model_extras(spec: Any) -> dict[str, Any]:
     """The answer's model fields beyond the original ones, only when a model uses them (a
     plain model's answer is what it always was)."""
-    out: dict[str, Any] = {}
-    if spec.bidirectional:
-        out["bidirectional"] = True
-    if spec.proj_size:
-        out["proj_size"] = spec.proj_size
-    if spec.nonlinearity != "tanh":
-        out["nonlinearity"] = spec.nonlinearity
-    if spec.embedding is not None:
-        out["embedding"] = {"num_embeddings": spec.embedding.num_embeddings,
-                            "embedding_dim": spec.embedding.embedding_dim}  # fmt: skip
-    return out
+    return {k: v for k, v in spec_to_dict(spec).items() if k not in ORIGINAL_FIELDS}
 
 
 def _c(a: np.ndarray | None) -> np.ndarray | None:
