@@ -49,8 +49,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app.api.serialize import batch_rows  # noqa: E402
 
+# `make run`'s options (the Makefile's UVICORN_OPTS), permessage-deflate off included
 UVICORN_OPTS = ["--timeout-graceful-shutdown", "5", "--ws-ping-interval", "20",
-                "--ws-ping-timeout", "20", "--ws-max-size", str(8 * 2**20)]  # fmt: skip
+                "--ws-ping-timeout", "20", "--ws-per-message-deflate", "false",
+                "--ws-max-size", str(8 * 2**20)]  # fmt: skip
 # the Makefile's MALLOC_ENV (`make run`): without it RSS grows ~30% in a 10-minute soak
 MALLOC_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
 PAGES = ("/", "/vendor/plotly.min.js")
@@ -158,7 +160,7 @@ def expected_frames(steps: int, hidden: int, frames: str) -> int:
     if frames == "step":
         return 1 + 2 * steps + 1
     forward = batch_rows(hidden * 6)
-    backward = batch_rows(2 * hidden + 4 if frames == "batch" else 4)
+    backward = batch_rows(2 * hidden + 4)  # dL/dh and dL/dc rows and four norms, either framing
     return 1 + -(-steps // forward) + -(-steps // backward) + 1
 
 
@@ -323,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                         "compact: the step page's)")
     parser.add_argument("--uvicorn", action="append", default=[], metavar="ARG",
                         help="an extra uvicorn argument, repeatable "
-                        "(--uvicorn=--ws-per-message-deflate --uvicorn=false)")
+                        "(--uvicorn=--ws-per-message-deflate --uvicorn=true: deflate back on)")
     parser.add_argument("--seeds", choices=("same", "distinct"), default="same",
                         help="burst viewers ask for the same trace (default) or one seed each")
     parser.add_argument(
