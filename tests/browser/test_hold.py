@@ -7,14 +7,14 @@ Code panel's highlighted line follows the player, forward and then backward.
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.browser
 pytest.importorskip("playwright.sync_api")
+
+from tests.browser.test_step_page import diagram, open_page, page_body, post_trace  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
 
@@ -23,42 +23,6 @@ PAGE_TRACE = """() => {
   const L = lstmExplainer.trace.layers[0];
   return {c: L.c, grad_c: L.grad_c, f: L.gates.f, h: L.h};
 }"""
-
-
-def open_page(page, base_url, query=""):
-    page.goto(f"{base_url}/?{query}")
-    page.wait_for_selector("body[data-ready='1']")
-
-
-def post_trace(base_url, body):
-    req = urllib.request.Request(
-        f"{base_url}/api/trace", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(req, timeout=20) as r:
-        return json.loads(r.read())
-
-
-def page_body(cell="lstm"):
-    """The request the page makes by default (the URL's defaults)."""
-    init = {"seed": 0, "forget_bias": 0, "recurrent_init": "uniform", "recurrent_gain": 1}
-    model = {"cell": cell, "hidden_size": 8, "num_layers": 1, "variant": "standard",
-             "init": init, "weights": None}  # fmt: skip
-    return {"model": model, "input": {"text": TEXT}, "loss": {"kind": "sum_last"},
-            "dtype": "float64"}  # fmt: skip
-
-
-def diagram(page):
-    return page.evaluate(
-        """() => {
-          const d = document.getElementById('diagram');
-          const gates = {};
-          for (const g of d.querySelectorAll('[data-gate]')) {
-            gates[g.dataset.gate] = g.dataset.value;
-          }
-          return {t: Number(d.dataset.t), unit: d.dataset.unit, gates};
-        }"""
-    )
 
 
 def held_gates(page):
