@@ -13,8 +13,10 @@ Variants (Greff et al. 2017, "LSTM: A Search Space Odyssey"):
     peephole        z_i += w_ci ⊙ c_{t-1}, z_f += w_cf ⊙ c_{t-1}, z_o += w_co ⊙ c_t (Gers 2002)
     coupled         f = 1 - i (CIFG)
 
-Shapes are time-major: x (T, B, D), states (B, H). A clamped gate is held at a value and no
-gradient flows through its pre-activation (see common.Clamp).
+Shapes are time-major: x (T, B, D), states (B, H); the loops work batch last, (.., H, B), so
+that each block of a step is one contiguous array and each step one gemm, and the cache
+presents (T, B, ..) views. A clamped gate is held at a value and no gradient flows through its
+pre-activation (see common.Clamp).
 
 Two modes, one set of equations: a trace (ws None) keeps every array it makes and carries the
 backward's gradient in power-of-two scales (common.ScaledGrad); training's lean mode (ws, a
@@ -52,8 +54,8 @@ class Cache:
     TC: np.ndarray  # (T, B, H) tanh(c_t)
     variant: str
     clamp: Clamp | None
-    S: np.ndarray  # (T+1, B, 7H) rows [c_t | i|f|g|o | tanh c_t | h_t] after step t, row 0
-    #                [c0 | . | . | h0]: A, C, TC and Hs are views on it
+    S: np.ndarray  # (T+1, 7, H, B) blocks [c_t | i|f|g|o | tanh c_t | h_t] after step t, row 0
+    #                [c0 | . | . | h0]: A, C, TC and Hs are (T, B, ...) views on it
 
 
 def _signed(p: LayerParams, H: int) -> tuple[np.ndarray, ...]:
@@ -61,18 +63,29 @@ def _signed(p: LayerParams, H: int) -> tuple[np.ndarray, ...]:
 
     The forward loop then holds -z for i, f, o and +z for g, so every gate costs one exp (or
     tanh) and σ(z) = 1/(1 + e^-z) comes out bit for bit as PyTorch computes it, tiny gates too.
+    Peepholes come as columns (H, 1), to broadcast over the batch.
     """
     sign = np.full(4 * H, -1.0, dtype=p.W_ih.dtype)
     sign[2 * H : 3 * H] = 1.0
     b = (p.b_ih + p.b_hh) * sign
-    neg = [None if w is None else -w for w in (p.w_ci, p.w_cf, p.w_co)]
-    return p.W_ih * sign[:, None], np.ascontiguousarray((p.W_hh * sign[:, None]).T), b, *neg
+    neg = [None if w is None else -w[:, None] for w in (p.w_ci, p.w_cf, p.w_co)]
+    return p.W_ih * sign[:, None], p.W_hh * sign[:, None], b, *neg
 
 
 # np.dot without its __array_function__ dispatch (0.23 against 0.38 us a call at H = 16): the
 # engine passes plain ndarrays only
 _dot = getattr(np.dot, "_implementation", np.dot)
 _copyto = getattr(np.copyto, "_implementation", np.copyto)
+
+
+def _batch_last(a: np.ndarray, ws: Scratch | None, name: str) -> np.ndarray:
+    """(T, B, N) -> (T, N, B), the layout of the loops (a view when B = 1)."""
+    out = a.transpose(0, 2, 1)
+    if a.shape[1] == 1:
+        return out
+    kept = np.empty(out.shape, a.dtype) if ws is None else scratch(ws, name, out.shape, a.dtype)
+    np.copyto(kept, out)
+    return kept
 
 
 def forward(
@@ -91,80 +104,86 @@ def forward(
     H = p.W_hh.shape[1]
     dt = X.dtype
     peephole = variant == "peephole"
-    W_ih, W_hhT, b, w_ci, w_cf, w_co = _signed(p, H)
-    Z = project(X, W_ih, b, start, ws)  # (T, B, 4H) every step's input projection
-    # The step works in one fixed row w = [c | i | f | g | o | tanh c | h] and ends by copying
-    # it into S[t+1]: every operand is a view made once (making a view per operand per step
-    # cost as much as the arithmetic at small H), and one product [c_{t-1} | i] * [f | g]
-    # gives both terms of c_t. S[0] holds c0 and h0.
+    W_ih, W_hh, b, w_ci, w_cf, w_co = _signed(p, H)
+    Z = _batch_last(project(X, W_ih, b, start, ws), ws, "Z")  # (T, 4H, B) input projections
+    # The loops work batch last, (.., H, B): every block of a step is then one contiguous
+    # array, for one batch row (a trace) and for many (training). The step works in one fixed
+    # row w = [c | i | f | g | o | tanh c | h] (7, H, B) and ends by copying it into S[t+1]:
+    # every operand is a view made once (making a view per operand per step cost as much as
+    # the arithmetic at small H), and one product [c_{t-1} | i] * [f | g] gives both terms of
+    # c_t. S[0] holds c0 and h0.
     if ws is None:
-        S = np.zeros((T + 1, B, 7 * H), dtype=dt)
+        S = np.zeros((T + 1, 7, H, B), dtype=dt)
     else:
-        S = scratch(ws, "S", (T + 1, B, 7 * H), dt)
+        S = scratch(ws, "S", (T + 1, 7, H, B), dt)
         S[0] = 0.0  # every later row is written whole
-    S[0, :, :H], S[0, :, 6 * H :] = c0, h0
+    S[0, 0], S[0, 6] = c0.T, h0.T
     w = S[0].copy()
-    a, ag, ao = w[:, H : 5 * H], w[:, 3 * H : 4 * H], w[:, 4 * H : 5 * H]  # gates [i|f|g|o]
-    ci, fg, c, tc, h = (
-        w[:, : 2 * H],
-        w[:, 2 * H : 4 * H],
-        w[:, :H],
-        w[:, 5 * H : 6 * H],
-        w[:, 6 * H :],
-    )
-    z = np.empty((B, 4 * H), dtype=dt)  # pre-activations (negated on the sigmoid blocks)
-    zg, zo = z[:, 2 * H : 3 * H], z[:, 3 * H :]
-    rec = np.empty((B, 4 * H), dtype=dt)
-    prod = np.empty((B, 2 * H), dtype=dt)
-    fc, ig = prod[:, :H], prod[:, H:]
-    # B = 1 (every trace): the recurrent product on 1-D rows, where np.dot calls gemv with a
-    # third of np.matmul's overhead
-    mv, h_in, rec_out = (_dot, w[0, 6 * H :], rec[0]) if B == 1 else (np.matmul, h, rec)
+    a, ag, ao = w[1:5], w[3], w[4]  # gates [i|f|g|o]
+    a_rows = a.reshape(4 * H, B).T  # (B, 4H): the clamps' layout
+    ci, fg, c, tc, h = w[:2], w[2:4], w[0], w[5], w[6]
+    z = np.empty((4, H, B), dtype=dt)  # pre-activations (negated on the sigmoid blocks)
+    zg, zo = z[2], z[3]
+    rec = np.empty((4, H, B), dtype=dt)
+    prod = np.empty((2, H, B), dtype=dt)
+    fc, ig = prod
+    # the recurrent product: for B = 1 (every trace) h @ W_hh^T on 1-D rows, where np.dot
+    # calls gemv with a third of np.matmul's overhead; else W_hh @ h, one gemm
+    if B == 1:
+        mv, left, right = _dot, h.reshape(H), np.ascontiguousarray(W_hh.T)
+    else:
+        mv, left, right = np.matmul, W_hh, h
+    rec_out = rec.reshape(4 * H) if B == 1 else rec.reshape(4 * H, B)
+    zx_rows = Z.reshape(T, 4, H, B)
     one = dt.type(1.0)  # a NumPy scalar: a Python float is converted on every call
     special = variant != "standard" or clamp is not None
     with np.errstate(over="ignore"):
-        for t, (zx, row) in enumerate(zip(Z, S[1:], strict=True)):
-            mv(h_in, W_hhT, out=rec_out)  # recurrent term
+        for t, (zx, row) in enumerate(zip(zx_rows, S[1:], strict=True)):
+            mv(left, right, out=rec_out)  # recurrent term
             np.add(zx, rec, out=z)
             if peephole:  # i and f look at c_{t-1}
-                z[:, :H] += w_ci * c
-                z[:, H : 2 * H] += w_cf * c
+                z[0] += w_ci * c
+                z[1] += w_cf * c
             np.exp(z, out=a)  # e^-z on the sigmoid blocks; may overflow: σ is then 0
             np.add(a, one, out=a)
             np.reciprocal(a, out=a)
             np.tanh(zg, out=ag)
             if special:
-                _derive_forget(a, H, variant, clamp, t)
+                _derive_forget(a, a_rows, variant, clamp, t)
             np.multiply(ci, fg, out=prod)  # c_t = f ⊙ c_{t-1} + i ⊙ g
             np.add(fc, ig, out=c)
             if peephole:  # o looks at c_t, so it is computed after c_t
                 zo += w_co * c
                 np.reciprocal(1.0 + np.exp(zo), out=ao)
                 if clamp is not None:
-                    clamp.apply(t, a)
+                    clamp.apply(t, a_rows)
             np.tanh(c, out=tc)  # h_t = o ⊙ tanh(c_t)
             np.multiply(ao, tc, out=h)
             _copyto(row, w)
-    A, C = S[1:, :, H : 5 * H], S[1:, :, :H]  # (T, B, 4H) gates [i|f|g|o]; (T, B, H) c_t
-    TC, Hs = S[1:, :, 5 * H : 6 * H], S[1:, :, 6 * H :]
+    A = S[1:, 1:5].transpose(0, 3, 1, 2).reshape(T, B, 4 * H)  # a view: blocks and units merge
+    C, TC, Hs = (S[1:, k].transpose(0, 2, 1) for k in (0, 5, 6))
     return Cache(X, h0, c0, A, C, Hs, TC, variant, clamp, S)
 
 
-def _derive_forget(a: np.ndarray, H: int, variant: str, clamp: Clamp | None, t: int) -> None:
-    """Apply clamps, then the variant's forget gate (held entries of f are re-applied)."""
+def _derive_forget(
+    a: np.ndarray, a_rows: np.ndarray, variant: str, clamp: Clamp | None, t: int
+) -> None:
+    """Apply clamps, then the variant's forget gate (held entries of f are re-applied).
+    a: the gates (4, H, B); a_rows: the same numbers as (B, 4H), the clamps' layout."""
     if clamp is not None:
-        clamp.apply(t, a)
+        clamp.apply(t, a_rows)
     if variant == "no_forget_gate":
-        a[:, H : 2 * H] = 1.0
+        a[1] = 1.0
     elif variant == "coupled":
-        np.subtract(1.0, a[:, :H], out=a[:, H : 2 * H])
+        np.subtract(1.0, a[0], out=a[1])
     else:
         return
     if clamp is not None:
-        clamp.apply(t, a)
+        clamp.apply(t, a_rows)
 
 
-FACTOR_STEPS = 256  # the backward's step factors are made for this many steps at a time
+FACTOR_STEPS = 256  # the backward's step factors are made for this many steps at a time...
+FACTOR_BYTES = 1 << 22  # ...or fewer, with a batch: a block of factors stays in the cache
 
 
 def _step_factors(
@@ -173,21 +192,21 @@ def _step_factors(
     """Every step-local factor of the backward pass for steps lo..hi-1, in one array M.
 
     One step of BPTT is linear in what arrives at step t: u = [dc_t from step t+1 | dh_t].
-    M[t] (B, 2, 6, H) is that map, so one product and one sum give every quantity of the step:
+    M[t] (2, 6, H, B) is that map, so one product and one sum give every quantity of the step:
         dc_t (total)  = dc_next      + dh ⊙ Kc             (through h_t = o ⊙ tanh(c_t))
         dz_[i|f|g]    = dc_next ⊙ K3 + dh ⊙ (Kc ⊙ K3)      (through c_t = f c + i g)
         dz_o          =                dh ⊙ Kzo
         dc_{t-1}      = dc_next ⊙ F  + dh ⊙ (Kc ⊙ F)       (through f, and the peepholes)
     """
-    H = cache.C.shape[2]
-    A, C, TC = cache.A[lo:hi], cache.C[lo:hi], cache.TC[lo:hi]
-    i, f, g, o = (A[..., k * H : (k + 1) * H] for k in range(4))
-    C_prev = cache.S[lo:hi, :, :H]  # c_{t-1}
-    n, B = hi - lo, C.shape[1]
+    S = cache.S
+    A, C, TC = S[lo + 1 : hi + 1, 1:5], S[lo + 1 : hi + 1, 0], S[lo + 1 : hi + 1, 5]
+    i, f, g, o = (A[:, k] for k in range(4))
+    C_prev = S[lo:hi, 0]  # c_{t-1}
+    n, _, H, B = A.shape
     D = np.empty_like(A) if ws is None else scratch(ws, "D", A.shape, A.dtype)
     np.subtract(1.0, A, out=D)  # σ' = a(1 - a) on the sigmoid blocks
     D *= A
-    D_i, D_f, D_g, D_o = (D[..., k * H : (k + 1) * H] for k in range(4))
+    D_i, D_f, D_g, D_o = (D[:, k] for k in range(4))
     np.multiply(g, g, out=D_g)  # tanh' = 1 - g² on the g block
     np.subtract(1.0, D_g, out=D_g)
     if cache.variant in ("no_forget_gate", "coupled"):
@@ -196,31 +215,33 @@ def _step_factors(
     if cache.variant == "coupled":  # f = 1 - i: df flows into i, unless f itself is held
         coupling = np.full_like(C, -1.0)
     if cache.clamp is not None:
-        D *= ~cache.clamp.mask[lo:hi, None, :]  # held gates pass no gradient to their inputs
+        held = cache.clamp.mask[lo:hi].reshape(n, 4, H, 1)
+        D *= ~held  # held gates pass no gradient to their inputs
         if coupling is not None:
-            coupling *= ~cache.clamp.mask[lo:hi, None, H : 2 * H]
-    shape = (n, B, 2, 6, H)
+            coupling *= ~held[:, 1]
+    shape = (n, 2, 6, H, B)
     fresh = ws is None or ("M", shape, C.dtype) not in ws  # a kept M has its constants
     M = np.empty(shape, dtype=C.dtype) if ws is None else scratch(ws, "M", shape, C.dtype)
-    dc, dh = M[:, :, 0], M[:, :, 1]  # (n, B, 6, H): the factors of dc_next and of dh
-    np.multiply(TC, D_o, out=dh[:, :, 4])  # Kzo = dz_o / dh
-    Kc = dh[:, :, 0]  # dc_t / dh_t
+    dc, dh = M[:, 0], M[:, 1]  # (n, 6, H, B): the factors of dc_next and of dh
+    np.multiply(TC, D_o, out=dh[:, 4])  # Kzo = dz_o / dh
+    Kc = dh[:, 0]  # dc_t / dh_t
     np.multiply(TC, TC, out=Kc)
     np.subtract(1.0, Kc, out=Kc)
     Kc *= o
     if p.w_co is not None:
-        Kc += dh[:, :, 4] * p.w_co  # and through the output peephole
+        Kc += dh[:, 4] * p.w_co[:, None]  # and through the output peephole
     if fresh:
-        dc[:, :, 0] = 1.0
-        dc[:, :, 4] = 0.0
-    np.multiply(g if coupling is None else g + coupling * C_prev, D_i, out=dc[:, :, 1])  # K3
-    np.multiply(C_prev, D_f, out=dc[:, :, 2])
-    np.multiply(i, D_g, out=dc[:, :, 3])
-    dc[:, :, 5] = f  # F = dc_{t-1} / dc_t
-    if p.w_ci is not None:  # the peepholes carry dc on into c_{t-1}
-        dc[:, :, 5] += dc[:, :, 1] * p.w_ci + dc[:, :, 2] * p.w_cf
-    for k in (1, 2, 3, 5):  # one product each: cheaper than broadcasting Kc over three
-        np.multiply(Kc, dc[:, :, k], out=dh[:, :, k])
+        dc[:, 0] = 1.0
+        dc[:, 4] = 0.0
+    np.multiply(g if coupling is None else g + coupling * C_prev, D_i, out=dc[:, 1])  # K3
+    np.multiply(C_prev, D_f, out=dc[:, 2])
+    np.multiply(i, D_g, out=dc[:, 3])
+    dc[:, 5] = f  # F = dc_{t-1} / dc_t
+    if p.w_ci is not None and p.w_cf is not None:  # the peepholes carry dc into c_{t-1}
+        dc[:, 5] += dc[:, 1] * p.w_ci[:, None] + dc[:, 2] * p.w_cf[:, None]
+    if ws is None:  # the lean loop takes the factors one by one (see backward)
+        np.multiply(Kc[:, None], dc[:, 1:4], out=dh[:, 1:4])
+        np.multiply(Kc, dc[:, 5], out=dh[:, 5])
     return M
 
 
@@ -240,68 +261,106 @@ def backward(
     """
     T, B, H = cache.C.shape
     dt = cache.C.dtype
-    # One row per step: R[t] = [dc_t (total) | dz_i|dz_f|dz_g|dz_o at t | dc_{t-1} | dh_{t-1}]
-    # where dc_{t-1} is what step t sends back (its total adds dh_{t-1}'s share at t-1). Row T
-    # holds what step T-1 receives (zeros), row 0 ends with dL/dc0, dL/dh0.
+    # One row per step, batch last as in the forward pass: R[t] (7, H, B) = [dc_t (total) |
+    # dz_i|dz_f|dz_g|dz_o at t | dc_{t-1} | dh_{t-1}] where dc_{t-1} is what step t sends back
+    # (its total adds dh_{t-1}'s share at t-1). Row T holds what step T-1 receives (zeros),
+    # row 0 ends with dL/dc0, dL/dh0.
     if ws is None:
-        R = np.zeros((T + 1, B, 7 * H), dtype=dt)
+        R = np.zeros((T + 1, 7, H, B), dtype=dt)
     else:
-        R = scratch(ws, "R", (T + 1, B, 7 * H), dt)
+        R = scratch(ws, "R", (T + 1, 7, H, B), dt)
         R[T] = 0.0  # every other row is written before it is read
-    U = R[:, :, 5 * H :]  # U[t + 1] = [dc_t received | dh_t]: what step t multiplies
-    U4 = U.reshape(T + 1, B, 2, 1, H)  # the same, shaped to broadcast against M[t]
-    Q = R[:, :, : 6 * H].reshape(T + 1, B, 6, H)  # what step t writes
-    prod = np.empty((B, 2, 6, H), dtype=dt)
-    from_dc, from_dh = prod[:, 0], prod[:, 1]
     exp = [0] * T
-    ext_steps = set(np.flatnonzero(has_ext).tolist())
-    W_hh = p.W_hh
     E = int(ext.exp[T - 1])
     # B = 1 (every trace): 1-D rows, where np.dot is a gemv and a @ a the cheapest sum of
-    # squares (see forward)
-    mv, sumsq, rows = (_dot, _dot, R[:, 0]) if B == 1 else (np.matmul, np.vdot, R)
-    dZ_rows, dH_rows, U_rows = rows[..., H : 5 * H], rows[..., 6 * H :], rows[..., 5 * H :]
+    # squares (see forward); else one gemm per step
+    if B == 1:
+        mv, sumsq, W, rows = _dot, _dot, p.W_hh, R.reshape(T + 1, 7 * H)
+        dZ_rows, dH_rows, U_rows = rows[:, H : 5 * H], rows[:, 6 * H :], rows[:, 5 * H :]
+    else:
+        mv, sumsq, W = _matmul_left, np.vdot, p.W_hh.T
+        dZ_rows, dH_rows, U_rows = R[:, 1:5].reshape(T + 1, 4 * H, B), R[:, 6], R[:, 5:]
+    steps_per_block = FACTOR_STEPS if B == 1 else max(1, FACTOR_BYTES // _step_bytes(H, B, dt))
     back = slice(None, None, -1)
-    with np.errstate(under="ignore"):
-        for hi in range(T, 0, -FACTOR_STEPS):  # blocks of steps from the end, factors per block
-            lo = max(0, hi - FACTOR_STEPS)
-            M = _step_factors(p, cache, lo, hi, ws)
-            steps = zip(
-                range(hi - 1, lo - 1, -1), U4[lo + 1 : hi + 1][back], M[back],
-                Q[lo:hi][back], dZ_rows[lo:hi][back], dH_rows[lo:hi][back], U[lo:hi][back],
-                U_rows[lo:hi][back], strict=True,
-            )  # fmt: skip
-            for t, u, m, q, dz, dh_prev, u_prev, uf in steps:
-                if t in ext_steps:  # dL/dh_t from outside the recurrence
-                    e_t, E = align([U[t + 1]], E, ext.values[t], int(ext.exp[t]))
-                    U[t + 1, :, H:] += e_t
-                np.multiply(u, m, out=prod)
-                np.add(from_dc, from_dh, out=q)  # dc_t, dz_t, dc_{t-1}
-                exp[t] = E
-                mv(dz, W_hh, out=dh_prev)  # into h_{t-1} through W_hh
-                if ws is not None:  # lean: no scales to keep
-                    continue
-                s = sumsq(uf, uf)  # renormalise(u_prev), inline
-                if not LOW <= s <= HIGH and (k := rescale_exponent(float(s))):
-                    np.ldexp(u_prev, -k, out=u_prev)
-                    E += k
+    for hi in range(T, 0, -steps_per_block):  # blocks of steps from the end
+        lo = max(0, hi - steps_per_block)
+        M = _step_factors(p, cache, lo, hi, ws)
+        if ws is None:
+            E = _trace_block(lo, hi, M, R, U_rows, dZ_rows, dH_rows, W, mv, sumsq, ext, has_ext,
+                             exp, E)  # fmt: skip
+            continue
+        # lean: the factors one by one, five products a step against the one-product form's
+        # eighteen (which saves Python calls: they matter for one batch row, not for a batch)
+        steps = zip(
+            R[lo:hi][back], R[lo + 1 : hi + 1, 5][back], R[lo + 1 : hi + 1, 6][back],
+            M[back, 1, 0], M[back, 0, 1:4], M[back, 1, 4], M[back, 0, 5],
+            dZ_rows[lo:hi][back], dH_rows[lo:hi][back], range(hi - 1, lo - 1, -1), strict=True,
+        )  # fmt: skip
+        for q, dc_next, dh, Kc, K3, Kzo, F, dz, dh_prev, t in steps:
+            if has_ext[t]:  # dL/dh_t from outside the recurrence (unscaled in the lean mode)
+                dh += ext.values[t].T
+            dc = q[0]
+            np.multiply(dh, Kc, out=dc)  # dc_t = dc_next + dh ⊙ Kc
+            dc += dc_next
+            np.multiply(dc, K3, out=q[1:4])  # dz_[i|f|g] = dc_t ⊙ K3
+            np.multiply(dh, Kzo, out=q[4])  # dz_o = dh ⊙ Kzo
+            np.multiply(dc, F, out=q[5])  # dc_{t-1} as sent
+            mv(dz, W, out=dh_prev)  # into h_{t-1} through W_hh
     e = np.array(exp, dtype=np.int64)
-    grad_h, grad_c = ScaledGrad(R[1:, :, 6 * H :], e), ScaledGrad(R[:T, :, :H], e)
-    dZ = R[:T, :, H : 5 * H]
-    dh0, dc0 = R[0, :, 6 * H :], R[0, :, 5 * H : 6 * H]
+    grad_h = ScaledGrad(R[1:, 6].transpose(0, 2, 1), e)
+    grad_c = ScaledGrad(R[:T, 0].transpose(0, 2, 1), e)
+    dZ = R[:T, 1:5].transpose(0, 3, 1, 2).reshape(T, B, 4 * H)  # a view, as the forward's A
+    dh0, dc0 = R[0, 6].T, R[0, 5].T
     return _gradients(p, cache, dZ, e, grad_h, grad_c, dh0, dc0, E, ws)
+
+
+def _trace_block(lo, hi, M, R, U_rows, dZ_rows, dH_rows, W, mv, sumsq, ext, has_ext, exp, E):
+    """Steps hi-1 down to lo of the trace's backward: one product with M[t] and one sum per
+    step, the carried gradient renormalised by powers of two. Returns the carried exponent."""
+    U = R[:, 5:]  # U[t + 1] = [dc_t received | dh_t]: what step t multiplies
+    back = slice(None, None, -1)
+    prod = np.empty(M.shape[1:], dtype=R.dtype)
+    from_dc, from_dh = prod
+    steps = zip(
+        range(hi - 1, lo - 1, -1), U[lo + 1 : hi + 1, :, None][back], M[back],
+        R[lo:hi, :6][back], dZ_rows[lo:hi][back], dH_rows[lo:hi][back], U[lo:hi][back],
+        U_rows[lo:hi][back], strict=True,
+    )  # fmt: skip
+    with np.errstate(under="ignore"):
+        for t, u, m, q, dz, dh_prev, u_prev, uf in steps:
+            if has_ext[t]:  # dL/dh_t from outside the recurrence
+                e_t, E = align([U[t + 1]], E, ext.values[t].T, int(ext.exp[t]))
+                U[t + 1, 1] += e_t
+            np.multiply(u, m, out=prod)
+            np.add(from_dc, from_dh, out=q)  # dc_t, dz_t, dc_{t-1}
+            exp[t] = E
+            mv(dz, W, out=dh_prev)  # into h_{t-1} through W_hh
+            s = sumsq(uf, uf)  # renormalise(u_prev), inline
+            if not LOW <= s <= HIGH and (k := rescale_exponent(float(s))):
+                np.ldexp(u_prev, -k, out=u_prev)
+                E += k
+    return E
+
+
+def _step_bytes(H: int, B: int, dt: np.dtype) -> int:
+    """The bytes of one step's factors M[t]."""
+    return 12 * H * B * dt.itemsize
+
+
+def _matmul_left(dz: np.ndarray, W_T: np.ndarray, out: np.ndarray) -> None:
+    """dh_{t-1} (H, B) = W_hh^T dz_t: the batched case of np.dot(dz, W_hh) on rows."""
+    np.matmul(W_T, dz, out=out)
 
 
 def _gradients(p, cache, dZ, exp, grad_h, grad_c, dh0, dc0, E, ws=None) -> dict[str, object]:
     T, B, H = cache.C.shape
+    if ws is not None:
+        grads = _lean_gradients(p, cache, dZ, ws)
+        return {**grads, "grad_h": grad_h, "grad_c": grad_c, "dh0": dh0, "dc0": dc0}
     dZ_true = ScaledGrad(dZ, exp).plain()  # (T, B, 4H)
-    if ws is None:
-        flat = dZ_true.reshape(-1, 4 * H)  # a copy: dZ is a view on the backward's rows
-    else:  # the same copy, into a kept array (unscaled: dZ_true is dZ)
-        flat = scratch(ws, "flat", (T * B, 4 * H), dZ.dtype)
-        np.copyto(flat.reshape(T, B, 4 * H), dZ_true)
+    flat = dZ_true.reshape(-1, 4 * H)  # a copy: dZ is a view on the backward's rows
     scaled = dZ.reshape(T * B, 4 * H) if exp.any() else flat  # the same numbers when unscaled
-    H_prev = cache.S[:T, :, 6 * H :]  # (T, B, H) h_{t-1}
+    H_prev = cache.S[:T, 6].transpose(0, 2, 1)  # (T, B, H) h_{t-1}
     with np.errstate(all="ignore"):  # an exploded gradient is inf: kept as it is
         return {
             "params": _param_grads(p, cache, dZ_true, flat, H_prev),
@@ -324,8 +383,36 @@ def _param_grads(p, cache, dZ_true, flat, H_prev) -> dict[str, np.ndarray]:
         "b_hh": db.copy(),
     }
     if p.w_ci is not None:
-        C_prev = cache.S[: len(cache.C), :, :H]
+        C_prev = cache.S[: len(cache.C), 0].transpose(0, 2, 1)
         grads["w_ci"] = np.einsum("tbh,tbh->h", dZ_true[..., :H], C_prev)
         grads["w_cf"] = np.einsum("tbh,tbh->h", dZ_true[..., H : 2 * H], C_prev)
         grads["w_co"] = np.einsum("tbh,tbh->h", dZ_true[..., 3 * H :], cache.C)
     return grads
+
+
+def _lean_gradients(p, cache, dZ, ws) -> dict[str, object]:
+    """The parameter gradients and dL/dx of the lean mode (unscaled), from matrices over all
+    steps and batch rows, (4H, T·B) and (H, T·B): copied from the batch-last rows with
+    contiguous runs of B, which costs a fraction of gathering them batch first."""
+    T, B, H = cache.C.shape
+    dt = dZ.dtype
+    G = scratch(ws, "G", (4, H, T, B), dt)  # dz
+    np.copyto(G, dZ.reshape(T, B, 4, H).transpose(2, 3, 0, 1))
+    P = scratch(ws, "P", (H, T, B), dt)  # h_{t-1}
+    np.copyto(P, cache.S[:T, 6].transpose(1, 0, 2))
+    dz = G.reshape(4 * H, T * B)
+    db = dz.sum(1)
+    grads = {
+        "W_ih": dz @ cache.X.reshape(T * B, -1),
+        "W_hh": dz @ P.reshape(H, T * B).T,
+        "b_ih": db,
+        "b_hh": db.copy(),
+    }
+    if p.w_ci is not None:
+        C_prev, C = cache.S[:T, 0].transpose(1, 0, 2), cache.S[1:, 0].transpose(1, 0, 2)
+        grads["w_ci"] = np.einsum("htb,htb->h", G[0], C_prev)
+        grads["w_cf"] = np.einsum("htb,htb->h", G[1], C_prev)
+        grads["w_co"] = np.einsum("htb,htb->h", G[3], C)
+    with np.errstate(all="ignore"):  # an exploded gradient is inf: kept as it is
+        dX = (dz.T @ p.W_ih).reshape(T, B, -1)
+    return {"params": grads, "dX": ScaledGrad(dX, np.zeros(T, dtype=np.int64))}
