@@ -92,3 +92,22 @@ export function layerName(trace, index) {
   const H = widthOf(trace, index);
   return trace.bidirectional ? `layer ${layer} ${direction} (${H} units)` : `layer ${layer} (${H} units)`;
 }
+
+// One line a practitioner can check against what they trained: "LSTM, 2 layers of 64 and 32
+// units, bidirectional, reading token ids through an embedding (1000 tokens × 16), 10 outputs".
+const CELL_NAMES = { lstm: "LSTM", gru: "GRU" };
+export function describeModel(model) {
+  const cell = CELL_NAMES[model.cell] ?? (model.nonlinearity === "relu" ? "ReLU RNN" : "tanh RNN");
+  const variant = model.cell === "lstm" && model.variant && model.variant !== "standard" ? ` (${model.variant.replaceAll("_", " ")})` : "";
+  const layers = model.num_layers ?? 1;
+  const widths = Array.isArray(model.hidden_size) ? model.hidden_size : [model.hidden_size];
+  const units = new Set(widths).size === 1 ? `${widths[0]}` : `${widths.slice(0, -1).join(", ")} and ${widths.at(-1)}`;
+  const parts = [`${cell}${variant}`, `${layers} layer${layers === 1 ? "" : "s"} of ${units} units`];
+  if (model.bidirectional) parts.push("bidirectional");
+  if (model.proj_size) parts.push(`projected to ${model.proj_size}`);
+  const emb = model.embedding;
+  if (emb) parts.push(`reading token ids through an embedding (${emb.num_embeddings} tokens × ${emb.embedding_dim})`);
+  else if (model.input_size) parts.push(`${model.input_size} input${model.input_size === 1 ? "" : "s"}`);
+  if (model.output_size) parts.push(`${model.output_size} output${model.output_size === 1 ? "" : "s"}`);
+  return parts.join(", ");
+}

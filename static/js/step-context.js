@@ -46,3 +46,10 @@ export function showError(message) {
 export function showStatus(message) {
   dom.status.textContent = message;
 }
+// Where the model's weights come from, with "Back to random weights" beside it; "" when they
+// are the page's own random draw.
+export function showModelNote(message) {
+  $("weights-status").textContent = message;
+  $("weights-clear").hidden = !message;
+  if (!message) $("weights-file").value = "";
+}

@@ -5,7 +5,7 @@ import * as imported from "./imported.js";
 import { brackets, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToText } from "./inputs.js";
 import { registerPage } from "./pagelink.js";
 import { parse, serialise, traceKey } from "./state.js";
-import { $, dom, page, saveUrl, showError, state } from "./step-context.js";
+import { $, dom, page, saveUrl, showError, showModelNote, state } from "./step-context.js";
 import { liveTyped } from "./step-live.js";
 import { player } from "./step-player.js";
 import { render, updateCharts } from "./step-render.js";
@@ -32,8 +32,14 @@ function showInputGroups() {
   else if (state.kind === "text") dom.text.value = state.text;
   $("gen-group").hidden = state.kind === "text" || state.kind === "custom";
   $("seq-group").hidden = state.kind === "text" || state.kind === "brackets";
+  // A model with its own weights: the random draw's settings do nothing, and its text goes
+  // through its vocabulary when it has an embedding
+  const model = page.uploadedModel;
   $("variant").disabled = state.cell !== "lstm";
-  $("fbias").disabled = state.cell !== "lstm";
+  $("fbias").disabled = state.cell !== "lstm" || Boolean(model);
+  for (const id of ["seed", "rinit", "gain"]) $(id).disabled = Boolean(model);
+  $("kind").querySelector('option[value="text"]').textContent = model?.embedding
+    ? "typed text (tokens)" : "typed text (one-hot)";
   if (!dom.seq.hidden) {
     try {
       dom.seq.value = state.kind === "custom" ? urlToText(state.seq) : formatNumbers(numericRows(state));
@@ -75,7 +81,10 @@ dom.form.addEventListener("change", (ev) => {
     render(page.trace, player.t);
     return;
   }
-  if (["cell", "hidden", "layers", "variant"].includes(key)) page.uploadedModel = null;
+  if (["cell", "hidden", "layers", "variant"].includes(key) && page.uploadedModel) {
+    page.uploadedModel = null; // a new architecture: the page's own random weights again
+    showModelNote("");
+  }
   state.t = 0;
   showInputGroups();
   saveUrl(true);
@@ -142,8 +151,7 @@ function applyUrl(search, { model = null } = {}) {
   const relayer = next.layer !== state.layer;
   Object.assign(state, next);
   page.uploadedModel = model;
-  $("weights-status").textContent = model ? "Using the model the teacher shared with the class." : "";
-  $("weights-clear").hidden = !model;
+  showModelNote(model ? `Using the model the teacher shared with the class: ${imported.describeModel(model)}.` : "");
   fillControls();
   player.setSpeed(state.speed);
   setFast();

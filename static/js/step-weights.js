@@ -6,7 +6,7 @@ import * as api from "./api.js";
 import * as exporter from "./export.js";
 import * as imported from "./imported.js";
 import { joiningClass } from "./pagelink.js";
-import { $, page, showError, state } from "./step-context.js";
+import { $, page, showError, showModelNote, state } from "./step-context.js";
 import { fillControls } from "./step-controls.js";
 import { run } from "./step-run.js";
 
@@ -23,8 +23,7 @@ async function useWeights(file) {
       layers: page.uploadedModel.num_layers, variant: page.uploadedModel.variant || "standard", layer: 0,
     });
     fillControls();
-    $("weights-status").textContent = `Using weights from ${file.name} (not kept in the link).`;
-    $("weights-clear").hidden = false;
+    showModelNote(`Using weights from ${file.name}: ${imported.describeModel(page.uploadedModel)} (not kept in the link).`);
     run();
   } catch (err) {
     const needs = err instanceof imported.NeedsNonlinearity;
@@ -61,9 +60,8 @@ $("weights-clear").addEventListener("click", () => {
   page.uploadedModel = null;
   weightsFile = null;
   $("nonlinearity-group").hidden = true;
-  $("weights-file").value = "";
-  $("weights-status").textContent = "";
-  $("weights-clear").hidden = true;
+  showModelNote("");
+  fillControls();
   run();
 });
 
@@ -97,6 +95,5 @@ export function adoptTrainedModel() {
     return;
   }
   page.uploadedModel = model;
-  $("weights-status").textContent = "Using the model trained on the Train page (not kept in the link).";
-  $("weights-clear").hidden = false;
+  showModelNote(`Using the model trained on the Train page: ${imported.describeModel(model)} (not kept in the link).`);
 }

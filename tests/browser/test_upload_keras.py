@@ -122,6 +122,19 @@ def test_keras_file_and_vocabulary_show_the_gates_of_both_layers_with_tokens(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "upload_keras_layer1.png"), full_page=True)
 
+    # the controls say what the file's model is, and that the random draw's settings are idle
+    expect(page.locator("#weights-status")).to_contain_text(
+        "LSTM, 2 layers of 12 and 6 units, reading token ids through an embedding (12 tokens"
+    )
+    assert page.locator("#kind option[value='text']").inner_text() == "typed text (tokens)"
+    assert all(page.locator(f"#{c}").is_disabled() for c in ("seed", "fbias", "rinit", "gain"))
+    page.fill("#hidden", "4")  # a new architecture: back to the page's own random weights
+    page.press("#hidden", "Enter")
+    expect(page.locator("#weights-status")).to_have_text("")
+    assert page.locator("#weights-clear").is_hidden()
+    assert page.locator("#kind option[value='text']").inner_text() == "typed text (one-hot)"
+    assert not page.locator("#seed").is_disabled()
+
 
 def test_a_plain_rnn_file_asks_tanh_or_relu_and_runs_as_chosen(page, base_url) -> None:
     page.goto(f"{base_url}/?kind=custom&seq=1,2,3;0,-1,0.5")

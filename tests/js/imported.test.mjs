@@ -57,3 +57,15 @@ test("an exact zero gradient reads 0, not 'not yet'", () => {
   assert.equal(gradLabel(tr, { t: 0, layer: 0 }, 0), "At step 0: ‖∂L/∂h‖ = 0");
   assert.equal(gradLabel(tr, { t: 0, layer: 0 }, 1), "At step 0: ‖∂L/∂h‖ = not yet");
 });
+
+test("a model is described as a practitioner would check it: cell, widths, directions, embedding", () => {
+  assert.equal(
+    imported.describeModel({ cell: "lstm", num_layers: 2, hidden_size: [64, 32], bidirectional: true,
+      embedding: { num_embeddings: 1000, embedding_dim: 16 }, output_size: 10 }),
+    "LSTM, 2 layers of 64 and 32 units, bidirectional, reading token ids through an embedding (1000 tokens × 16), 10 outputs",
+  );
+  assert.equal(imported.describeModel({ cell: "rnn", nonlinearity: "relu", hidden_size: 8, input_size: 3 }),
+    "ReLU RNN, 1 layer of 8 units, 3 inputs");
+  assert.equal(imported.describeModel({ cell: "lstm", variant: "no_forget_gate", num_layers: 3, hidden_size: [4, 4, 2], input_size: 1, output_size: 1 }),
+    "LSTM (no forget gate), 3 layers of 4, 4 and 2 units, 1 input, 1 output");
+});
