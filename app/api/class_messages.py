@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from .schemas import Strict
 
@@ -15,6 +15,7 @@ MAX_QUESTION, MAX_CHOICE, MAX_CHOICES = 500, 200, 8
 # a path on this server ("/compare?T=200"): never another site ("//evil", "https://...")
 LOCAL_URL = r"^/([^/\s\\][^\s\\]*)?$"
 MODEL_KEY = r"^[0-9a-f]{64}$"  # SHA-256 of a model's canonical JSON (POST /api/models)
+MAX_RELAY_FRAMES = 64  # training frames in one relay message
 
 
 class Hello(BaseModel):
@@ -73,11 +74,31 @@ class StatusIn(BaseModel):
     following: bool
 
 
+class RelayFrame(BaseModel):
+    """One frame of the teacher's training (WS /ws/train) for one of its networks; its other
+    fields pass as they are (the whole message stays within class_message_bytes)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
+    cell: Literal["lstm", "gru", "rnn"]
+    type: Literal["start", "queued", "progress", "eval", "sample", "paused", "resumed", "done",
+                  "error"]  # fmt: skip
+
+
+class RelayIn(BaseModel):
+    """What the teacher's /train page receives, passed on to the students' pages, which draw
+    it as their own: a training runs once, on the teacher's page."""
+
+    model_config = Strict
+    type: Literal["relay"]
+    run: str = Field(pattern=r"^[0-9a-z]{1,16}$", description="the teacher's run: a new one resets")
+    frames: list[RelayFrame] = Field(min_length=1, max_length=MAX_RELAY_FRAMES)
+
+
 ClientMessage = Annotated[
-    StateIn | RecallIn | EndIn | PollIn | ClosePollIn | AnswerIn | StatusIn | Hello,
+    StateIn | RecallIn | EndIn | PollIn | ClosePollIn | AnswerIn | StatusIn | RelayIn | Hello,
     Field(discriminator="type"),
 ]
 MESSAGE = TypeAdapter(ClientMessage)
 HELLO = TypeAdapter(Hello)
-TEACHER_ONLY = {"state", "recall", "end", "poll", "close_poll"}
+TEACHER_ONLY = {"state", "recall", "end", "poll", "close_poll", "relay"}
 STUDENT_ONLY = {"answer", "status"}

@@ -265,6 +265,10 @@ class Hub:
     async def close_poll(self, code: str) -> None:
         raise NotImplementedError
 
+    async def relay(self, code: str, frame: dict[str, Any]) -> None:
+        """Send a frame to the students as it is; the class's state does not change."""
+        raise NotImplementedError
+
     async def end(self, code: str, reason: str) -> None:
         raise NotImplementedError
 
@@ -467,6 +471,9 @@ class MemoryHub(Hub):
         closed = room.tally("poll_closed") or {}
         room.poll, room.answers = None, {}
         self._publish(code, room, "all", closed)
+
+    async def relay(self, code: str, frame: dict[str, Any]) -> None:
+        self._publish(code, self._room(code), "students", frame)
 
     async def end(self, code: str, reason: str) -> None:
         room = self._room(code)

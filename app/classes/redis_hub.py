@@ -201,6 +201,12 @@ touch()
 publish('a', t)
 return 'ok'
 """,
+    # ARGV[5] the frame (JSON), for the students
+    "relay": """
+touch()
+publish('s', ARGV[5])
+return 'ok'
+""",
     # ARGV[5] the "ended" frame
     "end": """
 publish('x', ARGV[5])
@@ -297,6 +303,9 @@ class RedisHub(Hub):
             raise ProtocolError("choice is not one of the poll's choices")
         if out == b"member":
             raise ProtocolError("only a student in the class may answer")
+
+    async def relay(self, code: str, frame: dict[str, Any]) -> None:
+        await self._run("relay", code, dumps(frame))
 
     async def close_poll(self, code: str) -> None:
         if await self._run("close_poll", code) == b"none":

@@ -159,6 +159,37 @@ def test_a_student_cannot_drive_and_a_teacher_cannot_answer(client):
     assert state["seq"] == 1 and state["url"] == "/train"  # nothing the student sent applied
 
 
+def test_the_teachers_training_frames_reach_the_students_as_sent_and_change_no_state(client):
+    code, token = new_class(client)
+    frames = [{"cell": "lstm", "type": "start", "task": {"name": "adding", "metric": "mse"}},
+              {"cell": "lstm", "type": "progress", "step": 10, "steps": 100, "loss": 0.25,
+               "grad_norm": None, "steps_per_s": 150.0, "eta_s": 0.6},
+              {"cell": "gru", "type": "eval", "step": 10, "metric": {"mse": 0.2}}]  # fmt: skip
+    with (
+        joined(client, code, token) as (teacher, _),
+        joined(client, code) as (a, _),
+        joined(client, code) as (b, _),
+    ):
+        teacher.send_json({"type": "relay", "run": "r1", "frames": frames})
+        for student in (a, b):
+            assert next_of(student, "relay") == {"type": "relay", "run": "r1", "frames": frames}
+        a.send_json({"type": "relay", "run": "r2", "frames": frames})  # students cannot relay
+        assert "only the teacher" in next_of(a, "error")["detail"]
+        for bad in ({"type": "relay", "run": "r1", "frames": []},
+                    {"type": "relay", "run": "R 1", "frames": frames},
+                    {"type": "relay", "run": "r1", "frames": [{"cell": "rnn", "type": "snapshot"}]},
+                    {"type": "relay", "run": "r1", "frames": [{"cell": "cnn", "type": "eval"}]},
+                    {"type": "relay", "run": "r1", "frames": [frames[0]] * 65}):  # fmt: skip
+            teacher.send_json(bad)
+            assert next_of(teacher, "error")["detail"], bad
+        teacher.send_json({"type": "state", "url": "/train"})
+        state = next_of(b, "state")
+    assert state["seq"] == 1  # relays are not states
+    with joined(client, code) as (_, welcome):
+        assert welcome["state"]["url"] == "/train"  # and are not kept for late joiners
+        assert "relay" not in json.dumps(welcome)
+
+
 def test_a_wrong_or_missing_token_is_refused_with_1008(client):
     code, token = new_class(client)
     for hello in ({"type": "hello", "role": "teacher", "token": token[:-1] + "x"},
