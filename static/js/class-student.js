@@ -43,6 +43,9 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
       }
     },
     state: onState,
+    relay: (f) => {
+      if (status === "following" && !navigating) currentPage()?.relay?.(f);
+    },
     poll: showPoll,
     answered: (f) => answered(f.poll, f.choice),
     poll_closed: hidePoll,

@@ -6,7 +6,7 @@ import { formatDetail } from "./api.js";
 import { h, readJson, renderBars, writeJson } from "./class-dom.js";
 import { openClassSocket } from "./class-socket.js";
 import { forgetGatePoll, parseChoices, tallyBars } from "./class-state.js";
-import { MEMBER_KEY, currentPage, onPageChanged } from "./pagelink.js";
+import { MEMBER_KEY, currentPage, onPageChanged, setRelaySender } from "./pagelink.js";
 
 export const TEACHER_KEY = "lstmx.class.teacher"; // localStorage: {code, token, join_url}
 const MAX_URL = 4096; // the server's cap on a state's url
@@ -14,6 +14,9 @@ const MAX_URL = 4096; // the server's cap on a state's url
 // better says so (modelBody), others send these.
 const MODEL_FIELDS = ["cell", "input_size", "hidden_size", "num_layers", "variant", "output_size", "init", "weights"];
 const MIN_GAP_MS = 1000 / 32; // at most ~30 states a second: a 30 steps/s play, under the server's rate cap
+const RELAY_GAP_MS = 250; // relayed training frames go out in batches, four a second
+const RELAY_BYTES = 7000; // a batch's frames, under the server's 8192-byte message cap
+const RELAY_FRAMES = 64; // and its cap on frames per message
 
 export function savedClass() {
   const saved = readJson(localStorage, TEACHER_KEY);
@@ -75,6 +78,36 @@ export function runTeacher(cls, header) {
     refused: (detail) => finish(`Class ${cls.code} is no longer running: ${detail}`),
     lost: (delay) => note(`Connection lost: reconnecting in ${Math.ceil(delay / 1000)} s…`),
   });
+
+  // --- frames of work that runs on this page only (a training), for the students' pages ------
+  let relayRun = null;
+  const relayQueue = [];
+  let relayTimer = null;
+  const byteLength = (frame) => new TextEncoder().encode(JSON.stringify(frame)).length;
+  setRelaySender((run, frame) => {
+    if (run !== relayRun) {
+      if (relayRun !== null) flushRelay(); // the old run's last frames first
+      relayRun = run;
+    }
+    if (byteLength(frame) > RELAY_BYTES) return; // no frame of a training comes near it
+    relayQueue.push(frame);
+    relayTimer ??= setTimeout(flushRelay, RELAY_GAP_MS);
+  });
+  function flushRelay() {
+    clearTimeout(relayTimer);
+    relayTimer = null;
+    while (relayQueue.length) {
+      const frames = [];
+      let bytes = 0;
+      while (relayQueue.length && frames.length < RELAY_FRAMES) {
+        const size = byteLength(relayQueue[0]) + 1;
+        if (frames.length && bytes + size > RELAY_BYTES) break;
+        frames.push(relayQueue.shift());
+        bytes += size;
+      }
+      socket.send({ type: "relay", run: relayRun, frames }); // lost while reconnecting: a curve's gap
+    }
+  }
 
   // --- the sync -------------------------------------------------------------------------------
   function schedule() {
@@ -197,6 +230,7 @@ export function runTeacher(cls, header) {
   }
 
   function finish(message) {
+    setRelaySender(null);
     socket.close();
     writeJson(localStorage, TEACHER_KEY, null);
     delete document.body.dataset.classRole;

@@ -9,7 +9,9 @@
 //   url() the page's current URL state ("/?t=3&unit=2"), fresh even before the URL is written;
 //   playing() whether it is playing (optional);
 //   model() the model the page shows that is not in its URL (uploaded, trained), or null;
-//   modelBody(model) that model as /api/trace takes it (optional).
+//   modelBody(model) that model as /api/trace takes it (optional);
+//   relay({run, frames}) draw the teacher's relayed frames as the page's own (optional: a
+//     page whose work runs on the teacher's page alone, a training).
 // and calls pageChanged() when its view moves without a URL write (the player's steps).
 // A page whose tab follows a class starts only when told: `if (!joiningClass()) start()`.
 
@@ -54,3 +56,14 @@ export function joiningClass() {
 }
 
 export const MEMBER_KEY = CLASS_KEY;
+
+// A teacher's page hands the class the frames of work that runs on its page alone (a
+// training): relay(run, frame) does nothing unless this tab leads a class, whose panel
+// (class-teacher.js) sets the sender; a new run id tells the students to start afresh.
+let relaySender = null;
+export function setRelaySender(fn) {
+  relaySender = fn;
+}
+export function relay(run, frame) {
+  relaySender?.(run, frame);
+}

@@ -3,7 +3,7 @@
 // latest snapshot, and the trained model for the step-through page or as a download.
 
 import { formatDetail } from "./api.js";
-import { registerPage } from "./pagelink.js";
+import { registerPage, relay } from "./pagelink.js";
 import { rowsToUrl } from "./inputs.js";
 import { int, num, oneOf, parseKind, urlState } from "./urlstate.js";
 import { RUN_STYLE, drawLoss, drawMetric, drawSnapshot, metricText } from "./train-charts.js";
@@ -181,7 +181,7 @@ function handlers(run) {
       run.bar.value = f.step / settings.steps;
       run.text.textContent = `${f.stopped ? "stopped" : "finished"} at step ${f.step}`;
       run.metric.textContent = metricText(task, f.metric);
-      if (run === shown) offerModel(run);
+      if (run === shown && run.model) offerModel(run); // relayed: the model comes by the class
       finishIfAllDone();
     },
     error(f) {
@@ -278,11 +278,8 @@ function offerModel(run) {
   $("result-text").textContent = `${RUN_STYLE[run.cell].name}, H = ${run.model.hidden_size}, with its readout (${run.model.output_size} output${run.model.output_size > 1 ? "s" : ""}): weights under PyTorch names.`;
 }
 
-function start() {
-  for (const r of runs) r.socket.close();
-  settings = readForm();
-  writeUrl(settings);
-  fillForm(settings);
+// The cards, charts and panels of a new run of `settings` (empty: nothing has arrived yet).
+function prepareRuns() {
   $("error").textContent = "";
   $("runs").replaceChildren();
   $("download").hidden = true;
@@ -298,13 +295,56 @@ function start() {
   pick.replaceChildren(...runs.map((r) => new Option(RUN_STYLE[r.cell].name, r.cell)));
   pick.value = shown.cell;
   $("gates-pick-box").hidden = runs.length < 2;
-  const text = settings.task === "charlm" && uploadedText ? uploadedText.text : null;
   $("sample-now").textContent = "";
   $("sample-history").replaceChildren();
   $("sample-step").textContent = "";
-  for (const run of runs) run.socket = openTrainSocket(trainBody(settings, run.cell, text), handlers(run));
   setRunning(true);
   $("status").textContent = settings.mode === "race" ? "Racing RNN, LSTM and GRU on the same data." : "Training…";
+}
+
+// In a class, the teacher's frames go to the students' pages too (pagelink.relay), which draw
+// them through these same handlers: the training runs once, here. Not the snapshots (the
+// class's messages are small) nor the model (it travels with the class by its key).
+const RELAYED = new Set(["start", "queued", "progress", "eval", "sample", "paused", "resumed", "done", "error"]);
+let runId = "";
+function relaying(run, hooks) {
+  const out = { ...hooks };
+  for (const type of RELAYED) {
+    out[type] = (f) => {
+      const frame = { ...f, cell: run.cell, type };
+      delete frame.model;
+      relay(runId, frame);
+      hooks[type](f);
+    };
+  }
+  return out;
+}
+
+function start() {
+  for (const r of runs) r.socket?.close();
+  settings = readForm();
+  writeUrl(settings);
+  fillForm(settings);
+  prepareRuns();
+  runId = Math.random().toString(36).slice(2, 10);
+  const text = settings.task === "charlm" && uploadedText ? uploadedText.text : null;
+  for (const run of runs) run.socket = openTrainSocket(trainBody(settings, run.cell, text), relaying(run, handlers(run)));
+}
+
+// A student following a class: the teacher's training, drawn from the relayed frames.
+let watching = "";
+function watchRelay({ run: id, frames }) {
+  if (id !== watching) {
+    for (const r of runs) r.socket?.close();
+    watching = id;
+    settings = readForm(); // the teacher's settings, applied from the class's URL state
+    prepareRuns();
+    $("status").textContent = "Training on the teacher's page…";
+  }
+  for (const f of frames) {
+    const run = runs.find((r) => r.cell === f.cell);
+    if (run) handlers(run)[f.type]?.(f);
+  }
 }
 
 $("train-form").addEventListener("submit", (ev) => {
@@ -366,9 +406,10 @@ $("gates-pick").addEventListener("change", () => {
   if (shown.done && shown.model) offerModel(shown);
 });
 
-// A class follower sees the teacher's settings (the run itself stays on the teacher's page;
-// its model travels with the class once trained).
+// A class follower sees the teacher's settings and, relayed, the teacher's training (which
+// runs once, on the teacher's page; its model travels with the class once trained).
 registerPage({
+  relay: watchRelay,
   apply: (search) => {
     settings = urlFields.parse(search);
     fillForm(settings);

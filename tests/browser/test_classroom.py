@@ -342,3 +342,40 @@ def test_an_uploaded_model_travels_with_the_class(make_page, browser, base_url, 
         assert len(errors) == 1  # the model store's 404, as the browser logs it
     finally:
         late.close()
+
+
+def test_students_watch_the_teachers_training_as_it_runs(make_page, base_url):
+    """A race of three networks, trained once on the teacher's page: each student's /train
+    page draws the same curves, bars and metrics from the relayed frames, and trains nothing."""
+    teacher = make_page(1280, 720, timeout=SLOW)
+    teacher.goto(f"{base_url}/train?len=20&steps=200&hidden=8&mode=race")
+    teacher.wait_for_selector("body[data-ready='1']")
+    teacher.get_by_role("button", name="Start a class").click()
+    code = teacher.locator("[data-class-code]").get_attribute("data-class-code")
+    student = make_page(390, 844, timeout=SLOW)
+    opened: list[str] = []
+    student.on("websocket", lambda ws: opened.append(urlparse(ws.url).path))
+    student.goto(f"{base_url}/c/{code}")
+    student.wait_for_selector("body[data-class-status='following'][data-ready='1']")
+    assert urlparse(student.url).path == "/train" and url_state(student)["mode"] == "race"
+
+    teacher.get_by_role("button", name="Start training").click()
+    student.wait_for_function("() => document.querySelector('.run-gru progress')?.value > 0")
+    assert student.text_content("#status") == "Training on the teacher's page…"
+    finished = "() => document.getElementById('status').textContent === 'Finished.'"
+    teacher.wait_for_function(finished)
+    student.wait_for_function(finished)
+    runs = "() => lstmxTrain.runs.map(r => [r.cell, r.losses, r.evals])"
+    watched, trained = student.evaluate(runs), teacher.evaluate(runs)
+    assert [cell for cell, _, _ in watched] == ["rnn", "lstm", "gru"]
+    assert watched == trained and all(len(losses) >= 10 for _, losses, _ in watched)
+    for cell in ("rnn", "lstm", "gru"):
+        for part in ("run-text", "run-metric"):
+            got = student.text_content(f".run-{cell} .{part}")
+            assert got == teacher.text_content(f".run-{cell} .{part}")
+        assert "finished at step 200" in student.text_content(f".run-{cell} .run-text")
+    points = "() => document.getElementById('loss-chart').data.map(d => d.x.length)"
+    assert student.evaluate(points) == teacher.evaluate(points)
+    assert "/ws/train" not in opened  # the student's page trained nothing itself
+    student.evaluate("() => window.scrollTo(0, 0)")
+    shot(student, "class_student_train_390x844")
