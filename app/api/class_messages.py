@@ -23,6 +23,10 @@ class Hello(BaseModel):
     type: Literal["hello"]
     role: Literal["student", "teacher"]
     token: str | None = Field(None, max_length=128, description="the teacher's secret")
+    member: str | None = Field(
+        None, pattern=r"^[0-9a-f]{32}$",
+        description="a student's id, kept by the tab: a page change is the same student",
+    )  # fmt: skip
 
 
 class StateIn(BaseModel):

@@ -241,8 +241,9 @@ class Hub:
         raise NotImplementedError
 
     async def join(self, code: str, member: str | None) -> dict[str, Any]:
-        """Add a student (member id) or a teacher socket (None); the snapshot for the welcome:
-        {"state", "members", "following", "poll", "tally", "rev"}. LimitError when full."""
+        """Add a student's socket (member id) or a teacher socket (None); the snapshot for the
+        welcome: {"state", "members", "following", "poll", "tally", "answer" (the student's
+        choice in the open poll, or None), "rev"}. LimitError when full."""
         raise NotImplementedError
 
     async def leave(self, code: str, member: str) -> None:
@@ -344,6 +345,7 @@ class Room:
     members: dict[str, bool] = field(default_factory=dict)  # member id -> following
     poll: dict[str, Any] | None = None  # the open poll's frame
     answers: dict[str, int] = field(default_factory=dict)  # member id -> choice index
+    sockets: dict[str, int] = field(default_factory=dict)  # member id -> its sockets
     polls: int = 0  # polls opened so far: the next poll's id is polls + 1
     rev: int = 0
 
@@ -406,20 +408,27 @@ class MemoryHub(Hub):
     async def join(self, code: str, member: str | None) -> dict[str, Any]:
         room = self._room(code)
         if member is not None:
-            if len(room.members) >= self.settings.max_class_members:
+            full = len(room.members) >= self.settings.max_class_members
+            if member not in room.members and full:
                 raise LimitError(
                     f"the class is full: at most {self.settings.max_class_members} students"
                 )
+            room.sockets[member] = room.sockets.get(member, 0) + 1
             room.members[member] = True
             self._members_changed(code, room)
         n, following = room.counts()
+        answer = room.answers.get(member) if member is not None else None
         return {"state": room.state, "members": n, "following": following, "poll": room.poll,
-                "tally": room.tally(), "rev": room.rev}  # fmt: skip
+                "tally": room.tally(), "answer": answer, "rev": room.rev}  # fmt: skip
 
     async def leave(self, code: str, member: str) -> None:
         room = self._room(code)
-        room.members.pop(member, None)
-        room.answers.pop(member, None)
+        left = room.sockets.get(member, 0) - 1
+        if left > 0:
+            room.sockets[member] = left
+            return
+        room.sockets.pop(member, None)
+        room.members.pop(member, None)  # their answer stays in the open poll's tally
         self._members_changed(code, room)
 
     async def status(self, code: str, member: str, following: bool) -> None:

@@ -4,6 +4,7 @@ Per class code C, with the idle time as their time to live (renewed by every ope
     lstmx:c:C     hash: digest, seq, rev, state (JSON), poll (JSON or ""), poll_id, poll_n, polls
     lstmx:c:C:m   hash: student member id -> "1" following | "0" exploring
     lstmx:c:C:a   hash: student member id -> choice index (answers to the open poll)
+    lstmx:c:C:n   hash: student member id -> its sockets (a page change overlaps two)
     lstmx:classes sorted set: code -> expiry time (ms), to count the classes against max_classes
 Frames go over the channel lstmx:ch:C as b"<audience>|<rev>|<JSON>". Every operation is one Lua
 script that changes the keys AND publishes the frames it causes, so the frames of all processes
@@ -53,14 +54,16 @@ POOL = 16  # connections to Redis per process (the pub/sub one aside)
 BATCH = 1000  # pub/sub messages handed out at most before the sockets' senders run
 AUDIENCE_CODES = set(AUDIENCES.values())
 
-# KEYS: room, members, answers, classes. ARGV: now (ms), idle (ms), channel, code, op args...
+# KEYS: room, members, answers, classes, sockets. ARGV: now (ms), idle (ms), channel, code,
+# op args...
 PREAMBLE = """
-local room, mem, ans, all = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local room, mem, ans, all, socks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, idle, chan, code = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local function touch()
   redis.call('PEXPIRE', room, idle)
   redis.call('PEXPIRE', mem, idle)
   redis.call('PEXPIRE', ans, idle)
+  redis.call('PEXPIRE', socks, idle)
   redis.call('ZADD', all, now + idle, code)
 end
 local function publish(aud, frame)
@@ -102,7 +105,7 @@ SCRIPTS = {
 redis.call('ZREMRANGEBYSCORE', all, '-inf', now)
 if redis.call('EXISTS', room) == 1 then return 'taken' end
 if redis.call('ZCARD', all) >= tonumber(ARGV[6]) then return 'full' end
-redis.call('DEL', mem, ans)
+redis.call('DEL', mem, ans, socks)
 redis.call('HSET', room, 'digest', ARGV[5], 'seq', 0, 'rev', 0, 'state', ARGV[7], 'poll', '',
            'poll_id', '', 'poll_n', 0, 'polls', 0)
 touch()
@@ -111,9 +114,13 @@ return 'ok'
     # ARGV[5] member id ('' for a teacher socket), [6] max members
     "join": """
 local member = ARGV[5]
+local answer = 'null'
 if member ~= '' then
-  if redis.call('HLEN', mem) >= tonumber(ARGV[6]) then return 'full' end
+  local known = redis.call('HEXISTS', mem, member) == 1
+  if not known and redis.call('HLEN', mem) >= tonumber(ARGV[6]) then return 'full' end
+  redis.call('HINCRBY', socks, member, 1)
   redis.call('HSET', mem, member, '1')
+  answer = redis.call('HGET', ans, member) or 'null'
   touch()
   members_changed()
 else
@@ -124,13 +131,15 @@ local poll = redis.call('HGET', room, 'poll')
 if poll == '' then poll = 'null' end
 return '{"state":' .. redis.call('HGET', room, 'state') .. ',"members":' .. n ..
        ',"following":' .. k .. ',"poll":' .. poll .. ',"tally":' .. (tally('tally') or 'null') ..
-       ',"rev":' .. redis.call('HGET', room, 'rev') .. '}'
+       ',"answer":' .. answer .. ',"rev":' .. redis.call('HGET', room, 'rev') .. '}'
 """,
     # ARGV[5] member id
+    # (their answer stays in the open poll's tally)
     "leave": """
-redis.call('HDEL', mem, ARGV[5])
-redis.call('HDEL', ans, ARGV[5])
 touch()
+if redis.call('HINCRBY', socks, ARGV[5], -1) > 0 then return 'ok' end
+redis.call('HDEL', socks, ARGV[5])
+redis.call('HDEL', mem, ARGV[5])
 members_changed()
 return 'ok'
 """,
@@ -210,7 +219,7 @@ return 'ok'
     # ARGV[5] the "ended" frame
     "end": """
 publish('x', ARGV[5])
-redis.call('DEL', room, mem, ans)
+redis.call('DEL', room, mem, ans, socks)
 redis.call('ZREM', all, code)
 return 'ok'
 """,
@@ -248,7 +257,7 @@ class RedisHub(Hub):
 
     async def _run(self, name: str, code: str, *args: Any) -> bytes:
         keys = [f"{PREFIX}c:{code}", f"{PREFIX}c:{code}:m", f"{PREFIX}c:{code}:a",
-                f"{PREFIX}classes"]  # fmt: skip
+                f"{PREFIX}classes", f"{PREFIX}c:{code}:n"]  # fmt: skip
         idle_ms = max(1, int(self.settings.class_idle_seconds * 1000))
         argv = [int(time.time() * 1000), idle_ms, CHANNEL + code, code, *args]
         try:

@@ -4,7 +4,7 @@
 // leave. Class membership lives in sessionStorage, so a navigation rejoins by itself.
 
 import { formatDetail } from "./api.js";
-import { h, writeJson } from "./class-dom.js";
+import { h, readJson, writeJson } from "./class-dom.js";
 import { openClassSocket } from "./class-socket.js";
 import { followAction, splitUrl } from "./class-state.js";
 import { MEMBER_KEY, currentPage, joiningClass } from "./pagelink.js";
@@ -21,13 +21,16 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
   let mode = exploring ? "explore" : "follow";
   let latest = null; // the teacher's last state
   let started = Boolean(currentPage()) && !joiningClass(); // the page showed its own view
-  writeJson(sessionStorage, MEMBER_KEY, { code, exploring });
+  // This tab's id in the class, kept with its membership: a page change is the same student
+  const kept = readJson(sessionStorage, MEMBER_KEY);
+  const id = kept?.code === code && /^[0-9a-f]{32}$/.test(kept.id ?? "") ? kept.id : newMemberId();
+  writeJson(sessionStorage, MEMBER_KEY, { code, exploring, id });
   let appliedModel = null; // the model key the page shows (null: its own seeded model)
   let navigating = false;
   let poll = null;
   const models = new Map(); // key -> {pending} | {model} | {error}
 
-  const socket = openClassSocket(code, () => ({ type: "hello", role: "student" }), {
+  const socket = openClassSocket(code, () => ({ type: "hello", role: "student", member: id }), {
     welcome(f) {
       say(following());
       ui.back.hidden = status !== "exploring";
@@ -36,6 +39,7 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
         startSolo();
       }
       if (f.poll) showPoll(f.poll);
+      if (f.poll && f.answer !== null && f.answer !== undefined) answered(f.poll.poll, f.answer); // before this page
       if (f.state && f.state.url) onState(f.state);
       else {
         onJoinPage?.waiting();
@@ -144,7 +148,7 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
   function setStatus(next) {
     if (next === status) return;
     status = next;
-    writeJson(sessionStorage, MEMBER_KEY, { code, exploring: status === "exploring" }); // kept across pages
+    writeJson(sessionStorage, MEMBER_KEY, { code, exploring: status === "exploring", id }); // kept across pages
     document.body.dataset.classStatus = status;
     ui.back.hidden = status !== "exploring";
     say(following());
@@ -281,4 +285,9 @@ function buildBar(code) {
   document.body.append(ui.missing, ui.poll, ui.bar);
   document.body.classList.add("has-class-bar");
   return ui;
+}
+
+function newMemberId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -59,12 +59,15 @@ def new_class(c: TestClient) -> tuple[str, str]:
 
 
 @contextmanager
-def joined(c: TestClient, code: str, token: str | None = None):
-    """A socket that said hello (as the teacher when a token is given); yields (ws, welcome)."""
+def joined(c: TestClient, code: str, token: str | None = None, member: str | None = None):
+    """A socket that said hello (as the teacher when a token is given; as the student with
+    this tab's member id when one is); yields (ws, welcome)."""
     with c.websocket_connect(f"/ws/class/{code}") as ws:
         hello = {"type": "hello", "role": "teacher" if token else "student"}
         if token:
             hello["token"] = token
+        if member:
+            hello["member"] = member
         ws.send_json(hello)
         welcome = ws.receive_json()
         assert welcome["type"] == "welcome", welcome
@@ -321,22 +324,44 @@ def test_one_answer_per_student_per_poll_and_a_new_answer_replaces_the_old(clien
     assert closed["counts"] == [0, 0, 2] and closed["members"] == 2
 
 
-def test_a_student_who_leaves_mid_poll_leaves_the_tally(client):
+def test_a_page_change_mid_poll_keeps_the_students_answer_and_counts_them_once(client):
+    """A student's tab keeps its member id across pages: the new page's socket may open before
+    the old one closes, and either way the student is one member with one answer."""
     code, token = new_class(client)
-    with joined(client, code, token) as (teacher, _), joined(client, code) as (stays, _):
+    me = "ab" * 16
+    with joined(client, code, token) as (teacher, _), joined(client, code) as (other, _):
         teacher.send_json({"type": "poll", "question": "q", "choices": ["a", "b"]})
-        poll = next_of(stays, "poll")["poll"]
-        with joined(client, code) as (leaves, welcome):
-            assert welcome["poll"]["poll"] == poll
-            leaves.send_json({"type": "answer", "poll": poll, "choice": 1})
-            next_of(leaves, "answered")
-            stays.send_json({"type": "answer", "poll": poll, "choice": 0})
-            next_of(stays, "answered")
-            while (t := next_of(teacher, "tally"))["answered"] < 2:
+        poll = next_of(other, "poll")["poll"]
+        with joined(client, code, member=me) as (first_page, welcome):
+            assert welcome["poll"]["poll"] == poll and welcome["answer"] is None
+            first_page.send_json({"type": "answer", "poll": poll, "choice": 1})
+            next_of(first_page, "answered")
+            while (t := next_of(teacher, "tally"))["answered"] < 1:
                 pass
-            assert t["counts"] == [1, 1] and t["members"] == 2
-        after = next_of(teacher, "tally")
-    assert after["counts"] == [1, 0] and after["answered"] == 1 and after["members"] == 1
+            with joined(client, code, member=me) as (second_page, welcome):  # overlapping sockets
+                assert welcome["answer"] == 1 and welcome["members"] == 2
+            assert next_of(teacher, "members")["members"] == 2  # still two students
+        # the student left (both sockets closed): their vote stays, they are not a member
+        while (t := next_of(teacher, "tally"))["members"] != 1:
+            pass
+        assert t["counts"] == [0, 1] and t["answered"] == 1
+        with joined(client, code, member=me) as (back, welcome):
+            assert welcome["answer"] == 1
+            back.send_json({"type": "answer", "poll": poll, "choice": 0})  # replaces, once
+            next_of(back, "answered")
+            while (t := next_of(teacher, "tally"))["counts"] != [1, 0]:
+                pass
+            assert t["answered"] == 1 and t["members"] == 2
+        teacher.send_json({"type": "close_poll"})
+        closed = next_of(other, "poll_closed")
+    assert closed["counts"] == [1, 0] and closed["answered"] == 1
+
+
+def test_a_member_id_must_be_32_hex_digits(client):
+    code, _ = new_class(client)
+    for member in ("short", "AB" * 16, "ab" * 17, 12):
+        frame, close = refused(client, code, {"type": "hello", "role": "student", "member": member})
+        assert frame["type"] == "error" and close == 1008, member
 
 
 def test_explore_then_bring_everyone_back(client):

@@ -115,9 +115,11 @@ def test_two_processes_serve_one_class_with_right_counts_and_order(pair, sockets
     code, token = made["code"], made["token"]
     teacher = a.ws(sockets, code, {"type": "hello", "role": "teacher", "token": token})
     assert recv(teacher, "welcome")["role"] == "teacher"
-    students = [b.ws(sockets, code, {"type": "hello", "role": "student"}) for _ in range(3)]
+    ids = [f"{k:032x}" for k in range(1, 5)]  # each tab's own id (32 hex digits)
+    hellos = [{"type": "hello", "role": "student", "member": m} for m in ids]
+    students = [b.ws(sockets, code, hello) for hello in hellos[:3]]
     # and one on the teacher's process
-    students.append(a.ws(sockets, code, {"type": "hello", "role": "student"}))
+    students.append(a.ws(sockets, code, hellos[3]))
     assert sorted(recv(s, "welcome")["members"] for s in students) == [1, 2, 3, 4]
     while recv(teacher, "members")["members"] != 4:
         pass
@@ -138,10 +140,16 @@ def test_two_processes_serve_one_class_with_right_counts_and_order(pair, sockets
     while (tally := recv(teacher, "tally"))["answered"] < 4:
         pass
     assert tally["counts"] == [1, 1, 2] and tally["members"] == 4
-    students.pop(1).close()  # a student on the other process leaves mid-poll
-    while (tally := recv(teacher, "tally"))["answered"] != 3:
+    students.pop(1).close()  # a student on the other process leaves mid-poll: the vote stays
+    while (tally := recv(teacher, "tally"))["members"] != 3:
         pass
-    assert tally["counts"] == [1, 1, 1] and tally["members"] == 3
+    assert tally["counts"] == [1, 1, 2] and tally["answered"] == 4
+    back = a.ws(sockets, code, hellos[1])  # and comes back, on the teacher's process
+    assert recv(back, "welcome")["answer"] == 2
+    students.append(back)
+    while (tally := recv(teacher, "tally"))["members"] != 4:
+        pass
+    assert tally["counts"] == [1, 1, 2] and tally["answered"] == 4
     teacher.send(json.dumps({"type": "end"}))
     for s in students:
         assert recv(s, "ended")["reason"]

@@ -3,7 +3,8 @@ browser context (its own storage, as on separate laptops), on one real server.
 
 The students join by the code (two through /c/CODE, one by typing it at /join); from then on
 each student's page, URL state and step follow the teacher's; explore and bring back; a poll
-answered by the three shows 3 on the teacher's tally. Every page must end with zero console
+answered by the three shows 3 on the teacher's tally, and still does after the teacher changes
+page mid-poll. Every page must end with zero console
 errors (the make_page fixture checks it).
 """
 
@@ -202,6 +203,16 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
     assert axe_violations(students[1], [".class-bar", ".class-poll"]) == []
     shot(teacher, "class_teacher_poll_1280x720")
     shot(students[1], "class_student_poll_390x844")
+    # the teacher changes page mid-poll: every tab keeps its student's id, so each student is
+    # still one member with their answer, on the new page too
+    teacher.locator("nav a[href='/']").click()
+    wait_all(students, "() => location.pathname === '/'")
+    for k, pg in enumerate(students):
+        pg.wait_for_selector(".class-poll[data-answered='1']")
+        choice = ["LSTM", "LSTM", "GRU"][k]
+        assert pg.get_by_role("button", name=choice).get_attribute("aria-pressed") == "true"
+    teacher.wait_for_selector(".class-counts[data-joined='3'][data-answered='3']")
+    assert teacher.locator(".tally-count").all_inner_texts() == ["0", "2", "1"]
     teacher.get_by_role("button", name="Close poll").click()
     wait_all(students, "() => document.querySelector('.class-poll').hidden")
 
@@ -217,7 +228,7 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
     assert teacher.locator(".class-code").is_visible()
     teacher.set_viewport_size({"width": 390, "height": 844})
     shot(teacher, "class_teacher_390x844")
-    shot(students[0], "class_student_lab_1280x720")
+    shot(students[0], "class_student_step_1280x720")
 
     # the end: every student is told, and keeps the page
     teacher.set_viewport_size({"width": 1280, "height": 720})

@@ -14,8 +14,11 @@ Unknown codes count against the caller's address: class_code_misses in class_mis
 seconds, then 429 (HTTP) or an error frame and close 1008 (WebSocket), known codes included.
 
 WS /ws/class/{code} (codes are case-insensitive). Client -> server:
-    {"type": "hello", "role": "student"} | {"type": "hello", "role": "teacher", "token": "..."}
-        first, within 10 s; then, from the teacher only:
+    {"type": "hello", "role": "student", ["member": "<32 hex digits>"]}
+    | {"type": "hello", "role": "teacher", "token": "..."}
+        first, within 10 s. member: the student's id, which the tab keeps across its pages, so
+        a page change (a new socket) is the same student, counted once, with their answer;
+        left out, the server makes one for this socket. Then, from the teacher only:
     {"type": "state", "url": "/compare?T=200", "mode": "follow"|"explore", "playing": bool,
      "model": "<model key>"|null}      any field left out keeps its value; url is a path on
                                        this server; a "seq" is ignored (the server numbers)
@@ -33,7 +36,8 @@ WS /ws/class/{code} (codes are case-insensitive). Client -> server:
     {"type": "status", "following": bool}   false: exploring on their own; true: back
 Server -> client:
     {"type": "welcome", "role", "state": <state frame>, "members": n, "following": k,
-     "poll": <poll frame>|null, ["tally": <tally frame>|null: teacher only]}   first, at once
+     "poll": <poll frame>|null, ["tally": <tally frame>|null: teacher only],
+     ["answer": this student's choice in the open poll | null: students only]}   first, at once
     {"type": "state", "seq", "url", "mode", "playing", "model", ["recall": true]}   to all, in
         seq order (seq 0, url null: the teacher has not sent a view yet); a state whose seq is
         not above the one applied is stale; "recall": true asks every student to return.
@@ -51,9 +55,11 @@ Server -> client:
     {"type": "error", "detail"}              nothing of the message applied; the socket stays
         open, except: unknown code, wrong token, too many guesses, class full, bad hello
         (close 1008); class service (Redis) unreachable (close 1011)
-Members are students only (the teacher's sockets are not counted); a student who leaves takes
-their answer with them. A socket that falls QUEUE_FRAMES behind, or does not read for the send
-timeout, is dropped; nobody else waits for it.
+Members are students only (the teacher's sockets are not counted), each once however many
+sockets carry their id; an answer stays in the open poll's tally when its student leaves (a
+vote cast counts, and a page change must not lose it), so "answered" may exceed "members". A
+socket that falls QUEUE_FRAMES behind, or does not read for the send timeout, is dropped;
+nobody else waits for it.
 """
 
 from __future__ import annotations
@@ -372,7 +378,7 @@ async def ws_class(ws: WebSocket, code: str) -> None:
     try:
         hello, code = await _admit(ws, hub, code, s)
         sub = Subscriber(hello.role)
-        member = secrets.token_hex(8) if hello.role == "student" else None
+        member = (hello.member or secrets.token_hex(16)) if hello.role == "student" else None
         try:
             await hub.subscribe(code, sub)
             snap = await hub.join(code, member)
@@ -390,6 +396,8 @@ async def ws_class(ws: WebSocket, code: str) -> None:
                    "poll": snap["poll"]}  # fmt: skip
         if hello.role == "teacher":
             welcome["tally"] = snap["tally"]
+        else:
+            welcome["answer"] = snap["answer"]
         sub.start(snap["rev"], dumps(welcome))
         await _session(ws, hub, code, hello.role, member, sub, s)
     except _RefusedError as exc:
