@@ -21,8 +21,9 @@ def shown_texts(page):
     return page.evaluate(
         """() => ({
           eq: [...document.querySelectorAll('#equations .eq-val')].map((e) => e.textContent),
-          code: Object.fromEntries([...document.querySelectorAll('#code ol:not([hidden]) li[data-quantity]')]
-            .map((li) => [li.dataset.quantity, li.children[1].textContent])),
+          code: Object.fromEntries(
+            [...document.querySelectorAll('#code ol:not([hidden]) li[data-quantity]')]
+              .map((li) => [li.dataset.quantity, li.children[1].textContent])),
           reading: [...document.querySelectorAll('#reading li')].map((li) => li.textContent),
         })"""
     )
