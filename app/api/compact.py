@@ -4,9 +4,10 @@ Every client gets the shared frames of the cached answer as they come: "start", 
 rounded "steps" blocks, the exact "grads" norms, "end" (serialize's compact section). The
 answer also holds every unit's exact columns; a client gets only those of the view it shows,
 and the reading counts of its thresholds, counted here on the exact columns. Its first view
-comes with the request (`view`), later ones as {"type": "view", "layer", "unit", "lo", "hi"}
-messages, so the socket stays open after "end" until the client closes it. Nothing is sent
-twice; a bad view gets an error frame and the socket stays open.
+comes with the request (`view`), later ones as {"type": "view", "layer", "unit", "lo", "hi",
+"also"} messages ("also", optional: more units of the layer whose columns the client reads,
+as a lesson does), so the socket stays open after "end" until the client closes it. Nothing
+is sent twice; a bad view gets an error frame and the socket stays open.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class View:
     unit: int | None  # None: every unit (the mean)
     lo: float
     hi: float
+    also: frozenset[int] = frozenset()  # more units whose columns the client reads
 
 
 def parse_view(raw: str, start: dict[str, Any]) -> View | str:
@@ -58,7 +60,13 @@ def parse_view(raw: str, start: dict[str, Any]) -> View | str:
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
             return f"view.{name} must be a number from 0 to 1"
         bounds.append(float(v))
-    return View(layer, unit if isinstance(unit, int) else None, *bounds)
+    also = msg.get("also", [])
+    if not isinstance(also, list) or len(also) > H or not all(
+        isinstance(u, int) and not isinstance(u, bool) and 0 <= u < H for u in also
+    ):
+        return f"view.also must be a list of units of layer {layer}, 0 to {H - 1}"
+    shown = unit if isinstance(unit, int) else None
+    return View(layer, shown, lo=bounds[0], hi=bounds[1], also=frozenset(also))
 
 
 class Client:
@@ -77,7 +85,7 @@ class Client:
             v is not None
             and isinstance(part, serialize.ColumnFrame)
             and part.layer == v.layer
-            and v.unit in (None, part.unit)
+            and (v.unit in (None, part.unit) or part.unit in v.also)
         )
 
     async def send_column(self, i: int) -> None:

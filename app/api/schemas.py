@@ -146,6 +146,7 @@ class ViewIn(BaseModel):
     unit: int | Literal["mean"] = Field(0, description='a unit, or "mean": every unit')
     lo: float = Field(0.01, ge=0, le=1, description="gate reading: closed below")
     hi: float = Field(0.95, ge=0, le=1, description="gate reading: open above")
+    also: list[int] = Field([], max_length=_S.max_hidden, description="more units read")
 
 
 class TraceRequest(BaseModel):

@@ -297,7 +297,8 @@ def grads_frame(t0: int, t1: int, trace: Trace) -> bytes:
 #   "reading" (a client, for its thresholds "lo", "hi"): per sigmoid gate and step the number
 #     of units closed (v < lo), partly open and open (v > hi), uint16, counted on exact values.
 # A client chooses what it shows with {"type": "view", "layer", "unit" (a number or "mean"),
-# "lo", "hi"} (app/api/routes/trace.py); without one it gets the shared frames only.
+# "lo", "hi", "also": [more units]} (app/api/compact.py); without one it gets the shared
+# frames only.
 
 DECIMALS = 4
 SCALE = 10**DECIMALS

@@ -7,9 +7,19 @@
 import * as api from "./api.js";
 import { page, showError, state } from "./step-context.js";
 
+let also = []; // more units of the layer shown whose exact numbers are read (a lesson's)
+
 // What the stream needs to know of the URL state.
 export function viewOf(s) {
-  return { layer: s.layer, unit: s.unit === "mean" ? "mean" : Number(s.unit), lo: s.lo, hi: s.hi };
+  const view = { layer: s.layer, unit: s.unit === "mean" ? "mean" : Number(s.unit), lo: s.lo, hi: s.hi };
+  return also.length ? { ...view, also } : view;
+}
+
+// Ask for these units' exact numbers as well as the unit shown's (a lesson reads them).
+export function need(units) {
+  if (units.join() === also.join()) return;
+  also = units.filter((u) => Number.isInteger(u));
+  if (page.trace) ready(page.trace);
 }
 
 let told = { trace: null, view: "" }; // the last view the stream of `trace` was told
@@ -24,6 +34,8 @@ export function onWhole(fn) {
 export function ready(tr) {
   if (!tr.layers[state.layer]?.heat) return true; // a whole trace: every number is exact
   const view = viewOf(state);
+  const width = tr.layers[state.layer].h.find((row) => row)?.length ?? 0;
+  if (view.also) view.also = view.also.filter((u) => u >= 0 && u < width); // a lesson's units
   const key = JSON.stringify(view);
   if (told.trace !== tr || told.view !== key) {
     told = { trace: tr, view: key }; // (the server sends nothing twice: telling it again is free)

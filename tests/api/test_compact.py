@@ -152,6 +152,9 @@ def test_a_view_message_brings_another_units_columns_and_counts_and_the_socket_s
         assert ws.receive_json()["detail"] == "view.layer must be a trace entry, 0 to 1"
         ws.send_text(json.dumps({"type": "view", "layer": 0, "unit": 0, "lo": 2, "hi": 0.9}))
         assert ws.receive_json()["detail"] == "view.lo must be a number from 0 to 1"
+        ws.send_text(json.dumps({"type": "view", "layer": 0, "unit": 0, "lo": 0, "hi": 1,
+                                 "also": [1, 5]}))  # fmt: skip
+        assert ws.receive_json()["detail"] == "view.also must be a list of units of layer 0, 0 to 4"
         ws.send_text("nonsense")
         assert ws.receive_json()["detail"].startswith('expected {"type": "view"')
         ws.send_text(json.dumps({"type": "view", "layer": 1, "unit": 0, "lo": 0.5, "hi": 0.9}))
@@ -185,3 +188,9 @@ def test_a_compact_stream_is_far_smaller_than_the_exact_numbers():
     exact = 1000 * 64 * 8 * 8  # gates, c, h, dL/dh, dL/dc of every unit in float64
     assert sent < 0.25 * exact
     assert sent < 1 * 2**20
+
+
+def test_a_view_can_ask_for_more_units_columns_as_a_lesson_reads_them():
+    frames = stream(BODY, {**VIEW, "also": [0, 3]})
+    assert [(h["layer"], h["unit"]) for k, h, _ in frames if k == "columns"] == [
+        (1, 0), (1, 3), (1, 0), (1, 3)]  # fmt: skip
