@@ -61,8 +61,10 @@ def parse_view(raw: str, start: dict[str, Any]) -> View | str:
             return f"view.{name} must be a number from 0 to 1"
         bounds.append(float(v))
     also = msg.get("also", [])
-    if not isinstance(also, list) or len(also) > H or not all(
-        isinstance(u, int) and not isinstance(u, bool) and 0 <= u < H for u in also
+    if (
+        not isinstance(also, list)
+        or len(also) > H
+        or not all(isinstance(u, int) and not isinstance(u, bool) and 0 <= u < H for u in also)
     ):
         return f"view.also must be a list of units of layer {layer}, 0 to {H - 1}"
     shown = unit if isinstance(unit, int) else None
