@@ -7,7 +7,6 @@ Code panel's highlighted line follows the player, forward and then backward.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 pytestmark = pytest.mark.browser
 pytest.importorskip("playwright.sync_api")
 
-from tests.browser.test_step_page import diagram, open_page, page_body, post_trace  # noqa: E402
+from tests.browser.test_step_page import diagram, fixed4, open_page, page_body, post_trace  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
 
@@ -28,10 +27,6 @@ PAGE_TRACE = """() => {
 }"""
 HEAT_F = "(lstmExplainer.trace.layers[0].heat || lstmExplainer.trace.layers[0]).gates.f"
 
-
-def fixed4(v):
-    """The integer toFixed(4) prints of v: nearest to v·10^4 on v's exact value, ties up."""
-    return int(Decimal(v).scaleb(4).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def wait_columns(page, unit):

@@ -3,10 +3,11 @@ number the page holds or exports equal to the API's, exactly."""
 
 import json
 import urllib.request
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
+
+from tests.browser.test_step_page import fixed4
 
 pytestmark = pytest.mark.browser
 QUERY = "kind=random&len=300&hidden=16&t=120&unit=5"
@@ -52,10 +53,6 @@ def test_a_first_visit_costs_under_2_mib_and_the_trace_comes_in_binary_blocks(pa
     assert counts["http"] < 2 * 2**20, counts  # plotly.js alone is 4.8 MB uncompressed
     assert counts["binary"] >= 2 and counts["text"] == 2, counts  # start, blocks..., end
 
-
-def fixed4(v):
-    """The integer toFixed(4) prints of v: nearest to v·10^4 on v's exact value, ties up."""
-    return int(Decimal(v).scaleb(4).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def test_the_page_holds_the_api_numbers_exactly_and_exports_them(page, base_url):
