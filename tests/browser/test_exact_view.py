@@ -111,3 +111,28 @@ def test_a_float32_stream_brings_another_units_exact_float32_columns(page, base_
         assert np.array_equal(np.array(got[key]), expect), key
         assert not np.array_equal(expect, np.array(rows, dtype=np.float64)[:, 3]), key
     assert all(v is None for v in got["other"])  # unit 2 was never shown: no number for it
+
+
+def test_a_stream_gone_after_the_end_gives_way_to_one_post_of_the_whole_answer(page, base_url):
+    def cut_after_end(ws):  # the server side closes once the trace has ended (a restart, say)
+        server = ws.connect_to_server()
+
+        def to_page(message):
+            ws.send(message)
+            if isinstance(message, str) and '"type":"end"' in message:
+                ws.close()
+
+        server.on_message(to_page)
+
+    page.route_web_socket("**/ws/trace", cut_after_end)
+    open_page(page, base_url, "hidden=6&t=7&unit=1")
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.url.endswith("/api/trace") else None)
+    want = post_trace(base_url, page_body(hidden=6))["layers"][0]
+    page.select_option("#unit", "3")
+    page.wait_for_function("() => document.getElementById('diagram').dataset.unit === '3'")
+    assert_diagram_matches(page, {"layers": [want]})
+    assert len(posts) == 1
+    # the page now holds the whole exact answer: every unit, no rounded heatmap values
+    held = page.evaluate("() => [lstmExplainer.trace.layers[0]].map((L) => [L.h, !L.heat])[0]")
+    assert held == [want["h"], True]
