@@ -7,7 +7,7 @@ and the reading counts of its thresholds, counted here on the exact columns. Its
 comes with the request (`view`), later ones as {"type": "view", "layer", "unit", "lo", "hi",
 "also"} messages ("also", optional: more units of the layer whose columns the client reads,
 as a lesson does), so the socket stays open after "end" until the client closes it. Nothing
-is sent twice; a bad view gets an error frame and the socket stays open.
+is sent twice; a bad view gets an error frame marked "view": true, and the stream goes on.
 """
 
 from __future__ import annotations
@@ -136,7 +136,8 @@ async def serve(ws: WebSocket, answer: Any, first_view: dict[str, Any] | None) -
         while not messages.empty():
             view = parse_view(messages.get_nowait(), start)
             if isinstance(view, str):
-                await wsutil.send(ws, serialize.dumps({"type": "error", "detail": view}))
+                error = {"type": "error", "detail": view, "view": True}  # the stream goes on
+                await wsutil.send(ws, serialize.dumps(error))
             else:
                 await client.show(view, upto)
 

@@ -133,6 +133,9 @@ export function run() {
       }
     }),
     error: mine((frame) => {
+      // a view the trace does not have (a unit or layer from the URL beyond this model's):
+      // the stream goes on, and the page sends the view it settles on (fillUnits)
+      if (frame.view) return;
       ended = ended || !page.live.ready;
       showError(api.formatDetail(frame.detail));
       showStatus("");

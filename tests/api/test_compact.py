@@ -146,7 +146,7 @@ def test_a_view_message_brings_another_units_columns_and_counts_and_the_socket_s
         # a bad view: a clear error, and the socket stays open
         ws.send_text(json.dumps({"type": "view", "layer": 0, "unit": 7, "lo": 0.5, "hi": 0.9}))
         error = ws.receive_json()
-        assert error["type"] == "error"
+        assert error["type"] == "error" and error["view"] is True
         assert error["detail"] == 'view.unit must be "mean" or a unit of layer 0, 0 to 4'
         ws.send_text(json.dumps({"type": "view", "layer": 2, "unit": 0, "lo": 0.5, "hi": 0.9}))
         assert ws.receive_json()["detail"] == "view.layer must be a trace entry, 0 to 1"

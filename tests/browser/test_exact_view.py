@@ -136,3 +136,11 @@ def test_a_stream_gone_after_the_end_gives_way_to_one_post_of_the_whole_answer(p
     # the page now holds the whole exact answer: every unit, no rounded heatmap values
     held = page.evaluate("() => [lstmExplainer.trace.layers[0]].map((L) => [L.h, !L.heat])[0]")
     assert held == [want["h"], True]
+
+
+def test_a_url_unit_beyond_the_model_settles_on_unit_0_without_an_error(page, base_url):
+    open_page(page, base_url, "hidden=4&unit=6&layer=2")  # the request's view names unit 6
+    want = post_trace(base_url, page_body(hidden=4))["layers"][0]
+    page.wait_for_function("() => document.getElementById('diagram').dataset.unit === '0'")
+    assert_diagram_matches(page, {"layers": [want]})
+    assert page.inner_text("#error") == ""
