@@ -103,3 +103,19 @@ test("text from the heatmaps' values is printed to the decimals they were rounde
   assert.equal(cellText("h", rows, null, { t: 0, unit: 1 }, 2, 4), "step 0 of 0 to 1, unit 1: h = \u22120.5000");
   assert.equal(cellText("h", rows, null, { t: 0, unit: 0 }, 2, 4), "step 0 of 0 to 1, unit 0: h = not computed yet");
 });
+
+test("a lesson's quantities name the units whose exact numbers it reads", async () => {
+  const { unitsRead } = await import("../../static/js/lesson-eval.js");
+  const at = (ref, add = 0) => ({ ref, add });
+  const qs = [
+    { kind: "series", name: "f", args: [at("t"), at("u")] }, // the unit shown
+    { kind: "reading", name: "o", args: [at("t"), at(null, 1)] }, // unit 1, named
+    { kind: "series", name: "x", args: [at("t"), at(null, 2)] }, // an input, not a unit
+    { kind: "norm", name: "dL/dh", args: [at("t")] },
+    undefined,
+  ];
+  const data = { page: "step", refs: { t: 2, u: 0, T: 4 } };
+  assert.deepEqual(unitsRead(qs, data), [0, 1]);
+  assert.deepEqual(unitsRead(qs, { ...data, refs: { t: 2, u: null, T: 4 } }), [1]); // the mean: every unit comes anyway
+  assert.deepEqual(unitsRead(qs, { page: "compare", refs: {} }), []);
+});
