@@ -5,7 +5,7 @@ key is the sha256 of the validated request dumped as JSON (every default filled 
 the schema's order, typed numbers as floats, so `{"live": false}` and nothing at all are one
 key) together with the kind of answer (the POST body, or one of the WebSocket framings).
 Anything that changes the answer is in the request, inline weights included; fields that only
-choose how it is sent (`live`, `frames`) are left out. Requests that differ only in ways the
+choose how it is sent (`live`, `frames`, `view`) are left out. Requests that differ only in ways the
 schema keeps (the order of the weights' names, 1 against 1.0 in a weight) are two keys: a
 miss, never a wrong answer.
 
@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 PAUSE_POLL = 0.005  # seconds between looks at the readers' progress, while paused
 PART_OVERHEAD = 64  # bytes a Python bytes object and its list slot cost beyond their length
-PRESENTATION = {"live", "frames"}  # request fields that choose how an answer is sent
+PRESENTATION = {"live", "frames", "view"}  # request fields that choose how an answer is sent
 
 
 def request_key(req: BaseModel, kind: str) -> str:

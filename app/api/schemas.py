@@ -138,6 +138,17 @@ class ClampIn(BaseModel):
         return v
 
 
+class ViewIn(BaseModel):
+    """What a client of the compact frames shows: its exact columns and counts follow it."""
+
+    model_config = Strict
+    layer: int = Field(0, ge=0, description="the trace entry shown")
+    unit: int | Literal["mean"] = Field(0, description='a unit, or "mean": every unit')
+    lo: float = Field(0.01, ge=0, le=1, description="gate reading: closed below")
+    hi: float = Field(0.95, ge=0, le=1, description="gate reading: open above")
+    also: list[int] = Field([], max_length=_S.max_hidden, description="more units read")
+
+
 class TraceRequest(BaseModel):
     model_config = Strict
     model: ModelIn = Field(default_factory=ModelIn)
@@ -150,4 +161,7 @@ class TraceRequest(BaseModel):
         "step",
         description="WebSocket only: one frame per step, several steps per frame, or the step "
         "page's binary frames",
+    )
+    view: ViewIn | None = Field(
+        None, description="WebSocket, compact frames only: what the client shows first"
     )

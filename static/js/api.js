@@ -66,8 +66,11 @@ export function openTraceSocket(body, handlers) {
   ws.addEventListener("message", (event) => {
     if (closedByUs) return;
     if (typeof event.data !== "string") {
-      // a compact block: handed on as the per-step frames it stands for
-      for (const frame of stepFrames(decodeFrame(event.data))) handlers[frame.type]?.(frame);
+      // a compact block: the heatmaps' steps and the norms are handed on as the per-step
+      // frames they stand for; a unit's exact columns and the reading counts as they are
+      const block = decodeFrame(event.data);
+      if (block.type === "columns" || block.type === "reading") handlers[block.type]?.(block);
+      else for (const frame of stepFrames(block)) handlers[frame.type]?.(frame);
       return;
     }
     const frame = JSON.parse(event.data);
@@ -82,6 +85,7 @@ export function openTraceSocket(body, handlers) {
     send: (msg) => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
     },
+    isOpen: () => ws.readyState === WebSocket.OPEN && !closedByUs,
     close: () => {
       closedByUs = true;
       // Closing a socket that is still connecting makes the browser log a warning: wait for it.
@@ -137,10 +141,21 @@ export function clearGrads(trace) {
   trace.loss = null;
 }
 
-// Append one forward step; x is the step's input row when known.
+// Append one forward step; x is the step's input row when known. A compact step (frame.heat)
+// holds the heatmaps' values, rounded to `decimals`: they go to layer.heat, and the exact rows
+// wait, empty (null), for the columns of the units shown (addColumns).
 export function addStep(trace, frame, x) {
   frame.layers.forEach((row, k) => {
-    const layer = trace.layers[k];
+    const exact = trace.layers[k];
+    if (frame.heat) {
+      exact.heat ??= { decimals: frame.heat, gates: {}, c: exact.c ? [] : null, h: [] };
+      exact.exact ??= { forward: new Set(), backward: new Set() };
+      const empty = () => new Array(row.h.length).fill(null);
+      for (const g of Object.keys(row.gates || {})) (exact.gates[g] ??= [])[frame.t] ??= empty();
+      if (exact.c) exact.c[frame.t] ??= empty();
+      exact.h[frame.t] ??= empty();
+    }
+    const layer = frame.heat ? exact.heat : exact;
     for (const [g, values] of Object.entries(row.gates || {})) {
       if (!layer.gates[g]) layer.gates[g] = [];
       layer.gates[g][frame.t] = values;
@@ -164,6 +179,48 @@ export function addGrad(trace, frame) {
   trace.gradFrom = Math.min(trace.gradFrom, frame.t);
 }
 
+// One unit's exact columns (a "columns" block): its values go into the exact rows, and the
+// unit is marked as there (layer.exact.forward for gates, c and h; .backward for dL/dh, dL/dc).
+export function addColumns(trace, block) {
+  const L = trace.layers[block.layer];
+  let pass = "forward";
+  for (const [name, k] of block.arrays) {
+    const values = block.values[`${name}/${k}`];
+    const rows = name.startsWith("gates.") ? (L.gates[name.slice(6)] ??= []) : L[name];
+    if (!rows) continue;
+    if (name.startsWith("grad_")) pass = "backward";
+    for (let i = 0; i < block.n; i += 1) {
+      const t = block.t + i;
+      if (!rows[t]) rows[t] = new Array(block.width).fill(null);
+      rows[t][block.unit] = finiteOrNull(values[i]);
+    }
+  }
+  L.exact ??= { forward: new Set(), backward: new Set() };
+  L.exact[pass].add(block.unit);
+}
+
+// The reading counts of one layer for thresholds lo, hi (a "reading" block):
+// layer.reading = {lo, hi, n, counts: {gate: {closed, partly, open}}}, typed arrays by step.
+export function addReading(trace, block) {
+  const counts = {};
+  for (const [name, k] of block.arrays) {
+    const [kind, gate] = name.split(".");
+    (counts[gate] ??= {})[kind] = block.values[`${name}/${k}`];
+  }
+  trace.layers[block.layer].reading = { lo: block.lo, hi: block.hi, n: block.n, counts };
+}
+
+// Whether the exact numbers of a view (a unit, or every unit for "mean") are in: always for
+// a trace that came whole; for a compact one, once its columns have come (the gradients' too
+// once the backward pass has begun).
+export function hasExact(trace, layer, unit) {
+  const L = trace.layers[layer];
+  if (!L?.exact) return true;
+  const width = L.h.find((row) => row)?.length ?? 0;
+  const has = (set) => (unit === "mean" ? set.size >= width : set.has(Number(unit)));
+  return has(L.exact.forward) && (trace.gradFrom === Infinity || has(L.exact.backward));
+}
+
 // A trace from POST /api/trace, with the same bookkeeping fields as a streamed one.
 export function completeTrace(trace) {
   return { ...trace, gradFrom: 0 };
@@ -175,7 +232,11 @@ export function completeTrace(trace) {
 // JSON header {type, t, n, arrays: [[name, layer, dtype, count], ...]}, then the arrays, each
 // little-endian in its dtype and padded to 8 bytes. Returns the header with `values`, a map
 // from "name/layer" to a typed array.
-const ARRAY_TYPES = { float64: Float64Array, float32: Float32Array };
+const ARRAY_TYPES = {
+  float64: Float64Array, float32: Float32Array, int16: Int16Array, int32: Int32Array, uint16: Uint16Array,
+};
+// The heatmaps' rounded values: n / 10^decimals, the type's smallest value standing for null.
+const SENTINEL = { int16: -32768, int32: -2147483648 };
 
 export function decodeFrame(buffer) {
   const view = new DataView(buffer);
@@ -203,28 +264,32 @@ export function stepFrames(block) {
   for (let i = 0; i < block.n; i += 1) {
     const t = block.t + i;
     const rows = [...layers].map((k) => layerRow(block, k, i));
-    frames.push(block.type === "steps" ? { type: "step", t, layers: rows } : { type: "grad", t, layers: rows });
+    const frame = block.type === "steps" ? { type: "step", t, layers: rows } : { type: "grad", t, layers: rows };
+    if (block.decimals !== undefined) frame.heat = block.decimals;
+    frames.push(frame);
   }
   return block.type === "steps" ? frames : frames.reverse();
 }
 
 function layerRow(block, k, i) {
   const row = block.type === "steps" ? { gates: {}, c: null } : {};
-  for (const [name, layer, , count] of block.arrays) {
+  for (const [name, layer, dtype, count] of block.arrays) {
     if (layer !== k) continue;
     const all = block.values[`${name}/${layer}`];
     const width = count / block.n; // a norm is one number per step, a state one row
-    const part = name.endsWith("_norm") ? finiteOrNull(all[i]) : Array.from(all.subarray(i * width, (i + 1) * width), finiteOrNull);
+    const scale = 10 ** (block.decimals ?? 0);
+    const value = dtype in SENTINEL ? (v) => (v === SENTINEL[dtype] ? null : v / scale) : finiteOrNull;
+    const part = name.endsWith("_norm") ? value(all[i]) : Array.from(all.subarray(i * width, (i + 1) * width), value);
     if (name.startsWith("gates.")) row.gates[name.slice(6)] = part;
     else row[name] = part;
   }
   return row;
 }
 
-// The trace with every field the API answers: a compact stream leaves out the gradient rows
-// (no view shows them), so an export asks POST /api/trace for the whole answer.
+// The trace with every field the API answers: a compact stream brings exact numbers only for
+// the units shown, so an export asks POST /api/trace for the whole answer.
 export async function exactTrace(trace) {
   if (trace.request?.frames !== "compact" || trace.request.live) return trace;
-  const { frames, live, ...body } = trace.request;
+  const { frames, live, view, ...body } = trace.request;
   return completeTrace(await postTrace(body));
 }

@@ -164,8 +164,10 @@ async function drawHeatmap(hm, ch, layer, steps, H, labels) {
     z,
     ...scaleFor(ch.kind, maxAbs(rows)),
     colorbar: { thickness: 14, len: 0.9, tickfont: { size: 13 } },
+    // a column of k steps shows their mean as a colour; its number would be the mean of
+    // rounded values (a compact trace's), so the label names the steps to choose instead
     hovertemplate: k > 1
-      ? `steps around t=%{x} (mean of ${k}) unit=%{y}<br>${ch.key}=%{z:.4f}<extra></extra>`
+      ? `steps around t=%{x} (${k} steps) unit=%{y}<br>choose one to read ${ch.key}<extra></extra>`
       : `t=%{x} unit=%{y}<br>${ch.key}=%{z:.4f}<extra></extra>`,
     xgap: steps <= 60 ? 1 : 0,
     ygap: H <= 32 ? 1 : 0,
@@ -183,6 +185,7 @@ async function drawHeatmap(hm, ch, layer, steps, H, labels) {
   ch.steps = steps;
   ch.units = H;
   ch.rows = rows;
+  ch.decimals = layer.decimals; // values rounded to this many (a compact trace's), else exact
   ch.labels = labels;
   ch.box.setAttribute("aria-valuemin", "0");
   ch.box.setAttribute("aria-valuemax", String(Math.max(0, steps - 1)));
@@ -240,11 +243,13 @@ export function keyedCell(cell, key, steps, units) {
 }
 
 // What a screen reader says for one cell: "step 3 of 10, input “l”, unit 2: f = 0.4312".
-export function cellText(key, rows, labels, { t, unit }, steps) {
+// Values rounded to `decimals` (a compact trace's heatmap) are read to those decimals.
+export function cellText(key, rows, labels, { t, unit }, steps, decimals) {
   const ch = labels ? labels[t] : undefined;
   const input = ch === undefined || ch === null ? "" : ch === " " ? ", input space" : `, input “${ch}”`;
   const v = rows[t] ? rows[t][unit] : null;
-  const value = v === null || v === undefined ? "not computed yet" : fmt(v, 4);
+  const shown = decimals === undefined ? fmt(v, 4) : v?.toFixed(decimals).replace(/^-/, "\u2212");
+  const value = v === null || v === undefined ? "not computed yet" : shown;
   return `step ${t} of 0 to ${steps - 1}${input}, unit ${unit}: ${key} = ${value}`;
 }
 
@@ -259,7 +264,7 @@ function makeMark(box) {
 // The slider's value is the step of the cell keys act on; its text names the cell and value.
 function announce(ch, cell) {
   ch.box.setAttribute("aria-valuenow", String(cell.t));
-  if (ch.steps > 0) ch.box.setAttribute("aria-valuetext", cellText(ch.key, ch.rows, ch.labels, cell, ch.steps));
+  if (ch.steps > 0) ch.box.setAttribute("aria-valuetext", cellText(ch.key, ch.rows, ch.labels, cell, ch.steps, ch.decimals));
 }
 
 // Ring the picked cell (never smaller than MARK_MIN px, so one of 2,000 steps still shows)

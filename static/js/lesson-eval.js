@@ -96,6 +96,19 @@ function series(name, L, cell, t, u, H) {
   return null;
 }
 
+// The units of the layer shown whose numbers these quantities read: a compact trace holds a
+// unit's exact numbers only once the page has asked for them (step-exact.js need).
+export function unitsRead(quantities, data) {
+  if (!data || data.page !== "step") return [];
+  const units = new Set();
+  for (const q of quantities) {
+    if (!q || (q.kind !== "series" && q.kind !== "reading") || q.name === "x") continue;
+    const u = index(q.args[1], data);
+    if (u !== null && u >= 0) units.add(u);
+  }
+  return [...units].sort((a, b) => a - b);
+}
+
 export function reading(v, lo, hi) {
   if (v === null || v === undefined || Number.isNaN(v)) return null;
   return v < lo ? "closed" : v > hi ? "open" : "partly open";

@@ -3,7 +3,7 @@
 // from location.search and writes it back with location.pathname, so the lesson stays in the
 // address while the page works as usual. Numbers are evaluated on the page's own run
 // (lesson-eval.js) a few times a second, so they follow the player and every change.
-import { answer, formatValue, holds, pageData, value } from "./lesson-eval.js";
+import { answer, formatValue, holds, pageData, unitsRead, value } from "./lesson-eval.js";
 
 const OWN_KEY = "lstmx.ownLesson"; // sessionStorage: a lesson file the user loaded
 const TICK_MS = 250;
@@ -225,8 +225,16 @@ class Panel {
     this.marked = null;
   }
 
+  // Every quantity the stop reads: its sentences', its checks' and its question's.
+  quantities() {
+    const { stop } = this;
+    const conds = [...stop.checks, ...(stop.question?.choices || []).map((c) => c.when)].filter(Boolean);
+    return [...this.spans.map((item) => item.seg.q), ...conds.flatMap((c) => [c.a, c.b]), stop.question?.answer];
+  }
+
   tick() {
     const data = pageData(this.stop.page);
+    globalThis.lstmExplainer?.need?.(unitsRead(this.quantities(), data)); // their exact numbers
     let pending = 0;
     for (const item of this.spans) {
       const v = value(item.seg.q, data);

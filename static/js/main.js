@@ -11,6 +11,7 @@ import { joiningClass } from "./pagelink.js";
 import { traceKey } from "./state.js";
 import { page, state } from "./step-context.js";
 import { fillControls, setFast } from "./step-controls.js";
+import { need } from "./step-exact.js";
 import { player } from "./step-player.js";
 import { run } from "./step-run.js";
 import { adoptTrainedModel } from "./step-weights.js";
@@ -20,4 +21,5 @@ fillControls();
 setFast();
 if (!joiningClass()) run(); // a class's follower starts with the teacher's state (classroom.js)
 // Exposed for debugging in the console and for the browser tests' diagnostics.
-globalThis.lstmExplainer = { state, get trace() { return page.trace; }, player, traceKey };
+// need(units): the exact numbers of these units of the layer shown too (lessons read them).
+globalThis.lstmExplainer = { state, get trace() { return page.trace; }, player, traceKey, need };

@@ -6,6 +6,7 @@ import * as charts from "./charts.js";
 import * as equations from "./equations.js";
 import { NAMES } from "./encodings.js";
 import { createCodePanel } from "./code.js";
+import * as exact from "./step-exact.js";
 import * as imported from "./imported.js";
 import { $, dom, page, state } from "./step-context.js";
 import { charLabels, gradLabel, inputLabel, readingRows, stepView } from "./view.js";
@@ -59,6 +60,7 @@ function textDue() {
 // One render for playing and scrubbing alike.
 export function render(tr, t) {
   if (!tr || tr.steps === 0 || !page.refs) return;
+  if (!exact.ready(tr)) return; // the view's exact numbers are on their way: shown once in
   const unit = state.unit;
   const where = { t, unit, layer: state.layer, lo: state.lo, hi: state.hi };
   const slice = stepView(tr, where);
@@ -114,11 +116,13 @@ export async function updateCharts() {
   if (!page.trace || page.trace.steps === 0) return;
   const layer = page.trace.layers[state.layer];
   await Promise.all([
-    charts.updateHeatmaps(page.heat, layer, page.trace.steps, imported.widthOf(page.trace, state.layer), charLabels(page.trace)),
+    charts.updateHeatmaps(page.heat, layer.heat ?? layer, page.trace.steps, imported.widthOf(page.trace, state.layer), charLabels(page.trace)),
     updateGradOnly(),
   ]);
   render(page.trace, page.player.t);
 }
+
+exact.onWhole(() => updateCharts());
 
 // Plotly redraws are throttled: frames can arrive far faster than charts can be drawn. The
 // pause between redraws is at least 4x the last redraw, so a long run's charts (slower to

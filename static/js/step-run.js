@@ -13,6 +13,7 @@ import * as imported from "./imported.js";
 import { buildInput } from "./inputs.js";
 import { traceKey } from "./state.js";
 import { $, dom, page, saveUrl, showError, showStatus, state } from "./step-context.js";
+import { viewOf } from "./step-exact.js";
 import { sendBackward } from "./step-live.js";
 import { player } from "./step-player.js";
 import { codePanel, render, scheduleCharts, scheduleRender, updateCharts } from "./step-render.js";
@@ -34,8 +35,9 @@ export function requestBody() {
   if (input.sequence && !page.uploadedModel) model.input_size = input.sequence[0].length;
   // a text model trained on /train reads characters in its own alphabet's order
   if (page.uploadedModel?.alphabet && input.text !== undefined) input.alphabet = page.uploadedModel.alphabet;
-  // frames: binary blocks of what the views show (the JSON protocol stays for API clients)
-  const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64", frames: "compact" };
+  // frames: binary blocks of what the views show, the exact numbers of the view (the JSON
+  // protocol stays for API clients)
+  const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64", frames: "compact", view: viewOf(state) };
   // live typing feeds one-hot characters: not through a vocabulary or an embedding
   if (state.live && state.kind === "text" && !body.input.vocab && !page.uploadedModel?.embedding) body.live = true;
   else addHolds(body);
@@ -104,6 +106,14 @@ export function run() {
       }
       scheduleRender();
     }),
+    columns: mine((block) => {
+      api.addColumns(page.trace, block);
+      scheduleRender();
+    }),
+    reading: mine((block) => {
+      api.addReading(page.trace, block);
+      scheduleRender();
+    }),
     grad: mine((frame) => {
       api.addGrad(page.trace, frame);
       scheduleCharts(!page.live.ready && !ended); // while the first pass streams, only the gradient chart
@@ -123,6 +133,9 @@ export function run() {
       }
     }),
     error: mine((frame) => {
+      // a view the trace does not have (a unit or layer from the URL beyond this model's):
+      // the stream goes on, and the page sends the view it settles on (fillUnits)
+      if (frame.view) return;
       ended = ended || !page.live.ready;
       showError(api.formatDetail(frame.detail));
       showStatus("");

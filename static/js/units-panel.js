@@ -6,7 +6,7 @@
 // trace shown, and select(layer, unit).
 
 import { formatDetail } from "./api.js";
-import { activationColour, spanText, stepsOf, valueRows } from "./units-view.js";
+import { activationColour, spanText, stepsOf, valueRows, valueText } from "./units-view.js";
 
 const $ = (id) => document.getElementById(id);
 const TOP = 5;
@@ -107,7 +107,7 @@ export function createUnitsPanel({ body, trace, select }) {
         const el = document.createElement("span");
         el.textContent = label;
         el.style.backgroundColor = activationColour((values[t] ?? 0) / scale);
-        el.title = `step ${t}: ${u.field} = ${values[t]}`;
+        el.title = `step ${t}: ${u.field} = ${valueText(tr, u.layer, values[t])}`;
         return el;
       }));
       li.append(button, line);

@@ -28,8 +28,16 @@ export function activationColour(v) {
   return `rgb(${mix.join(", ")})`;
 }
 
-// The (T x H) rows of field "h", "c" or a gate letter of one layer.
+// The (T x H) rows of field "h", "c" or a gate letter of one layer: of every unit, so a
+// compact trace's are the heatmaps' (rounded to L.heat.decimals).
 export function valueRows(trace, layer, field) {
-  const L = trace.layers[layer];
+  const L = trace.layers[layer].heat ?? trace.layers[layer];
   return field === "h" || field === "c" ? L[field] : L.gates[field];
+}
+
+// A value of valueRows as text: a compact trace's to the decimals it was rounded to (the
+// digits the exact value prints at that precision), else as it is.
+export function valueText(trace, layer, v) {
+  const heat = trace.layers[layer].heat;
+  return heat && v !== null && v !== undefined ? v.toFixed(heat.decimals) : String(v);
 }

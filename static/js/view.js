@@ -34,9 +34,21 @@ export function stepView(trace, { t, unit, layer }) {
   };
 }
 
-// How many units each sigmoid gate has closed / partly open / open at step t.
+// How many units each sigmoid gate has closed / partly open / open at step t. A compact
+// trace's counts come from the server, counted on the exact values for the thresholds asked
+// (layer.reading); until those for lo and hi are in there are none.
 export function readingRows(trace, { t, layer, lo, hi }) {
   const L = trace.layers[layer];
+  if (L.heat) {
+    const r = L.reading;
+    if (!r || r.lo !== lo || r.hi !== hi || t >= r.n) return [];
+    return (GATES[trace.cell] || [])
+      .filter((g) => SIGMOID.has(g) && r.counts[g])
+      .map((g) => {
+        const c = r.counts[g];
+        return { gate: g, counts: { closed: c.closed[t], "partly open": c.partly[t], open: c.open[t] } };
+      });
+  }
   return (GATES[trace.cell] || [])
     .filter((g) => SIGMOID.has(g) && L.gates[g]?.[t])
     .map((g) => ({ gate: g, counts: readingCounts(L.gates[g][t], lo, hi) }));

@@ -281,7 +281,11 @@ def validated(body: dict) -> dict:
 
 
 def forget_gates(page):
-    return page.evaluate("() => lstmExplainer.trace.layers[0].gates.f")
+    """The forget gates the page holds: the unit shown's exact, every unit's in the heatmap."""
+    return page.evaluate(
+        "() => { const L = lstmExplainer.trace.layers[0];"
+        " return {exact: L.gates.f, heat: (L.heat || L).gates.f}; }"
+    )
 
 
 @pytest.mark.timeout(300)

@@ -14,15 +14,39 @@ import pytest
 pytestmark = pytest.mark.browser
 pytest.importorskip("playwright.sync_api")
 
-from tests.browser.test_step_page import diagram, open_page, page_body, post_trace  # noqa: E402
+from tests.browser.test_step_page import diagram, fixed4, open_page, page_body, post_trace  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
 
 TEXT = "hello world"  # 11 steps
 PAGE_TRACE = """() => {
   const L = lstmExplainer.trace.layers[0];
-  return {c: L.c, grad_c: L.grad_c, f: L.gates.f, h: L.h};
+  const heat = L.heat || L;  // a compact trace's heatmaps (a whole trace's are its own numbers)
+  return {c: L.c, grad_c: L.grad_c, f: L.gates.f, h: L.h, unit: Number(lstmExplainer.state.unit),
+          heat: {c: heat.c, f: heat.gates.f, h: heat.h}};
 }"""
+HEAT_F = "(lstmExplainer.trace.layers[0].heat || lstmExplainer.trace.layers[0]).gates.f"
+
+
+
+def wait_columns(page, unit):
+    """Until the unit's exact columns are in, dL/dh the last (it comes after the norms)."""
+    page.wait_for_function(
+        f"() => lstmExplainer.trace.layers[0].grad_h.every((row) => row?.[{unit}] != null)"
+    )
+
+
+def assert_same(shown, want, name, field=None):
+    """The page's numbers of one field are the API's: the unit shown exactly, number for
+    number; no other unit's (their exact numbers were never asked for); and, for a heatmap's
+    field, every unit's to the 4 decimals the heatmap prints."""
+    rows, rows_api, u = shown[name], want[field or name], shown["unit"]
+    assert [row[u] for row in rows] == [row[u] for row in rows_api], name
+    assert all(v is None or v == rows_api[t][k] for t, row in enumerate(rows)
+               for k, v in enumerate(row) if k != u), name  # fmt: skip
+    if name in shown["heat"]:
+        heat = [[round(v * 1e4) for v in row] for row in shown["heat"][name]]
+        assert heat == [[fixed4(v) for v in row] for row in rows_api], name
 
 
 def held_gates(page):
@@ -35,7 +59,7 @@ def held_gates(page):
 def test_holding_f_open_by_keyboard_gives_the_api_numbers_for_that_clamp(page, base_url):
     open_page(page, base_url, "t=4&unit=2")
     free = post_trace(base_url, page_body())
-    assert page.evaluate(PAGE_TRACE)["c"] == free["layers"][0]["c"]
+    assert_same(page.evaluate(PAGE_TRACE), free["layers"][0], "c")
     assert held_gates(page) == []
 
     page.locator("[data-hold='f']").focus()  # "Hold f…", reached like any button
@@ -56,16 +80,17 @@ def test_holding_f_open_by_keyboard_gives_the_api_numbers_for_that_clamp(page, b
     page.wait_for_function("() => location.search.includes('hold=f%3A1%40*')")
     page.wait_for_function(
         "() => lstmExplainer.trace && lstmExplainer.trace.gradFrom === 0 && "
-        "lstmExplainer.trace.layers[0].gates.f.every((row) => row.every((v) => v === 1))"
+        f"{HEAT_F}.every((row) => row.every((v) => v === 1))"
     )
     page.wait_for_selector("body[data-ready='1']")
+    wait_columns(page, 2)
     body = page_body()
     body["clamp"] = [{"t": list(range(len(TEXT))), "gate": "f", "value": 1.0, "layer": 0}]
     held = post_trace(base_url, body)["layers"][0]
     shown = page.evaluate(PAGE_TRACE)
     for name in ("c", "grad_c", "h"):
-        assert shown[name] == held[name], name  # exactly, number for number
-    assert shown["f"] == held["gates"]["f"]
+        assert_same(shown, held, name)
+    assert_same(shown, held["gates"], "f")
     assert held["c"] != free["layers"][0]["c"]  # the hold changed the run
     assert held_gates(page) == ["f"]
     view = diagram(page)
@@ -85,9 +110,10 @@ def test_holding_f_open_by_keyboard_gives_the_api_numbers_for_that_clamp(page, b
     page.wait_for_function("() => !location.search.includes('hold=')")
     page.wait_for_function(
         "() => lstmExplainer.trace.gradFrom === 0 && "
-        "!lstmExplainer.trace.layers[0].gates.f.every((row) => row.every((v) => v === 1))"
+        f"!{HEAT_F}.every((row) => row.every((v) => v === 1))"
     )
-    assert page.evaluate(PAGE_TRACE)["grad_c"] == free["layers"][0]["grad_c"]
+    wait_columns(page, 2)
+    assert_same(page.evaluate(PAGE_TRACE), free["layers"][0], "grad_c")
     assert held_gates(page) == []
 
 
@@ -106,7 +132,7 @@ def test_a_hold_in_the_url_marks_only_its_steps_and_unit(page, base_url):
     body["clamp"] = [{"t": [2, 3], "gate": "i", "value": 0.0, "units": [1], "layer": 0},
                      {"t": every, "gate": "o", "value": 0.5, "layer": 0}]  # fmt: skip
     want = post_trace(base_url, body)["layers"][0]
-    assert page.evaluate(PAGE_TRACE)["c"] == want["c"]
+    assert_same(page.evaluate(PAGE_TRACE), want, "c")
 
 
 def code_line(page):
@@ -186,15 +212,18 @@ def test_clicking_a_gru_gate_holds_it_closed_at_this_step_for_this_unit(page, ba
         "() => lstmExplainer.trace.gradFrom === 0"
         " && lstmExplainer.trace.layers[0].gates.z[5][3] === 0"
     )
+    wait_columns(page, 3)
     body = page_body("gru")
     body["clamp"] = [{"t": [5], "gate": "z", "value": 0.0, "units": [3], "layer": 0}]
     want = post_trace(base_url, body)["layers"][0]
     shown = page.evaluate(
         "() => { const L = lstmExplainer.trace.layers[0];"
-        " return {h: L.h, grad_h: L.grad_h, z: L.gates.z}; }"
+        " return {h: L.h, grad_h: L.grad_h, z: L.gates.z, unit: 3,"
+        " heat: {h: L.heat.h, z: L.heat.gates.z}}; }"
     )
-    assert shown["h"] == want["h"] and shown["grad_h"] == want["grad_h"]
-    assert shown["z"] == want["gates"]["z"]
+    assert_same(shown, want, "h")
+    assert_same(shown, want, "grad_h")
+    assert_same(shown, want["gates"], "z")
     assert held_gates(page) == ["z"]
     page.keyboard.press("ArrowRight")  # step 6: the hold was for step 5 only
     assert held_gates(page) == []

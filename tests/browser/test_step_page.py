@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,12 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 TOL = 1e-12
+
+
+def fixed4(v):
+    """The integer toFixed(4) prints of v: nearest to v·10^4 on v's exact value, ties away
+    from zero (ECMA-262). A compact trace's heatmap value n/10^4 prints the same digits."""
+    return int(Decimal(v).scaleb(4).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def open_page(page, base_url, query=""):

@@ -15,6 +15,8 @@ import pytest
 pytestmark = pytest.mark.browser
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
+from tests.browser.test_step_page import fixed4  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "import"
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -104,6 +106,10 @@ def test_keras_file_and_vocabulary_show_the_gates_of_both_layers_with_tokens(
     trace = reference(base_url, model, {"text": "hello", "vocab": VOCAB, "level": "char"})
     page.select_option("#unit", "3")
     page.locator("#scrubber").fill("4")
+    page.wait_for_function(  # unit 3's exact numbers come on the trace's socket
+        "() => { const d = document.getElementById('diagram').dataset;"
+        " return d.unit === '3' && d.t === '4'; }"
+    )
     assert_gates(page, trace, 0)
     expect(page.locator("#input-now")).to_have_text("Step 4: input “o”")
     assert [o for o in page.locator("#unit option").all_inner_texts()][-1] == "unit 11"
@@ -114,6 +120,7 @@ def test_keras_file_and_vocabulary_show_the_gates_of_both_layers_with_tokens(
         f"unit {u}" for u in range(6)
     ]
     page.select_option("#unit", "5")
+    page.wait_for_function("() => document.getElementById('diagram').dataset.unit === '5'")
     assert_gates(page, trace, 1)
     expect(page.locator("#input-now")).to_contain_text("input “o” · layer 1 reads h of layer 0")
     assert page.locator("#direction-group").is_hidden()  # not bidirectional
@@ -150,8 +157,11 @@ def test_a_plain_rnn_file_asks_tanh_or_relu_and_runs_as_chosen(page, base_url) -
     model = upload_model(base_url, "torch_rnn_relu.safetensors", nonlinearity="relu")
     assert model["nonlinearity"] == "relu"
     trace = reference(base_url, model, {"sequence": [[1, 2, 3], [0, -1, 0.5]]})
-    h = page.evaluate("() => globalThis.lstmExplainer.trace.layers[0].h")
-    assert h == trace["layers"][0]["h"]
+    h = page.evaluate("() => { const L = lstmExplainer.trace.layers[0]; return [L.h, L.heat.h]; }")
+    want = trace["layers"][0]["h"]
+    assert [row[0] for row in h[0]] == [row[0] for row in want]  # the unit shown, exactly
+    heat = [[round(v * 1e4) for v in row] for row in h[1]]
+    assert heat == [[fixed4(v) for v in row] for row in want]  # every unit, to 4 decimals
     assert page.locator("#error").inner_text() == ""
 
 

@@ -13,7 +13,8 @@ Everything that allocates arrays (prepare, forward, backward) runs off the event
 "frames" in the request chooses the framing of a non-live stream: "step" (the default, one
 frame per step as above), "batch" ("steps" and "grads" frames of several steps each, for
 clients that do not need them one by one) or "compact" (the step page's: binary frames of
-typed arrays, exact in the run's dtype, with the gradient norms but not the gradient rows).
+what each view shows at the precision it shows it, the exact columns of the unit a client
+shows; the client chooses it with "view" messages, and the socket stays open for them).
 Identical requests are answered from one computation (app/api/cache.py).
 """
 
@@ -35,7 +36,7 @@ from app.engine import prepare
 from app.engine.params import model_params
 from app.settings import get_settings
 
-from .. import serialize, wsutil
+from .. import compact, serialize, wsutil
 from ..cache import PAUSE, Answer, fill, request_key
 from ..errors import RESPONSES, RequestError, clean_errors
 from ..middleware import OffLoopJSONRoute
@@ -126,6 +127,10 @@ async def _answer(ws: WebSocket, req: TraceRequest) -> None:
 
     key = await run_in_threadpool(request_key, req, f"ws-{req.frames}")
     answer = ws.app.state.cache.get(key, make)
+    if req.frames == "compact":
+        view = None if req.view is None else req.view.model_dump()
+        await compact.serve(ws, answer, view)
+        return
     async with contextlib.aclosing(answer.read()) as frames:  # closed when the client leaves
         async for frame in frames:
             await _send(ws, frame, binary=isinstance(frame, serialize.BinaryFrame))
@@ -145,20 +150,25 @@ def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | ob
     entries = spec.num_layers * len(spec.directions)  # trace entries: layers × directions
     units = len(spec.directions) * sum(spec.widths)  # units over every entry
     G = len(spec.gates)
+    compact = frames == "compact"
     if frames == "step":
         yield from (serialize.step_frame(t, forward) for t in range(T))
     else:
         n = serialize.batch_rows(units * (G + 2))
-        encode = serialize.steps_frame if frames == "batch" else serialize.compact_steps
+        encode = serialize.compact_steps if compact else serialize.steps_frame
         yield from (encode(t0, min(T, t0 + n), forward) for t0 in range(0, T, n))
+    if compact:  # every unit's exact columns, each sent only to the clients showing it
+        yield from serialize.forward_columns(forward)
     yield PAUSE
     trace = run.backward()
     if frames == "step":
         yield from (serialize.grad_frame(t, trace) for t in reversed(range(T)))
     else:
         n = serialize.batch_rows(2 * units + 4 * entries)  # dL/dh, dL/dc rows and four norms
-        grads = serialize.grads_frame if frames == "batch" else serialize.compact_grads
+        grads = serialize.compact_grads if compact else serialize.grads_frame
         yield from (grads(max(0, t1 - n), t1, trace) for t1 in range(T, 0, -n))
+    if compact:
+        yield from serialize.backward_columns(trace)
     yield _end_frame(trace)
 
 
