@@ -17,7 +17,6 @@ export const player = new Player({
     pageChanged(); // a class hears every step at once, not the debounced URL write
   },
   onPlayState: (playing, direction) => {
-    document.body.classList.toggle("playing", playing); // off-screen panels rest (step.css)
     dom.play.textContent = playing ? "❚❚ Pause" : "▶ Play";
     dom.play.setAttribute("aria-label", playing ? "Pause (Space)" : "Play (Space)");
     pageChanged();
