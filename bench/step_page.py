@@ -3,6 +3,7 @@
     python bench/step_page.py                        # T=10000, H=64, 60 steps/s, 8 s of play
     python bench/step_page.py --T 2000 --H 128 --speed 30 --seconds 5
     python bench/step_page.py --url http://127.0.0.1:8000   # against a running server
+    python bench/step_page.py --scroll '#heatmaps'   # play with the heatmaps on screen
 
 Starts uvicorn on a free loopback port (unless --url) and drives Debian's Chromium
 (/usr/bin/chromium) through Playwright at 1280x720. Prints:
@@ -105,6 +106,16 @@ def main() -> None:
     ap.add_argument("--speed", type=float, default=60)
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--url")
+    ap.add_argument(
+        "--scroll",
+        metavar="SELECTOR",
+        help="scroll this element into view before playing (e.g. '#heatmaps')",
+    )
+    ap.add_argument(
+        "--trace-out",
+        type=Path,
+        help="write Chrome's trace of the playback here (JSON, for a closer look)",
+    )
     args = ap.parse_args()
     try:
         from playwright.sync_api import sync_playwright
@@ -133,6 +144,8 @@ def main() -> None:
             page.wait_for_function("() => lstmExplainer.trace.gradFrom === 0", timeout=300_000)
             load = time.perf_counter() - t0
             stream = page.evaluate("() => ({long: __probe.longtasks, gaps: __probe.gaps})")
+            if args.scroll:
+                page.locator(args.scroll).scroll_into_view_if_needed()
             page.wait_for_timeout(1000)  # charts settle
             page.evaluate("() => { __probe.recording = true; __probe.gaps.length = 0; }")
             browser.start_tracing(page=page, categories=["devtools.timeline", "toplevel"])
@@ -142,7 +155,10 @@ def main() -> None:
                 "() => { lstmExplainer.player.pause(); __probe.recording = false;"
                 " return {gaps: __probe.gaps, steps: __probe.steps}; }"
             )
-            trace = json.loads(browser.stop_tracing())
+            raw = browser.stop_tracing()
+            trace = json.loads(raw)
+            if args.trace_out:
+                args.trace_out.write_bytes(raw)
             browser.close()
     finally:
         if proc:

@@ -64,33 +64,59 @@ function xAxis(steps, labels) {
   return axis;
 }
 
+// The step line's x is the currentTime of a paused animation, 1 ms to 1 px, so each step moves
+// it on the compositor. Written as a transform at every step, the same move made Chromium lay
+// the whole page out in layers again: 4 ms a frame at 60 steps/s (bench/step_page.py).
+const SLIDE_PX = 100000; // wider than any plot
+function slider(el) {
+  const slide = el.animate(
+    [{ transform: "translateX(0px)" }, { transform: `translateX(${SLIDE_PX}px)` }],
+    { duration: SLIDE_PX, fill: "both" },
+  );
+  slide.pause();
+  return slide;
+}
+
 function makeCursor(box) {
   const x = document.createElement("div");
   x.className = "cursor-x";
   const y = document.createElement("div");
   y.className = "cursor-y";
   box.append(x, y);
-  return { x, y };
+  return { x, y, slide: slider(x), xpx: null, box: "", row: "" };
 }
 
 // Place the overlay cursor at step t (and unit row, when given) using the plot's own geometry.
+// Only what changed is written: at 60 steps/s every write that changes nothing still costs a
+// style recalculation.
 function placeCursor(gd, cursor, t, steps, unit, units) {
   const size = gd._fullLayout && gd._fullLayout._size;
   if (!size || steps < 1) return;
   const xpx = size.l + ((t + 0.5) / steps) * size.w;
-  cursor.x.style.transform = `translateX(${xpx}px)`;
-  cursor.x.style.top = `${size.t}px`;
-  cursor.x.style.height = `${size.h}px`;
-  cursor.x.hidden = false;
+  if (xpx !== cursor.xpx) {
+    cursor.xpx = xpx;
+    cursor.slide.currentTime = xpx;
+  }
+  const box = `${size.t} ${size.h}`;
+  if (box !== cursor.box) {
+    cursor.box = box;
+    cursor.x.style.top = `${size.t}px`;
+    cursor.x.style.height = `${size.h}px`;
+  }
+  if (cursor.x.hidden) cursor.x.hidden = false;
   if (unit === null || unit === undefined || !units) {
-    cursor.y.hidden = true;
+    if (!cursor.y.hidden) cursor.y.hidden = true;
     return;
   }
   const ypx = size.t + ((unit + 0.5) / units) * size.h; // unit 0 at the top
-  cursor.y.style.transform = `translateY(${ypx}px)`;
-  cursor.y.style.left = `${size.l}px`;
-  cursor.y.style.width = `${size.w}px`;
-  cursor.y.hidden = false;
+  const row = `${ypx} ${size.l} ${size.w}`;
+  if (row !== cursor.row) {
+    cursor.row = row;
+    cursor.y.style.transform = `translateY(${ypx}px)`;
+    cursor.y.style.left = `${size.l}px`;
+    cursor.y.style.width = `${size.w}px`;
+  }
+  if (cursor.y.hidden) cursor.y.hidden = false;
 }
 
 function chartBox(parent, id, title, key) {

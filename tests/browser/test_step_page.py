@@ -89,6 +89,29 @@ def test_page_loads_and_gates_show_the_trace_values(page, base_url):
     assert_diagram_matches(page, trace)
 
 
+# Where each chart's step line (cursor-x) is drawn, in px, against where step t sits on its
+# x axis (the middle of its column), with the step t the diagram shows, all in one frame.
+CURSOR_LINES = """() => {
+  const steps = Number(document.getElementById('scrubber').max) + 1;
+  const t = Number(document.getElementById('diagram').dataset.t);
+  const line = (box) => {
+    const size = box._fullLayout._size;
+    const x = box.querySelector('.cursor-x');
+    const drawn = new DOMMatrixReadOnly(getComputedStyle(x).transform).m41;
+    return [drawn, size.l + ((t + 0.5) / steps) * size.w];
+  };
+  return { t, lines: [...document.querySelectorAll('#heatmaps .chart, #grad-chart')].map(line) };
+}"""
+
+
+def assert_cursors_on_step(page):
+    seen = page.evaluate(CURSOR_LINES)
+    assert len(seen["lines"]) == 7  # six heatmaps and the gradient chart
+    for drawn, want in seen["lines"]:
+        assert abs(drawn - want) < 0.01, seen  # px: the line is drawn at a millisecond's grain
+    return seen["t"]
+
+
 def test_play_animates_and_every_frame_shows_trace_values(page, base_url):
     open_page(page, base_url, "speed=30")
     trace = post_trace(base_url, page_body())
@@ -97,11 +120,13 @@ def test_play_animates_and_every_frame_shows_trace_values(page, base_url):
     page.click("#btn-play")
     page.wait_for_function("() => Number(document.getElementById('diagram').dataset.t) >= 3")
     assert page.evaluate(shown) == 0  # a play-through hides them until the backward pass
+    assert assert_cursors_on_step(page) >= 3  # the charts' step lines follow the player
     page.keyboard.press("Space")  # pause (focus is on the play button, which toggles)
     t = diagram(page)["t"]
     assert 3 <= t <= 10
     page.wait_for_timeout(150)
     assert diagram(page)["t"] == t  # paused
+    assert assert_cursors_on_step(page) == t
     assert_diagram_matches(page, trace)
     # play through to the end; the backward pass then runs and fills the gradient chart
     page.click("#btn-play")
