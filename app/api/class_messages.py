@@ -96,6 +96,10 @@ class RelayIn(BaseModel):
     type: Literal["relay"]
     run: str = Field(pattern=r"^[0-9a-z]{1,16}$", description="the teacher's run: a new one resets")
     frames: list[RelayFrame] = Field(min_length=1, max_length=MAX_RELAY_FRAMES)
+    replay: int | None = Field(
+        None, ge=1, le=10_000,
+        description="part k of the run so far, resent for a student who joined mid-run",
+    )  # fmt: skip
 
 
 ClientMessage = Annotated[

@@ -68,3 +68,16 @@ export function tallyBars(choices, counts) {
   const total = list.reduce((a, b) => a + b, 0);
   return choices.map((label, k) => ({ label, count: list[k], share: total ? list[k] / total : 0 }));
 }
+
+// A run's frames with each network's progress thinned to about n (its first and last kept).
+export function thinned(frames, n) {
+  const total = {};
+  for (const f of frames) if (f.type === "progress") total[f.cell] = (total[f.cell] ?? 0) + 1;
+  const seen = {};
+  return frames.filter((f) => {
+    if (f.type !== "progress") return true;
+    const k = (seen[f.cell] = (seen[f.cell] ?? 0) + 1);
+    const every = Math.ceil(total[f.cell] / n);
+    return (k - 1) % every === 0 || k === total[f.cell];
+  });
+}

@@ -5,7 +5,7 @@
 import { formatDetail } from "./api.js";
 import { h, readJson, renderBars, writeJson } from "./class-dom.js";
 import { openClassSocket } from "./class-socket.js";
-import { forgetGatePoll, parseChoices, tallyBars } from "./class-state.js";
+import { forgetGatePoll, parseChoices, tallyBars, thinned } from "./class-state.js";
 import { MEMBER_KEY, currentPage, onPageChanged, setRelaySender } from "./pagelink.js";
 
 export const TEACHER_KEY = "lstmx.class.teacher"; // localStorage: {code, token, join_url}
@@ -17,6 +17,8 @@ const MIN_GAP_MS = 1000 / 32; // at most ~30 states a second: a 30 steps/s play,
 const RELAY_GAP_MS = 250; // relayed training frames go out in batches, four a second
 const RELAY_BYTES = 7000; // a batch's frames, under the server's 8192-byte message cap
 const RELAY_FRAMES = 64; // and its cap on frames per message
+const REPLAY_POINTS = 200; // progress frames per network in a replay for a late joiner
+const REPLAY_WAIT_MS = 500; // students joining within this time share one replay
 
 export function savedClass() {
   const saved = readJson(localStorage, TEACHER_KEY);
@@ -80,33 +82,54 @@ export function runTeacher(cls, header) {
   });
 
   // --- frames of work that runs on this page only (a training), for the students' pages ------
+  // Live frames go out in batches; a student who joins mid-run is sent the run so far again
+  // (a replay, its progress thinned to REPLAY_POINTS per network), which the others skip.
   let relayRun = null;
+  let relayHistory = []; // this run's frames so far
   const relayQueue = [];
   let relayTimer = null;
+  let replayTimer = null;
   const byteLength = (frame) => new TextEncoder().encode(JSON.stringify(frame)).length;
   setRelaySender((run, frame) => {
     if (run !== relayRun) {
       if (relayRun !== null) flushRelay(); // the old run's last frames first
       relayRun = run;
+      relayHistory = [];
     }
     if (byteLength(frame) > RELAY_BYTES) return; // no frame of a training comes near it
     relayQueue.push(frame);
+    relayHistory.push(frame);
     relayTimer ??= setTimeout(flushRelay, RELAY_GAP_MS);
   });
+  function sendFrames(frames, extra = {}) {
+    let part = extra.replay ?? 0;
+    for (let i = 0; i < frames.length; ) {
+      const batch = [];
+      let bytes = 0;
+      while (i < frames.length && batch.length < RELAY_FRAMES) {
+        const size = byteLength(frames[i]) + 1;
+        if (batch.length && bytes + size > RELAY_BYTES) break;
+        batch.push(frames[i++]);
+        bytes += size;
+      }
+      const message = { type: "relay", run: relayRun, frames: batch };
+      if (part) message.replay = part++;
+      socket.send(message); // lost while reconnecting: a curve's gap
+    }
+  }
   function flushRelay() {
     clearTimeout(relayTimer);
     relayTimer = null;
-    while (relayQueue.length) {
-      const frames = [];
-      let bytes = 0;
-      while (relayQueue.length && frames.length < RELAY_FRAMES) {
-        const size = byteLength(relayQueue[0]) + 1;
-        if (frames.length && bytes + size > RELAY_BYTES) break;
-        frames.push(relayQueue.shift());
-        bytes += size;
-      }
-      socket.send({ type: "relay", run: relayRun, frames }); // lost while reconnecting: a curve's gap
-    }
+    sendFrames(relayQueue.splice(0));
+  }
+  function replayRelay() {
+    replayTimer = null;
+    if (relayRun === null || !relayHistory.length) return;
+    flushRelay();
+    sendFrames(thinned(relayHistory, REPLAY_POINTS), { replay: 1 });
+  }
+  function studentJoined() {
+    if (relayRun !== null) replayTimer ??= setTimeout(replayRelay, REPLAY_WAIT_MS); // one for a wave
   }
 
   // --- the sync -------------------------------------------------------------------------------
@@ -177,6 +200,7 @@ export function runTeacher(cls, header) {
   // --- the panel --------------------------------------------------------------------------------
   // m: a members frame {members, following}, or a part of one.
   function setMembers(m) {
+    if ((m.members ?? 0) > members.joined) studentJoined();
     members = { joined: m.members ?? members.joined, following: m.following ?? members.following };
     if (m.answered !== undefined) answered = m.answered;
     ui.counts.joined.textContent = String(members.joined);
@@ -231,6 +255,8 @@ export function runTeacher(cls, header) {
 
   function finish(message) {
     setRelaySender(null);
+    clearTimeout(relayTimer);
+    clearTimeout(replayTimer);
     socket.close();
     writeJson(localStorage, TEACHER_KEY, null);
     delete document.body.dataset.classRole;

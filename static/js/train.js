@@ -331,20 +331,38 @@ function start() {
   for (const run of runs) run.socket = openTrainSocket(trainBody(settings, run.cell, text), relaying(run, handlers(run)));
 }
 
-// A student following a class: the teacher's training, drawn from the relayed frames.
+// A student following a class: the teacher's training, drawn from the relayed frames. A
+// student who joined mid-run gets the run so far as a replay (parts 1, 2, ...), which rebuilds
+// the view; one who saw the run from its start frame already has it and skips the replay.
 let watching = "";
-function watchRelay({ run: id, frames }) {
-  if (id !== watching) {
-    for (const r of runs) r.socket?.close();
-    watching = id;
-    settings = readForm(); // the teacher's settings, applied from the class's URL state
-    prepareRuns();
-    $("status").textContent = "Training on the teacher's page…";
+let fromStart = false; // this page has the watched run from its start
+let replaying = false;
+function watchRelay({ run: id, frames, replay }) {
+  if (replay) {
+    if (replay === 1 && !(id === watching && fromStart)) {
+      reset(id);
+      replaying = true;
+    }
+    if (!replaying || id !== watching) return;
+  } else {
+    replaying = false;
+    if (id !== watching) reset(id);
+    // joined mid-run: these frames need the run's start, which its replay brings, with them
+    if (!fromStart && !frames.some((f) => f.type === "start")) return;
   }
   for (const f of frames) {
+    if (f.type === "start") fromStart = true;
     const run = runs.find((r) => r.cell === f.cell);
     if (run) handlers(run)[f.type]?.(f);
   }
+}
+function reset(id) {
+  for (const r of runs) r.socket?.close();
+  watching = id;
+  fromStart = false;
+  settings = readForm(); // the teacher's settings, applied from the class's URL state
+  prepareRuns();
+  $("status").textContent = "Training on the teacher's page…";
 }
 
 $("train-form").addEventListener("submit", (ev) => {

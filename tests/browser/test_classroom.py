@@ -394,3 +394,33 @@ def test_students_watch_the_teachers_training_as_it_runs(make_page, base_url):
     assert "/ws/train" not in opened  # the student's page trained nothing itself
     student.evaluate("() => window.scrollTo(0, 0)")
     shot(student, "class_student_train_390x844")
+
+
+def test_a_student_who_joins_mid_training_gets_the_run_so_far(make_page, base_url):
+    """The teacher's page replays the run (its progress thinned) to a late joiner, whose page
+    rebuilds it and then goes on live; the student who was there from the start skips it."""
+    teacher = make_page(1280, 720, timeout=SLOW)
+    teacher.goto(f"{base_url}/train?len=20&steps=1500&hidden=8")
+    teacher.wait_for_selector("body[data-ready='1']")
+    teacher.get_by_role("button", name="Start a class").click()
+    code = teacher.locator("[data-class-code]").get_attribute("data-class-code")
+    early = make_page(390, 844, timeout=SLOW)
+    early.goto(f"{base_url}/c/{code}")
+    early.wait_for_selector("body[data-class-status='following'][data-ready='1']")
+    teacher.get_by_role("button", name="Start training").click()
+    teacher.wait_for_function("() => document.querySelector('.run-lstm progress')?.value > 0.1")
+    late = make_page(390, 844, timeout=SLOW)
+    late.goto(f"{base_url}/c/{code}")
+    late.wait_for_selector("body[data-class-status='following'][data-ready='1']")
+    finished = "() => document.getElementById('status').textContent === 'Finished.'"
+    for pg in (teacher, early, late):
+        pg.wait_for_function(finished)
+    runs = "() => lstmxTrain.runs.map(r => [r.cell, r.losses, r.evals])"
+    (_, trained, evals), = teacher.evaluate(runs)
+    assert early.evaluate(runs) == [["lstm", trained, evals]]  # skipped the replay
+    (_, caught_up, late_evals), = late.evaluate(runs)
+    assert late_evals == evals  # every evaluation, from step 0
+    assert caught_up[0] == trained[0] and caught_up[-1] == trained[-1]
+    assert set(map(tuple, caught_up)) <= set(map(tuple, trained))  # thinned, never made up
+    assert late.text_content(".run-lstm .run-text") == teacher.text_content(".run-lstm .run-text")
+

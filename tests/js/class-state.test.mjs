@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  backoff, followAction, forgetGatePoll, normaliseCode, parseChoices, splitUrl, tallyBars,
+  backoff, followAction, forgetGatePoll, normaliseCode, parseChoices, splitUrl, tallyBars, thinned,
 } from "../../static/js/class-state.js";
 
 test("a typed code is upper-cased and loses spaces and dashes", () => {
@@ -71,4 +71,21 @@ test("tally bars: counts and shares; nobody answered is all zero", () => {
   ]);
   assert.deepEqual(tallyBars(["a", "b"], []).map((b) => [b.count, b.share]), [[0, 0], [0, 0]]);
   assert.deepEqual(tallyBars(["a"], [-2]).map((b) => b.count), [0]);
+});
+
+test("a replay thins each network's progress to about n points, first and last kept, and keeps the rest", () => {
+  const frames = [{ cell: "lstm", type: "start" }];
+  for (let step = 1; step <= 1000; step++) {
+    frames.push({ cell: "lstm", type: "progress", step });
+    if (step <= 30) frames.push({ cell: "gru", type: "progress", step });
+    if (step % 100 === 0) frames.push({ cell: "lstm", type: "eval", step });
+  }
+  const kept = thinned(frames, 200);
+  const steps = (cell) => kept.filter((f) => f.cell === cell && f.type === "progress").map((f) => f.step);
+  assert.equal(steps("lstm").length, 201);
+  assert.deepEqual(steps("lstm").slice(0, 3), [1, 6, 11]);
+  assert.equal(steps("lstm").at(-1), 1000);
+  assert.deepEqual(steps("gru"), Array.from({ length: 30 }, (_, k) => k + 1)); // few: all kept
+  assert.equal(kept.filter((f) => f.type === "eval").length, 10);
+  assert.equal(kept[0].type, "start");
 });

@@ -25,10 +25,12 @@ WS /ws/class/{code} (codes are case-insensitive). Client -> server:
     {"type": "recall"}                 bring everyone back: a new state, mode "follow"
     {"type": "poll", "question": "...", "choices": ["closed", "partly", "open"]}  (2-8 choices)
     {"type": "close_poll"}
-    {"type": "relay", "run": "<id>", "frames": [{"cell": "lstm", "type": "progress", ...}]}
-                                       the teacher's training frames (WS /ws/train; at most 64,
+    {"type": "relay", "run": "<id>", "frames": [{"cell": "lstm", "type": "progress", ...}],
+     ["replay": k]}                    the teacher's training frames (WS /ws/train; at most 64,
                                        within the message limit), for the students' /train
-                                       pages to draw as their own; a new run id starts afresh
+                                       pages to draw as their own; a new run id starts afresh;
+                                       replay: part k of the run so far, sent again when a
+                                       student joins mid-run (others have it and skip it)
     {"type": "end"}
     and from students only:
     {"type": "answer", "poll": <poll id>, "choice": <index into choices>}  (a new answer to the
@@ -49,8 +51,8 @@ Server -> client:
     {"type": "poll_closed", "poll", "counts", "answered", "members"} to all
     {"type": "members", "members": n, "following": k, "exploring": n-k}  teacher only, live
     {"type": "answered", "poll", "choice"}   to the student who answered
-    {"type": "relay", "run", "frames"}       to the students, as the teacher sent it (not kept:
-                                       a student who joins later sees the frames from then on)
+    {"type": "relay", "run", "frames", ["replay"]}  to the students, as the teacher sent it
+                                       (not kept: the teacher's page replays a run to late joiners)
     {"type": "ended", "reason"}              to all, then close 1000 (ended or idle expiry)
     {"type": "error", "detail"}              nothing of the message applied; the socket stays
         open, except: unknown code, wrong token, too many guesses, class full, bad hello
@@ -524,8 +526,10 @@ async def _apply(raw: str, hub: Hub, code: str, role: str, member: str | None,
         elif kind == "close_poll":
             await hub.close_poll(code)
         elif isinstance(msg, RelayIn):
-            frames = [f.model_dump() for f in msg.frames]
-            await hub.relay(code, {"type": "relay", "run": msg.run, "frames": frames})
+            out = {"type": "relay", "run": msg.run, "frames": [f.model_dump() for f in msg.frames]}
+            if msg.replay is not None:
+                out["replay"] = msg.replay
+            await hub.relay(code, out)
         elif isinstance(msg, AnswerIn) and member is not None:
             await hub.answer(code, member, msg.poll, msg.choice)
             sub.send(dumps({"type": "answered", "poll": msg.poll, "choice": msg.choice}))
