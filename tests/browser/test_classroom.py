@@ -359,14 +359,20 @@ def test_an_uploaded_model_travels_with_the_class(make_page, browser, base_url, 
         late.close()
 
 
+def teach_training(make_page, url: str):
+    """The teacher's Train page at url, with a class started there: (page, class code)."""
+    teacher = make_page(1280, 720, timeout=SLOW)
+    teacher.goto(url)
+    teacher.wait_for_selector("body[data-ready='1']")
+    teacher.get_by_role("button", name="Start a class").click()
+    return teacher, teacher.locator("[data-class-code]").get_attribute("data-class-code")
+
+
 def test_students_watch_the_teachers_training_as_it_runs(make_page, base_url):
     """A race of three networks, trained once on the teacher's page: each student's /train
     page draws the same curves, bars and metrics from the relayed frames, and trains nothing."""
-    teacher = make_page(1280, 720, timeout=SLOW)
-    teacher.goto(f"{base_url}/train?len=20&steps=200&hidden=8&mode=race")
-    teacher.wait_for_selector("body[data-ready='1']")
-    teacher.get_by_role("button", name="Start a class").click()
-    code = teacher.locator("[data-class-code]").get_attribute("data-class-code")
+    race = f"{base_url}/train?len=20&steps=200&hidden=8&mode=race"
+    teacher, code = teach_training(make_page, race)
     student = make_page(390, 844, timeout=SLOW)
     opened: list[str] = []
     student.on("websocket", lambda ws: opened.append(urlparse(ws.url).path))
@@ -399,11 +405,7 @@ def test_students_watch_the_teachers_training_as_it_runs(make_page, base_url):
 def test_a_student_who_joins_mid_training_gets_the_run_so_far(make_page, base_url):
     """The teacher's page replays the run (its progress thinned) to a late joiner, whose page
     rebuilds it and then goes on live; the student who was there from the start skips it."""
-    teacher = make_page(1280, 720, timeout=SLOW)
-    teacher.goto(f"{base_url}/train?len=20&steps=1500&hidden=8")
-    teacher.wait_for_selector("body[data-ready='1']")
-    teacher.get_by_role("button", name="Start a class").click()
-    code = teacher.locator("[data-class-code]").get_attribute("data-class-code")
+    teacher, code = teach_training(make_page, f"{base_url}/train?len=20&steps=1500&hidden=8")
     early = make_page(390, 844, timeout=SLOW)
     early.goto(f"{base_url}/c/{code}")
     early.wait_for_selector("body[data-class-status='following'][data-ready='1']")
