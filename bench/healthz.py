@@ -21,8 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
 from bench.trace import free_port, start_server  # noqa: E402
+from tests.procs import stop  # noqa: E402
 
 LARGEST = {"model": {"hidden_size": 390}, "input": {"task": {"name": "sine", "length": 2560}}}
 TRAIN = {"task": {"name": "adding", "length": 50, "seed": 0},
@@ -74,8 +74,7 @@ def main() -> None:
                   f"max {ms[-1]:6.1f} ms over {len(ms)}   target p99 <= 100   "
                   f"{'PASS' if p99 <= 100 else 'MISS'}")  # fmt: skip
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 if __name__ == "__main__":

@@ -29,12 +29,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +45,7 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app.api.serialize import batch_rows  # noqa: E402
+from tests.procs import die_with_parent, free_port, stop  # noqa: E402
 
 # `make run`'s options (the Makefile's UVICORN_OPTS), permessage-deflate off included
 UVICORN_OPTS = ["--timeout-graceful-shutdown", "5", "--ws-ping-interval", "20",
@@ -97,16 +95,8 @@ class Server:
         return self.log.read().decode(errors="replace")
 
 
-def die_with_parent() -> None:
-    """In the child: SIGTERM when the bench dies, so no server outlives it (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def start_server(env: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> Server:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log = tempfile.TemporaryFile()
     cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning", *UVICORN_OPTS, *extra]  # fmt: skip
@@ -372,11 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             failed |= s["errors"] > 0 or s["rss_growth"] >= 0.10
             failed |= s["sockets_after"] > s["sockets_before"] or s["streams_after"] != 0
     finally:
-        server.proc.terminate()
-        try:
-            server.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
+        stop(server.proc, 15)
         log = server.stderr()
         bad = [line for line in log.splitlines() if "Traceback" in line or "ASGI" in line]
         print(f"\nserver stderr: {len(log.splitlines())} lines, {len(bad)} errors")

@@ -25,7 +25,6 @@ import argparse
 import collections
 import contextlib
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.procs import die_with_parent, free_port, stop  # noqa: E402
 
 # Collects long tasks and frame gaps from the first script on; the bench reads them back.
 PROBE = """
@@ -56,12 +57,10 @@ PROBE = """
 
 
 def serve() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT)
+    proc = subprocess.Popen(cmd, cwd=ROOT, preexec_fn=die_with_parent)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         with contextlib.suppress(OSError):
@@ -162,8 +161,7 @@ def main() -> None:
             browser.close()
     finally:
         if proc:
-            proc.terminate()
-            proc.wait()
+            stop(proc)
 
     longs = [d for _, d in stream["long"]]
     print(f"T={args.T} H={args.H}: page ready with the whole trace in {load:.1f} s")

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,13 +35,8 @@ import numpy as np  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from app.engine import trace  # noqa: E402
+from tests.procs import free_port, stop  # noqa: E402
 from app.engine.tasks import generate  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(port: int) -> subprocess.Popen:
@@ -179,8 +173,7 @@ def main() -> None:
                   f"{p95:.1f} ms over {len(frames)} frames playing at 30 steps/s   "
                   f"target p95 < 33   {'PASS' if p95 < 33 else 'MISS'}")
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 if __name__ == "__main__":

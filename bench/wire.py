@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,9 @@ from pathlib import Path
 from playwright.async_api import async_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.procs import free_port, stop  # noqa: E402
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",
@@ -40,12 +42,6 @@ ARGS = [
     "--no-first-run",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(root: Path) -> tuple[subprocess.Popen, int]:
@@ -155,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["post_plain_bytes"] = post_bytes(port, body, gzip=False)
         figures["post_gzip_bytes"] = post_bytes(port, body, gzip=True)
     finally:
-        proc.terminate()
-        proc.wait(15)
+        stop(proc, 15)
     print("| figure | value |\n| --- | --- |")
     for key, value in figures.items():
         text = f"{value / 2**20:.2f} MiB" if key.endswith("bytes") else f"{value:.2f} s"

@@ -4,22 +4,15 @@ except when CI is set (then it fails: CI must really run them; .ci/run installs 
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 
 import pytest
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+from procs import die_with_parent, free_port
 
 
 def require_redis_server() -> str:
@@ -32,12 +25,6 @@ def require_redis_server() -> str:
     pytest.skip(message)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class RedisServer:
     def __init__(self) -> None:
         self.port = free_port()
@@ -46,7 +33,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [require_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self.dir.name],  # fmt: skip
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent,
         )  # fmt: skip
         deadline = time.monotonic() + 10
         while not self.answers():

@@ -16,12 +16,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from redis_support import (  # noqa: F401 - redis_server is a fixture
-    RedisServer,
-    _die_with_parent,
-    free_port,
-    redis_server,
-)
+from procs import die_with_parent, free_port, stop
+from redis_support import RedisServer, redis_server  # noqa: F401 - redis_server is a fixture
 from test_hardening_server import raw_ws
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -40,7 +36,7 @@ class Server:
                "--port", str(self.port), "--log-level", "info"]  # fmt: skip
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env},
                                      stdout=self.log, stderr=subprocess.STDOUT,
-                                     preexec_fn=_die_with_parent)  # fmt: skip
+                                     preexec_fn=die_with_parent)  # fmt: skip
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -72,13 +68,7 @@ class Server:
         return self.log.read().decode(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
 
 
 @pytest.fixture(scope="module")

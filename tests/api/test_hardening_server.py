@@ -8,8 +8,6 @@ error; the busy answer; shutdown within a few seconds with streams open.
 from __future__ import annotations
 
 import base64
-import contextlib
-import ctypes
 import http.client
 import json
 import os
@@ -23,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import die_with_parent, free_port, stop
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -35,19 +34,11 @@ SMALL_STREAM = {"model": {"hidden_size": 16}, "input": {"task": {"name": "sine",
 ERRORS = ("Exception in ASGI application", "Traceback", "Error in ASGI")
 
 
-def die_with_parent() -> None:
-    """In the child: SIGTERM when pytest dies, so no server outlives a killed run (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 class Server:
     """`python -m uvicorn app.main:app` on a free port, stderr kept for inspection."""
 
     def __init__(self, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.err = tempfile.TemporaryFile()
         cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
                "--port", str(self.port), "--log-level", "warning", *args]  # fmt: skip
@@ -97,13 +88,7 @@ class Server:
         return self.err.read().decode(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
 
 
 @pytest.fixture

@@ -10,10 +10,6 @@ or anything went wrong in the console. `page` is `make_page()` at 1280x720.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from procs import die_with_parent, free_port, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
@@ -31,20 +28,12 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGTERM when pytest dies, so no server outlives a killed run (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 @pytest.fixture(scope="session")
 def base_url():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, preexec_fn=_die_with_parent)
+    proc = subprocess.Popen(cmd, cwd=ROOT, preexec_fn=die_with_parent)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -59,8 +48,7 @@ def base_url():
                 time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 @pytest.fixture(scope="session")
