@@ -347,11 +347,10 @@ function watchRelay({ run: id, frames, replay }) {
   } else {
     replaying = false;
     if (id !== watching) reset(id);
-    // joined mid-run: these frames need the run's start, which its replay brings, with them
-    if (!fromStart && !frames.some((f) => f.type === "start")) return;
   }
   for (const f of frames) {
     if (f.type === "start") fromStart = true;
+    if (!fromStart) continue; // joined mid-run: the run's replay brings these, with its start
     const run = runs.find((r) => r.cell === f.cell);
     if (run) handlers(run)[f.type]?.(f);
   }
