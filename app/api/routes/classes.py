@@ -526,7 +526,8 @@ async def _apply(raw: str, hub: Hub, code: str, role: str, member: str | None,
         elif kind == "close_poll":
             await hub.close_poll(code)
         elif isinstance(msg, RelayIn):
-            out = {"type": "relay", "run": msg.run, "frames": [f.model_dump() for f in msg.frames]}
+            frames = [f.model_dump() for f in msg.frames]
+            out: dict[str, Any] = {"type": "relay", "run": msg.run, "frames": frames}
             if msg.replay is not None:
                 out["replay"] = msg.replay
             await hub.relay(code, out)
