@@ -1,4 +1,5 @@
-// A few DOM helpers for classroom mode's panels (no HTML strings: text is always text).
+// A few DOM helpers for the class and lesson panels and the step page (no HTML strings: text
+// is always text).
 
 // h("button", {type: "button", class: "big"}, "Join") -> an element.
 export function h(tag, attrs = {}, ...children) {
@@ -47,4 +48,15 @@ export function writeJson(storage, key, value) {
   } catch {
     // storage disabled: the class lasts as long as this page
   }
+}
+
+// Text with "10^−7" written as a real superscript (text nodes only, never HTML).
+export function withPowers(el, text) {
+  const parts = text.split(/\^(−?\d+)/);
+  el.replaceChildren(...parts.map((p, k) => {
+    if (k % 2 === 0) return document.createTextNode(p);
+    const sup = document.createElement("sup");
+    sup.textContent = p;
+    return sup;
+  }));
 }

@@ -3,6 +3,7 @@
 // from location.search and writes it back with location.pathname, so the lesson stays in the
 // address while the page works as usual. Numbers are evaluated on the page's own run
 // (lesson-eval.js) a few times a second, so they follow the player and every change.
+import { withPowers } from "./class-dom.js";
 import { answer, formatValue, holds, pageData, unitsRead, value } from "./lesson-eval.js";
 
 const OWN_KEY = "lstmx.ownLesson"; // sessionStorage: a lesson file the user loaded
@@ -33,17 +34,6 @@ async function loadLesson(where) {
   }
   const r = await fetch(`/api/lessons/${where.slug}`);
   return r.ok ? r.json() : null;
-}
-
-// Text with "10^−7" written as a real superscript (text nodes only, never HTML).
-function withPowers(el, text) {
-  const parts = text.split(/\^(−?\d+)/);
-  el.replaceChildren(...parts.map((p, k) => {
-    if (k % 2 === 0) return document.createTextNode(p);
-    const sup = document.createElement("sup");
-    sup.textContent = p;
-    return sup;
-  }));
 }
 
 class Panel {

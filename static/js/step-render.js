@@ -2,6 +2,7 @@
 // reading, equations, Code panel, gradient line, cursors, hold marks), the throttled render
 // of streamed frames, and the throttled Plotly redraws of the heatmaps and gradient chart.
 import * as cellView from "./cell.js";
+import { withPowers } from "./class-dom.js";
 import * as charts from "./charts.js";
 import * as equations from "./equations.js";
 import { NAMES } from "./encodings.js";
@@ -32,17 +33,6 @@ function renderReading(rows) {
   head.className = "hint";
   head.textContent = `Units per gate state (closed < ${state.lo}, open > ${state.hi}):`;
   dom.reading.replaceChildren(...(items.length ? [head, list] : []));
-}
-
-// Text with "10^−68" written as a real superscript (built from text nodes, never HTML).
-function setWithPowers(el, text) {
-  const parts = text.split(/\^(−?\d+)/);
-  el.replaceChildren(...parts.map((p, k) => {
-    if (k % 2 === 0) return document.createTextNode(p);
-    const sup = document.createElement("sup");
-    sup.textContent = p;
-    return sup;
-  }));
 }
 
 // At 30 steps/s and more the text panels (gate reading, equations, code, gradient line) are
@@ -84,7 +74,7 @@ export function render(tr, t) {
   page.holdControls.mark(dom.diagram, where);
   if (text) {
     codePanel.update(tr, { ...where, revealFrom: reveal });
-    setWithPowers(dom.gradNow, gradLabel(tr, where, reveal));
+    withPowers(dom.gradNow, gradLabel(tr, where, reveal));
   }
   if (reveal !== page.plottedReveal) updateGradOnly();
 }

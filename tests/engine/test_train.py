@@ -144,15 +144,17 @@ LEAN_MODELS = {
 
 @pytest.mark.parametrize("name", sorted(LEAN_MODELS))
 @pytest.mark.parametrize("kind,at", [("mse", "last"), ("mse", "all"), ("cross_entropy", "last")])
-def test_training_gradients_equal_the_trace_modes(name, kind, at):
+@pytest.mark.parametrize("batch", [4, 1])  # one batch row: the loops' 1-D path
+def test_training_gradients_equal_the_trace_modes(name, kind, at, batch):
     rng = np.random.default_rng(7)
     model = {"input_size": 2, "hidden_size": 5, "num_layers": 2, "output_size": 3,
              "init": {"seed": 1, "forget_bias": 1.0}, **LEAN_MODELS[name]}  # fmt: skip
     spec = spec_from_dict(model)
     params = init_params(spec)
-    X = rng.normal(size=(9, 4, 2))
+    X = rng.normal(size=(9, batch, 2))
     steps = 1 if at == "last" else 9
-    target = rng.normal(size=(steps, 4, 3)) if kind == "mse" else rng.integers(0, 3, (steps, 4))
+    target = (rng.normal(size=(steps, batch, 3)) if kind == "mse"
+              else rng.integers(0, 3, (steps, batch)))  # fmt: skip
     loss = losses.Loss(kind, at, target)
     _, L_ref, _, g_ref = run(spec, params, X, loss)  # the trace mode
     ws: list = [{} for _ in spec.entries]
