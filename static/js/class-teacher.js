@@ -92,7 +92,7 @@ export function runTeacher(cls, header) {
   const byteLength = (frame) => new TextEncoder().encode(JSON.stringify(frame)).length;
   setRelaySender((run, frame) => {
     if (run !== relayRun) {
-      if (relayRun !== null) flushRelay(); // the old run's last frames first
+      flushRelay(); // the old run's last frames first
       relayRun = run;
       relayHistory = [];
     }
@@ -101,8 +101,8 @@ export function runTeacher(cls, header) {
     relayHistory.push(frame);
     relayTimer ??= setTimeout(flushRelay, RELAY_GAP_MS);
   });
-  function sendFrames(frames, extra = {}) {
-    let part = extra.replay ?? 0;
+  // replay: 0 for live frames, else the number of the first part
+  function sendFrames(frames, replay = 0) {
     for (let i = 0; i < frames.length; ) {
       const batch = [];
       let bytes = 0;
@@ -113,7 +113,7 @@ export function runTeacher(cls, header) {
         bytes += size;
       }
       const message = { type: "relay", run: relayRun, frames: batch };
-      if (part) message.replay = part++;
+      if (replay) message.replay = replay++;
       socket.send(message); // lost while reconnecting: a curve's gap
     }
   }
@@ -124,9 +124,9 @@ export function runTeacher(cls, header) {
   }
   function replayRelay() {
     replayTimer = null;
-    if (relayRun === null || !relayHistory.length) return;
+    if (!relayHistory.length) return;
     flushRelay();
-    sendFrames(thinned(relayHistory, REPLAY_POINTS), { replay: 1 });
+    sendFrames(thinned(relayHistory, REPLAY_POINTS), 1);
   }
   function studentJoined() {
     if (relayRun !== null) replayTimer ??= setTimeout(replayRelay, REPLAY_WAIT_MS); // one for a wave

@@ -290,6 +290,7 @@ function prepareRuns() {
   task = null;
   const cells = settings.mode === "race" ? ["rnn", "lstm", "gru"] : [settings.cell];
   runs = cells.map((cell) => ({ cell, losses: [], evals: [], done: false, ...runCard(cell) }));
+  for (const run of runs) run.on = handlers(run); // its frames' handlers, socket or relay
   shown = runs.find((r) => r.cell === "lstm") || runs[0];
   const pick = $("gates-pick");
   pick.replaceChildren(...runs.map((r) => new Option(RUN_STYLE[r.cell].name, r.cell)));
@@ -328,7 +329,7 @@ function start() {
   prepareRuns();
   runId = Math.random().toString(36).slice(2, 10);
   const text = settings.task === "charlm" && uploadedText ? uploadedText.text : null;
-  for (const run of runs) run.socket = openTrainSocket(trainBody(settings, run.cell, text), relaying(run, handlers(run)));
+  for (const run of runs) run.socket = openTrainSocket(trainBody(settings, run.cell, text), relaying(run, run.on));
 }
 
 // A student following a class: the teacher's training, drawn from the relayed frames. A
@@ -352,7 +353,7 @@ function watchRelay({ run: id, frames, replay }) {
     if (f.type === "start") fromStart = true;
     if (!fromStart) continue; // joined mid-run: the run's replay brings these, with its start
     const run = runs.find((r) => r.cell === f.cell);
-    if (run) handlers(run)[f.type]?.(f);
+    if (run) run.on[f.type]?.(f);
   }
 }
 function reset(id) {
