@@ -16,13 +16,15 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import WebSocket
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from . import serialize, wsutil
+from .schemas import ViewIn
 
 VIEW_CHARS = 1000  # a view message is a few numbers
 
@@ -36,39 +38,35 @@ class View:
     also: frozenset[int] = frozenset()  # more units whose columns the client reads
 
 
+class ViewMessage(ViewIn):
+    type: Literal["view"]
+
+
 def parse_view(raw: str, start: dict[str, Any]) -> View | str:
-    """A client's view message, checked against the trace's layout ("start"); or an error."""
+    """A client's view message: ViewIn's fields, then checked against the trace's layout
+    ("start"); or the error, in a sentence."""
+    if len(raw) > VIEW_CHARS:
+        return f"a view message is at most {VIEW_CHARS} characters"
     try:
-        msg = json.loads(raw) if len(raw) <= VIEW_CHARS else None
-    except ValueError:
-        msg = None
-    if not isinstance(msg, dict) or msg.get("type") != "view":
-        return 'expected {"type": "view", "layer", "unit", "lo", "hi"}'
+        msg = ViewMessage.model_validate_json(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        if not where:
+            return f'expected {{"type": "view", "layer", "unit", "lo", "hi"}}: {err["msg"]}'
+        return f"view.{where}: {err['msg']}"
     directions = 2 if start.get("bidirectional") else 1
     entries = start["num_layers"] * directions
-    layer, unit, lo, hi = (msg.get(k) for k in ("layer", "unit", "lo", "hi"))
-    if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer < entries:
+    if msg.layer >= entries:
         return f"view.layer must be a trace entry, 0 to {entries - 1}"
     widths = start["hidden_size"]
-    H = widths[layer // directions] if isinstance(widths, list) else widths
-    if unit != "mean" and (
-        not isinstance(unit, int) or isinstance(unit, bool) or not 0 <= unit < H
-    ):
-        return f'view.unit must be "mean" or a unit of layer {layer}, 0 to {H - 1}'
-    bounds = []
-    for name, v in (("lo", lo), ("hi", hi)):
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
-            return f"view.{name} must be a number from 0 to 1"
-        bounds.append(float(v))
-    also = msg.get("also", [])
-    if (
-        not isinstance(also, list)
-        or len(also) > H
-        or not all(isinstance(u, int) and not isinstance(u, bool) and 0 <= u < H for u in also)
-    ):
-        return f"view.also must be a list of units of layer {layer}, 0 to {H - 1}"
-    shown = unit if isinstance(unit, int) else None
-    return View(layer, shown, lo=bounds[0], hi=bounds[1], also=frozenset(also))
+    H = widths[msg.layer // directions] if isinstance(widths, list) else widths
+    if msg.unit != "mean" and msg.unit >= H:
+        return f'view.unit must be "mean" or a unit of layer {msg.layer}, 0 to {H - 1}'
+    if not all(0 <= u < H for u in msg.also):
+        return f"view.also must be a list of units of layer {msg.layer}, 0 to {H - 1}"
+    shown = None if msg.unit == "mean" else msg.unit
+    return View(msg.layer, shown, lo=msg.lo, hi=msg.hi, also=frozenset(msg.also))
 
 
 class Client:

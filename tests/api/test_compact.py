@@ -151,7 +151,7 @@ def test_a_view_message_brings_another_units_columns_and_counts_and_the_socket_s
         ws.send_text(json.dumps({"type": "view", "layer": 2, "unit": 0, "lo": 0.5, "hi": 0.9}))
         assert ws.receive_json()["detail"] == "view.layer must be a trace entry, 0 to 1"
         ws.send_text(json.dumps({"type": "view", "layer": 0, "unit": 0, "lo": 2, "hi": 0.9}))
-        assert ws.receive_json()["detail"] == "view.lo must be a number from 0 to 1"
+        assert ws.receive_json()["detail"] == "view.lo: Input should be less than or equal to 1"
         ws.send_text(json.dumps({"type": "view", "layer": 0, "unit": 0, "lo": 0, "hi": 1,
                                  "also": [1, 5]}))  # fmt: skip
         assert ws.receive_json()["detail"] == "view.also must be a list of units of layer 0, 0 to 4"
