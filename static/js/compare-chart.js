@@ -96,7 +96,8 @@ export function limitLines(answer, range) {
   return lines;
 }
 
-export function figure(answer) {
+// width: the chart's in pixels; a phone's gets the axis title without its aside.
+export function figure(answer, width = Infinity) {
   const series = curveSeries(answer);
   const T = answer.steps;
   const ks = Array.from({ length: T }, (_, k) => k);
@@ -118,7 +119,10 @@ export function figure(answer) {
     margin: { l: 78, r: 16, t: 12, b: 56 },
     height: 400,
     xaxis: {
-      title: { text: "steps back from the end, k = T−1−t   (the backward pass runs right to left)" },
+      title: {
+        text: width < 600 ? "steps back, k = T−1−t"
+          : "steps back from the end, k = T−1−t   (the backward pass runs right to left)",
+      },
       range: [T - 1 + 0.5, -0.5], // reversed: k = 0 at the right
       fixedrange: true,
       zeroline: false,
@@ -171,7 +175,7 @@ export function createChart(box) {
 }
 
 export async function drawChart(chart, answer) {
-  const { data, layout } = figure(answer);
+  const { data, layout } = figure(answer, chart.box.clientWidth || Infinity);
   await globalThis.Plotly.react(chart.box, data, layout, CONFIG);
   chart.steps = answer.steps;
   if (!chart.bound) {

@@ -151,3 +151,18 @@ def test_screenshot_at_projector_size(page, base_url):
     page.screenshot(path=str(ARTIFACTS / "compare-full.png"), full_page=True)
     box = page.locator("#lab-chart").bounding_box()
     assert box["y"] + 300 < 720  # the chart is on the first screen
+
+
+def test_on_a_phone_the_step_slider_and_the_status_have_room(make_page, base_url):
+    page = make_page(390, 844)
+    open_lab(page, base_url, "len=200")
+    slider = page.locator("#cursor").bounding_box()
+    button = page.locator("#btn-sweep").bounding_box()
+    status = page.locator("#status").bounding_box()
+    assert slider["width"] > 250  # on a line of its own, not squeezed to nothing
+    assert status["y"] >= slider["y"] + slider["height"]  # below the controls, not under them
+    assert status["y"] >= button["y"] + button["height"]
+    title = page.locator("#lab-chart .g-xtitle").bounding_box()
+    chart = page.locator("#lab-chart").bounding_box()
+    assert chart["x"] <= title["x"] and title["x"] + title["width"] <= chart["x"] + chart["width"]
+    page.screenshot(path=str(ARTIFACTS / "compare-390x844.png"))
