@@ -15,7 +15,7 @@ import pytest
 pytestmark = pytest.mark.browser
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
-from tests.browser.test_step_page import fixed4  # noqa: E402
+from tests.browser.test_step_page import diagram, fixed4  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "import"
@@ -52,21 +52,8 @@ def reference(base_url: str, model: dict, inp: dict) -> dict:
     return post(base_url, "/api/trace", json.dumps(body).encode(), "application/json")
 
 
-def shown(page) -> dict:
-    return page.evaluate(
-        """() => {
-          const d = document.getElementById('diagram');
-          const gates = {};
-          for (const g of d.querySelectorAll('[data-gate]')) {
-            gates[g.dataset.gate] = g.dataset.value;
-          }
-          return {t: Number(d.dataset.t), unit: d.dataset.unit, gates};
-        }"""
-    )
-
-
 def assert_gates(page, trace: dict, entry: int) -> None:
-    view = shown(page)
+    view = diagram(page)
     gates = trace["layers"][entry]["gates"]
     assert sorted(view["gates"]) == sorted(gates)
     for g, value in view["gates"].items():
