@@ -7,10 +7,10 @@ import threading
 import webbrowser
 from collections.abc import Sequence
 
-from app import __version__
-from app.settings import get_settings
+from . import __version__
+from .settings import get_settings
 
-APP = "app.main:app"
+APP = f"{__package__}.main:app"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 

@@ -11,17 +11,17 @@ from fastapi.exceptions import RequestValidationError
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from app import __version__
-from app.api import precompressed
-from app.api.cache import AnswerCache
-from app.api.errors import (
+from . import __version__
+from .api import precompressed
+from .api.cache import AnswerCache
+from .api.errors import (
     RequestError,
     request_error_handler,
     validation_error_handler,
 )
-from app.api.middleware import BodyLimit, OpenStreams, SecurityHeaders
-from app.api.precompressed import PrecompressedStaticFiles
-from app.api.routes import (
+from .api.middleware import BodyLimit, OpenStreams, SecurityHeaders
+from .api.precompressed import PrecompressedStaticFiles
+from .api.routes import (
     classes,
     compare,
     docs,
@@ -34,8 +34,8 @@ from app.api.routes import (
     units,
     weights,
 )
-from app.api.slots import RunSlots
-from app.settings import get_settings
+from .api.slots import RunSlots
+from .settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Engine runs in worker threads hold the GIL between NumPy calls (the per-step Python loop);

@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from app.settings import get_settings
+from ..settings import get_settings
 
 MAX_ECHO_BYTES = 200  # an input longer than this (as JSON) is not echoed in an error
 

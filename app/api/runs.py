@@ -10,9 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from app.engine import Run, prepare, tasks
-from app.settings import Settings
-
+from ..engine import Run, prepare, tasks
+from ..settings import Settings
 from .errors import RequestError
 from .schemas import TraceRequest
 from .textinput import text_through_vocab, uses_vocab

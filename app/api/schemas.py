@@ -10,10 +10,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.engine.params import LSTM_VARIANTS
-from app.engine.tasks import TASKS
-from app.engine.vocab import MAX_TOKEN_CHARS
-from app.settings import get_settings
+from ..engine.params import LSTM_VARIANTS
+from ..engine.tasks import TASKS
+from ..engine.vocab import MAX_TOKEN_CHARS
+from ..settings import get_settings
 
 # no silent coercion (false -> 0.0), no NaN or infinity
 Strict = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)

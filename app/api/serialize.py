@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from app.engine import Trace
-from app.engine.params import spec_to_dict
+from ..engine import Trace
+from ..engine.params import spec_to_dict
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 

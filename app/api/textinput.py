@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.engine.vocab import VocabError, check_vocab, tokenize
-from app.settings import Settings
-
+from ..engine.vocab import VocabError, check_vocab, tokenize
+from ..settings import Settings
 from .errors import RequestError
 from .schemas import TraceRequest
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from app.settings import get_settings
+from ..settings import get_settings
 
 
 class ClientGoneError(Exception):

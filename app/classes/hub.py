@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from app.settings import Settings
+from ..settings import Settings
 
 # no look-alikes: no 0/O, no 1/I/L
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"

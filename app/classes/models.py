@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from app.settings import Settings
-
+from ..settings import Settings
 from .hub import Hub, LimitError
 
 

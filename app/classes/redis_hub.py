@@ -32,8 +32,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.settings import Settings
-
+from ..settings import Settings
 from .hub import (
     AUDIENCES,
     ClassGoneError,

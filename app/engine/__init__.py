@@ -1,6 +1,6 @@
 """The engine: pure NumPy LSTM, GRU and tanh RNN with exact BPTT, recorded step by step.
 
-    from app.engine import trace
+    from . import trace
     tr = trace({"cell": "lstm", "input_size": 3, "hidden_size": 8}, np.zeros((20, 3)))
     tr.layers[0].gates["f"]        # (T, H) forget gate at every step
     tr.layers[0].grad_c_log10_norm  # (T,) log10 ||dL/dc_t||, exact far below float range

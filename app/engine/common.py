@@ -155,7 +155,6 @@ def rescale_exponent(s: float) -> int:
     return math.frexp(math.sqrt(s))[1]
 
 
-
 def align(carried: list[np.ndarray], E: int, ext: np.ndarray, e: int) -> tuple[np.ndarray, int]:
     """Bring an external gradient (ext * 2**e) to the carried scale 2**E, or the reverse.
 

@@ -23,7 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from app.engine.weightfiles import WeightsError
+from .weightfiles import WeightsError
 
 MAX_ZIP_MEMBERS = 16  # a .keras holds three files (and an assets/ folder, unused here)
 MAX_RATIO = 200  # uncompressed / compressed; a zip bomb's is in the thousands

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from app.engine.keras_files import config_of
-from app.engine.params import ModelError, check_params, spec_from_dict
-from app.engine.weightfiles import WeightsError
-from app.engine.weights import _keras_layer, _reset_after_false
+from .keras_files import config_of
+from .params import ModelError, check_params, spec_from_dict
+from .weightfiles import WeightsError
+from .weights import _keras_layer, _reset_after_false
 
 CELL_OF_CLASS = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn"}
 KEY_OF_CLASS = {

@@ -239,6 +239,7 @@ REBER_UNIGRAM_ENTROPY = _unigram_entropy(_embedded_reber, 400)
 def _reber_reset_baseline(T: int) -> tuple[float, float]:
     return _unigram_entropy(_embedded_reber_reset, T), 0.5
 
+
 TRAIN_TASKS: dict[str, TrainTask] = {
     t.name: t
     for t in (

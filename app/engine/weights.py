@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import safetensors.numpy
 
-from app.engine.params import CELLS, N_BLOCKS
-from app.engine.weightfiles import WeightsError, read_file
+from .params import CELLS, N_BLOCKS
+from .weightfiles import WeightsError, read_file
 
 TORCH_RE = re.compile(
     r"^(?:(.+)\.)?(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr|weight_c[ifo])_l(\d+)(_reverse)?$"
@@ -62,7 +62,7 @@ def load_weights(
 
     `nonlinearity` ("tanh" | "relu") is what the uploader states for a plain RNN, which a
     state_dict or a bare .weights.h5 cannot say; without it such a file is refused."""
-    from app.engine import keras_files, keras_model  # they import this module's helpers
+    from . import keras_files, keras_model  # they import this module's helpers
 
     if len(data) > max_bytes:
         raise WeightsError(

@@ -86,7 +86,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
-from app.classes import (
+from ...classes import (
     ALPHABET,
     ClassGoneError,
     Hub,
@@ -99,10 +99,9 @@ from app.classes import (
     make_model_store,
     token_digest,
 )
-from app.classes.hub import Close, cancel, dumps, ended_frame
-from app.engine.params import model_params
-from app.settings import Settings, get_settings
-
+from ...classes.hub import Close, cancel, dumps, ended_frame
+from ...engine.params import model_params
+from ...settings import Settings, get_settings
 from .. import wsutil
 from ..class_messages import (
     HELLO,

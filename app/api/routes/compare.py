@@ -15,10 +15,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from app.engine import analysis, prepare, tasks
-from app.engine.params import LSTM_VARIANTS, model_params
-from app.settings import Settings, get_settings
-
+from ...engine import analysis, prepare, tasks
+from ...engine.params import LSTM_VARIANTS, model_params
+from ...settings import Settings, get_settings
 from .. import serialize
 from ..cache import Answer, request_key
 from ..errors import RESPONSES, RequestError

@@ -14,9 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from app.lessons import LessonError, all_lessons, parse_lesson
-from app.lessons.parse import MAX_BYTES
-
+from ...lessons import LessonError, all_lessons, parse_lesson
+from ...lessons.parse import MAX_BYTES
 from ..errors import RESPONSES, RequestError
 from .pages import PLOTLY_VERSION, templates
 

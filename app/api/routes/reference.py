@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 
-from app.engine.reference.source import source
+from ...engine.reference.source import source
 
 router = APIRouter(tags=["reference"])
 

@@ -32,10 +32,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
-from app.engine import prepare
-from app.engine.params import model_params
-from app.settings import get_settings
-
+from ...engine import prepare
+from ...engine.params import model_params
+from ...settings import get_settings
 from .. import compact, serialize, wsutil
 from ..cache import PAUSE, Answer, fill, request_key
 from ..errors import RESPONSES, RequestError, clean_errors

@@ -45,12 +45,11 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from app.engine import charlm, prepare, train_tasks
-from app.engine.params import ModelError, check_params, spec_from_dict
-from app.engine.train import TrainConfig, Trainer
-from app.engine.train_tasks import TRAIN_TASKS
-from app.settings import get_settings
-
+from ...engine import charlm, prepare, train_tasks
+from ...engine.params import ModelError, check_params, spec_from_dict
+from ...engine.train import TrainConfig, Trainer
+from ...engine.train_tasks import TRAIN_TASKS
+from ...settings import get_settings
 from .. import serialize, wsutil
 from ..schemas import ModelIn, Strict
 from ..wsutil import ClientGoneError

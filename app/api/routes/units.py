@@ -27,9 +27,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.engine import units
-from app.settings import get_settings
-
+from ...engine import units
+from ...settings import get_settings
 from .. import serialize
 from ..errors import RESPONSES, RequestError
 from ..middleware import OffLoopJSONRoute

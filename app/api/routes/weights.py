@@ -12,12 +12,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from app.engine.keras_model import NonlinearityNeededError
-from app.engine.params import model_params
-from app.engine.vocab import VocabError, parse_vocab
-from app.engine.weights import WeightsError, load_weights, save_weights
-from app.settings import get_settings
-
+from ...engine.keras_model import NonlinearityNeededError
+from ...engine.params import model_params
+from ...engine.vocab import VocabError, parse_vocab
+from ...engine.weights import WeightsError, load_weights, save_weights
+from ...settings import get_settings
 from .. import serialize
 from ..errors import RESPONSES, RequestError
 from ..schemas import ModelIn, Strict
