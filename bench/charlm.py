@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/charlm.py [--minutes 4] [--hidden 128] [--svg docs/charlm.svg]
 
-Trains an LSTM on the charlm task (Python standard-library source, app/engine/charlm.py) for a
+Trains an LSTM on the charlm task (Python standard-library source, app/engine/training/charlm.py) for a
 wall-clock budget, prints the held-out bits per character against the unigram baseline, then
-runs the unit search (app/engine/units.py) over a held-out stretch of text for three targets:
+runs the unit search (app/engine/analysis/units.py) over a held-out stretch of text for three targets:
 inside quotes (a step set: AUC), bracket depth and position in the line (values: |r|). The
 same search on the untrained network of the same seed is printed beside it: with H units,
 the best of H random units scores well above 0.5 by chance alone, so that column is the floor
@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.engine import charlm, prepare, train_tasks, units
-from app.engine.train import TrainConfig, Trainer
+from app.engine import prepare
+from app.engine.analysis import units
+from app.engine.training import charlm, train_tasks
+from app.engine.training.train import TrainConfig, Trainer
 
 TARGETS = ("inside_quotes", "bracket_depth", "line_position")
 FIELDS = ("c", "h")
@@ -53,8 +55,12 @@ def best_units(acts: dict[str, np.ndarray], text: str) -> dict[str, tuple[float,
             if target.dtype == bool:
                 s = units.score_steps(A, target)
                 n = int(np.argmax(s.score))
-                row = (float(s.score[n]), field, n,
-                       f"AUC {s.auc[n]:.3f}, {s.direction[n]} inside, cut {s.threshold[n]:.2f}")
+                row = (
+                    float(s.score[n]),
+                    field,
+                    n,
+                    f"AUC {s.auc[n]:.3f}, {s.direction[n]} inside, cut {s.threshold[n]:.2f}",
+                )
             else:
                 r = units.score_values(A, target)
                 n = int(np.argmax(np.abs(r)))
@@ -94,8 +100,7 @@ def svg_figure(text: str, values: np.ndarray, title: str, cols: int = 80) -> str
         f'font-size="15" font-weight="bold">{html.escape(title)}</text>\n'
         f'<text x="4" y="38" text-anchor="start" font-family="DejaVu Sans, sans-serif" '
         f'font-size="13">Held-out Python source. Orange: above the unit\'s median; blue: below.'
-        f"</text>\n"
-        + "\n".join(cells + lines) + "\n</svg>\n"
+        f"</text>\n" + "\n".join(cells + lines) + "\n</svg>\n"
     )
 
 

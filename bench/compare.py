@@ -85,7 +85,8 @@ def main() -> None:
     ap.add_argument("--url", help="a running server instead of the in-process app")
     args = ap.parse_args()
 
-    from app.engine import tasks, trace
+    from app.engine import trace
+    from app.engine.training import tasks
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     blas = {k: v for k, v in os.environ.items() if k.endswith("_NUM_THREADS")}

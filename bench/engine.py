@@ -10,7 +10,7 @@
 For every (T, H, B) it times, median over n adaptive repeats after a warm-up:
   run     app.engine.run on a time-major batch X (T, B, D=H): forward + exact BPTT, every gate,
           c, h, grad_h, grad_c and parameter gradients recorded (the loss is the sum of the
-          last h, app.engine.losses.Loss()).
+          last h, app.engine.cells.losses.Loss()).
   trace   (B = 1 only) app.engine.trace(model, inputs) end to end: parameters, run, norms,
           the Trace object.
 and, when torch is importable, in the same process, with the same weights and inputs:
@@ -47,7 +47,7 @@ import app  # noqa: E402, F401, I001
 import numpy as np  # noqa: E402
 
 import app.engine as engine  # noqa: E402
-from app.engine.losses import Loss  # noqa: E402
+from app.engine.cells.losses import Loss  # noqa: E402
 from app.engine.params import init_params, spec_from_dict  # noqa: E402
 
 try:

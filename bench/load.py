@@ -310,14 +310,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=int, default=32, help="H of each trace")
     parser.add_argument("--quick", action="store_true", help="20 viewers, a 30 s soak")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("--frames", choices=("step", "batch", "compact"), default="step",
-                        help="WebSocket framing of the burst (default step: DESIGN.md's; "
-                        "compact: the step page's)")
-    parser.add_argument("--uvicorn", action="append", default=[], metavar="ARG",
-                        help="an extra uvicorn argument, repeatable "
-                        "(--uvicorn=--ws-per-message-deflate --uvicorn=true: deflate back on)")
-    parser.add_argument("--seeds", choices=("same", "distinct"), default="same",
-                        help="burst viewers ask for the same trace (default) or one seed each")
+    parser.add_argument(
+        "--frames",
+        choices=("step", "batch", "compact"),
+        default="step",
+        help="WebSocket framing of the burst (default step: DESIGN.md's; compact: the step page's)",
+    )
+    parser.add_argument(
+        "--uvicorn",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="an extra uvicorn argument, repeatable "
+        "(--uvicorn=--ws-per-message-deflate --uvicorn=true: deflate back on)",
+    )
+    parser.add_argument(
+        "--seeds",
+        choices=("same", "distinct"),
+        default="same",
+        help="burst viewers ask for the same trace (default) or one seed each",
+    )
     parser.add_argument(
         "--server-env",
         action="append",
@@ -343,8 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         idle = server.status()["VmRSS"] / 1024
         figures["burst"] = asyncio.run(
             asyncio.wait_for(
-                burst(server, viewers, args.steps, args.hidden, args.frames,
-                      args.seeds == "distinct"),
+                burst(
+                    server, viewers, args.steps, args.hidden, args.frames, args.seeds == "distinct"
+                ),
                 900,
             )  # fmt: skip
         )

@@ -36,7 +36,7 @@ from websockets.asyncio.client import connect  # noqa: E402
 
 from app.engine import trace  # noqa: E402
 from tests.procs import free_port, stop  # noqa: E402
-from app.engine.tasks import generate  # noqa: E402
+from app.engine.training.tasks import generate  # noqa: E402
 
 
 def start_server(port: int) -> subprocess.Popen:
@@ -142,8 +142,10 @@ def main() -> None:
     model = {"cell": "lstm", "input_size": X.shape[2], "hidden_size": a.H}
     task = {"name": "random", "length": a.T, "seed": 0}
     body = json.dumps({"model": {"cell": "lstm", "hidden_size": a.H}, "input": {"task": task}})
-    print(f"LSTM T={a.T} H={a.H} D={X.shape[2]} float64, median (min) of {a.n}; "
-          f"load {os.getloadavg()[0]:.2f}")
+    print(
+        f"LSTM T={a.T} H={a.H} D={X.shape[2]} float64, median (min) of {a.n}; "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
     engine_ms = median_ms(lambda: trace(model, X[0]), a.n)
     port = free_port()
     proc = start_server(port)
@@ -157,21 +159,29 @@ def main() -> None:
             client = "urllib (curl missing; includes Python's slow read)"
         first = asyncio.run(first_frame_ms(f"ws://127.0.0.1:{port}/ws/trace", body, a.n))
         print(f"  engine trace() in process      {engine_ms[0]:8.1f} ms ({engine_ms[1]:.1f})")
-        print(f"  POST /api/trace round trip     {api_ms[0]:8.1f} ms ({api_ms[1]:.1f}), "
-              f"{size / 2**20:.1f} MiB of JSON, client {client}")
+        print(
+            f"  POST /api/trace round trip     {api_ms[0]:8.1f} ms ({api_ms[1]:.1f}), "
+            f"{size / 2**20:.1f} MiB of JSON, client {client}"
+        )
         ratio = api_ms[0] / engine_ms[0]
-        print(f"  ratio API / engine             {ratio:8.2f}   target <= 2   "
-              f"{'PASS' if ratio <= 2 else 'MISS'}")
+        print(
+            f"  ratio API / engine             {ratio:8.2f}   target <= 2   "
+            f"{'PASS' if ratio <= 2 else 'MISS'}"
+        )
         p50 = statistics.median(first)
         verdict = "PASS" if p50 <= 50 else "MISS"
-        print(f"  WebSocket first frame          {p50:8.1f} ms ({min(first):.1f})   "
-              f"target <= 50   {verdict}")
+        print(
+            f"  WebSocket first frame          {p50:8.1f} ms ({min(first):.1f})   "
+            f"target <= 50   {verdict}"
+        )
         if a.browser:
             frames = browser_frames(base, a.T, a.H)
             p95 = float(np.percentile(frames, 95))
-            print(f"  page frame interval p50 / p95  {statistics.median(frames):8.1f} / "
-                  f"{p95:.1f} ms over {len(frames)} frames playing at 30 steps/s   "
-                  f"target p95 < 33   {'PASS' if p95 < 33 else 'MISS'}")
+            print(
+                f"  page frame interval p50 / p95  {statistics.median(frames):8.1f} / "
+                f"{p95:.1f} ms over {len(frames)} frames playing at 30 steps/s   "
+                f"target p95 < 33   {'PASS' if p95 < 33 else 'MISS'}"
+            )
     finally:
         stop(proc)
 

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `make bench` 
 import app  # noqa: E402, F401, I001
 import numpy as np  # noqa: E402
 
-from app.engine import train_tasks  # noqa: E402
-from app.engine.train import TrainConfig, Trainer  # noqa: E402
+from app.engine.training import train_tasks  # noqa: E402
+from app.engine.training.train import TrainConfig, Trainer  # noqa: E402
 
 T, H, B, LR, CLIP = 50, 16, 32, 0.01, 1.0
 EXPERIMENTS = [  # label, task, model
@@ -98,7 +98,7 @@ AB_CASES = [(cell, h) for cell in ("lstm", "gru", "rnn") for h in (16, 64)]
 AB_CHILD = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-from app.engine.train import TrainConfig, Trainer
+from app.engine.training.train import TrainConfig, Trainer
 cell, H, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 tr = Trainer(TrainConfig(length=50, steps=10**6, batch_size=32), {"cell": cell, "hidden_size": H})
 tr.train_steps(3)

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Run, prepare, tasks
+from ..engine import Run, prepare
+from ..engine.training import tasks
 from ..settings import Settings
 from .errors import RequestError
 from .schemas import TraceRequest

@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..engine.formats.vocab import MAX_TOKEN_CHARS
 from ..engine.params import LSTM_VARIANTS
-from ..engine.tasks import TASKS
-from ..engine.vocab import MAX_TOKEN_CHARS
+from ..engine.training.tasks import TASKS
 from ..settings import get_settings
 
 # no silent coercion (false -> 0.0), no NaN or infinity

@@ -2,14 +2,14 @@
 
 For a model with an embedding the text becomes token ids (its alphabet, if given instead of a
 vocabulary, is a vocabulary of characters); for one without, one-hot rows over the vocabulary.
-The tokeniser is app/engine/vocab.py; the errors name the unknown token and its position.
+The tokeniser is app/engine/formats/vocab.py; the errors name the unknown token and its position.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..engine.vocab import VocabError, check_vocab, tokenize
+from ..engine.formats.vocab import VocabError, check_vocab, tokenize
 from ..settings import Settings
 from .errors import RequestError
 from .schemas import TraceRequest

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from . import losses, network
-from .common import norms_and_log10
+from .cells import losses, network
+from .cells.common import norms_and_log10
 from .params import ModelError, ModelSpec, model_params
 from .trace import LayerTrace, Trace
 

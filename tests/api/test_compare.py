@@ -191,7 +191,7 @@ def test_the_page_is_served_with_its_modules(client):
 def test_trained_weights_replace_one_network_and_are_used_as_they_are(client):
     from app.engine import trace
     from app.engine.params import init_params, spec_from_dict
-    from app.engine.tasks import generate
+    from app.engine.training.tasks import generate
 
     model = {"cell": "lstm", "input_size": 3, "hidden_size": 5, "output_size": 2,
              "init": {"seed": 42, "forget_bias": 2.0}}  # fmt: skip

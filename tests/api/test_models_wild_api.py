@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.engine import trace, units
+from app.engine import trace
+from app.engine.analysis import units
 from app.main import app
 from app.settings import get_settings
 

@@ -259,7 +259,7 @@ def test_live_mode_adds_one_step_per_typed_character_and_matches_the_whole_run()
 
 
 def test_weights_upload_round_trips_into_a_trace():
-    from app.engine.weights import save_weights
+    from app.engine.formats.weights import save_weights
 
     model = {"cell": "gru", "input_size": 2, "hidden_size": 3, "init": {"seed": 5}}
     params = init_params(spec_from_dict(model))

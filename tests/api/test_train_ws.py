@@ -214,7 +214,7 @@ def test_get_train_serves_the_page(client):
 
 @pytest.mark.parametrize("task", ["copy", "brackets"])
 def test_length_dependent_baselines_arrive_in_the_start_frame(client, task):
-    from app.engine.train_tasks import get
+    from app.engine.training.train_tasks import get
 
     with client.websocket_connect("/ws/train") as ws:
         ws.send_text(json.dumps(body(task=task, length=16, steps=10, eval_every=10)))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.engine import prepare, units
+from app.engine import prepare
+from app.engine.analysis import units
 from app.main import app
 from tests.engine.test_units import planted_lstm
 
@@ -112,8 +113,11 @@ def test_a_pattern_that_backtracks_exponentially_elsewhere_answers_at_once():
     t0 = time.perf_counter()
     r = client.post(
         "/api/units/search",
-        json={"model": {"hidden_size": 3}, "input": {"text": text},
-              "target": {"pattern": "(a+)+$"}},  # fmt: skip
+        json={
+            "model": {"hidden_size": 3},
+            "input": {"text": text},
+            "target": {"pattern": "(a+)+$"},
+        },  # fmt: skip
     )
     assert r.status_code == 422  # it matches nothing: nothing to separate
     assert "must mark some steps" in r.json()["detail"][0]["msg"]

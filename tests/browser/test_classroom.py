@@ -418,11 +418,10 @@ def test_a_student_who_joins_mid_training_gets_the_run_so_far(make_page, base_ur
     for pg in (teacher, early, late):
         pg.wait_for_function(finished)
     runs = "() => lstmxTrain.runs.map(r => [r.cell, r.losses, r.evals])"
-    (_, trained, evals), = teacher.evaluate(runs)
+    ((_, trained, evals),) = teacher.evaluate(runs)
     assert early.evaluate(runs) == [["lstm", trained, evals]]  # skipped the replay
-    (_, caught_up, late_evals), = late.evaluate(runs)
+    ((_, caught_up, late_evals),) = late.evaluate(runs)
     assert late_evals == evals  # every evaluation, from step 0
     assert caught_up[0] == trained[0] and caught_up[-1] == trained[-1]
     assert set(map(tuple, caught_up)) <= set(map(tuple, trained))  # thinned, never made up
     assert late.text_content(".run-lstm .run-text") == teacher.text_content(".run-lstm .run-text")
-

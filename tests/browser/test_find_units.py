@@ -43,10 +43,19 @@ def test_select_a_span_find_units_and_pick_one(page, base_url):
     picks = page.locator("#unit-results .unit-pick")
     assert picks.count() == 5
     # the ranking is the API's for the same request
-    body = {"model": {"cell": "lstm", "hidden_size": 6, "num_layers": 1, "variant": "standard",
-                      "init": {"seed": 2, "forget_bias": 0, "recurrent_init": "uniform",
-                               "recurrent_gain": 1}},
-            "input": {"text": TEXT}, "target": {"steps": [[a, b + 1]]}, "field": "h", "top": 5}
+    body = {
+        "model": {
+            "cell": "lstm",
+            "hidden_size": 6,
+            "num_layers": 1,
+            "variant": "standard",
+            "init": {"seed": 2, "forget_bias": 0, "recurrent_init": "uniform", "recurrent_gain": 1},
+        },
+        "input": {"text": TEXT},
+        "target": {"steps": [[a, b + 1]]},
+        "field": "h",
+        "top": 5,
+    }
     req = urllib.request.Request(f"{base_url}/api/units/search", json.dumps(body).encode(),
                                  {"content-type": "application/json"})  # fmt: skip
     with urllib.request.urlopen(req) as r:

@@ -28,7 +28,6 @@ PAGE_TRACE = """() => {
 HEAT_F = "(lstmExplainer.trace.layers[0].heat || lstmExplainer.trace.layers[0]).gates.f"
 
 
-
 def wait_columns(page, unit):
     """Until the unit's exact columns are in, dL/dh the last (it comes after the norms)."""
     page.wait_for_function(

@@ -13,6 +13,8 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
 def progress_of(page, cell):
     return page.eval_on_selector(f".run-{cell} progress", "p => p.value")
 

@@ -54,7 +54,6 @@ def test_a_first_visit_costs_under_2_mib_and_the_trace_comes_in_binary_blocks(pa
     assert counts["binary"] >= 2 and counts["text"] == 2, counts  # start, blocks..., end
 
 
-
 def test_the_page_holds_the_api_numbers_exactly_and_exports_them(page, base_url):
     open_counting(page, base_url, QUERY)
     held = page.evaluate(

@@ -1,11 +1,12 @@
-"""The gradient lab's readouts (app/engine/analysis.py) on inputs with known answers."""
+"""The gradient lab's readouts (app/engine/analysis/decay.py) on inputs with known answers."""
 
 import math
 
 import numpy as np
 import pytest
 
-from app.engine import analysis, trace
+from app.engine import trace
+from app.engine.analysis import decay as analysis
 from app.engine.params import init_params, spec_from_dict
 
 

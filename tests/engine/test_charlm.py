@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.engine import charlm, train_tasks
-from app.engine.train import TrainConfig, Trainer
+from app.engine.training import charlm, train_tasks
+from app.engine.training.train import TrainConfig, Trainer
 
 
 def test_default_text_is_python_source_normalised_to_a_small_alphabet():

@@ -19,10 +19,10 @@ import h5py
 import numpy as np
 import pytest
 
-from app.engine import keras_files
 from app.engine import trace as engine_trace
-from app.engine.keras_model import NonlinearityNeededError
-from app.engine.weights import WeightsError, load_weights
+from app.engine.formats import keras_files
+from app.engine.formats.keras_model import NonlinearityNeededError
+from app.engine.formats.weights import WeightsError, load_weights
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "import"
 F32 = 2e-6  # float32 rounding over a few steps of O(1) values (eps 6e-8 per operation)

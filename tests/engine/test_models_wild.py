@@ -16,7 +16,7 @@ import pytest
 
 from app.engine import ModelError, prepare, trace
 from app.engine.params import init_params, param_shapes, spec_from_dict, spec_to_dict
-from app.engine.train import TrainConfig, Trainer
+from app.engine.training.train import TrainConfig, Trainer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 WILD = sorted(p.stem for p in FIXTURES.glob("wild_*.npz"))

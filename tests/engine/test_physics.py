@@ -188,7 +188,7 @@ def test_default_init_is_pytorch_uniform_and_forget_bias_lands_on_the_forget_blo
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_scaled_gradients_come_back_exactly_as_ldexp_gives_them(dtype):
-    from app.engine.common import ScaledGrad
+    from app.engine.cells.common import ScaledGrad
 
     rng = np.random.default_rng(0)
     T = 400

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.engine import losses, run
-from app.engine import train as tr
-from app.engine.optim import SGD, Adam, clip_global_norm, global_norm
+from app.engine import run
+from app.engine.cells import losses
 from app.engine.params import init_params, spec_from_dict
-from app.engine.train_tasks import _REBER_EDGES, TRAIN_TASKS, get, metric
+from app.engine.training import train as tr
+from app.engine.training.optim import SGD, Adam, clip_global_norm, global_norm
+from app.engine.training.train_tasks import _REBER_EDGES, TRAIN_TASKS, get, metric
 
 
 @pytest.mark.parametrize("name", sorted(TRAIN_TASKS))

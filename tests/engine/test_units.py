@@ -7,7 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from app.engine import prepare, units
+from app.engine import prepare
+from app.engine.analysis import units
 
 
 def brute_auc(a: np.ndarray, mask: np.ndarray) -> float:

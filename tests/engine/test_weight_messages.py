@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from app.engine.weights import WeightsError, load_weights
+from app.engine.formats.weights import WeightsError, load_weights
 
 # A refusal says what to do: one of these verbs starts its advice.
 ADVICE = ("save", "upload", "convert", "retrain", "leave", "correct", "export", "check")

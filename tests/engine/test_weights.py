@@ -13,8 +13,8 @@ import pytest
 import safetensors.numpy
 from numpy.lib import format as npy_format
 
+from app.engine.formats.weights import WeightsError, load_weights, save_weights
 from app.engine.params import ModelSpec, param_shapes
-from app.engine.weights import WeightsError, load_weights, save_weights
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 One input sequence, a tanh RNN, an LSTM and a GRU with the same hidden size, seed and
 initialisation options; for each, ||dL/dh_t|| (and ||dL/dc_t||) against k = T-1-t in log10,
-normalised to k = 0, with the readouts of app/engine/analysis.py.
+normalised to k = 0, with the readouts of app/engine/analysis/decay.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from ...engine import analysis, prepare, tasks
+from ...engine import prepare
+from ...engine.analysis import decay as analysis
 from ...engine.params import LSTM_VARIANTS, model_params
+from ...engine.training import tasks
 from ...settings import Settings, get_settings
 from .. import serialize
 from ..cache import Answer, request_key

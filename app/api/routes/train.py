@@ -45,10 +45,11 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from ...engine import charlm, prepare, train_tasks
+from ...engine import prepare
 from ...engine.params import ModelError, check_params, spec_from_dict
-from ...engine.train import TrainConfig, Trainer
-from ...engine.train_tasks import TRAIN_TASKS
+from ...engine.training import charlm, train_tasks
+from ...engine.training.train import TrainConfig, Trainer
+from ...engine.training.train_tasks import TRAIN_TASKS
 from ...settings import get_settings
 from .. import serialize, wsutil
 from ..schemas import ModelIn, Strict

@@ -1,4 +1,4 @@
-"""POST /api/units/search: which hidden units track a target? (app/engine/units.py)
+"""POST /api/units/search: which hidden units track a target? (app/engine/analysis/units.py)
 
 The body is the body of POST /api/trace plus:
 - "target": exactly one of
@@ -27,7 +27,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ...engine import units
+from ...engine.analysis import units
 from ...settings import get_settings
 from .. import serialize
 from ..errors import RESPONSES, RequestError

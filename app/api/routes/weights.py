@@ -12,10 +12,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from ...engine.keras_model import NonlinearityNeededError
+from ...engine.formats.keras_model import NonlinearityNeededError
+from ...engine.formats.vocab import VocabError, parse_vocab
+from ...engine.formats.weights import WeightsError, load_weights, save_weights
 from ...engine.params import model_params
-from ...engine.vocab import VocabError, parse_vocab
-from ...engine.weights import WeightsError, load_weights, save_weights
 from ...settings import get_settings
 from .. import serialize
 from ..errors import RESPONSES, RequestError

@@ -4,7 +4,7 @@ Each cell (lstm.py, gru.py, rnn.py) is written as the equations are, one line pe
 its backward pass beside its forward, in the spirit of karpathy's min-char-rnn: plain NumPy
 on (H,) vectors, one step at a time, no speed tricks and no gradient rescaling (keep T small
 enough that nothing underflows). tests/engine/test_reference.py asserts that the fast engine
-(app/engine/lstm.py, gru.py, rnn.py, network.py) gives the same numbers to 1e-12 in float64,
+(app/engine/cells/lstm.py, gru.py, rnn.py, network.py) gives the same numbers to 1e-12 in float64,
 and checks this file against central differences. The step page shows these lines beside the
 live numbers (GET /api/reference/{cell}).
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import losses as engine_losses
+from ..cells import losses as engine_losses
 from ..params import model_params
 from . import gru, lstm, rnn
 from .common import Hold

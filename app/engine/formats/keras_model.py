@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ..params import ModelError, check_params, spec_from_dict
 from .keras_files import config_of
-from .params import ModelError, check_params, spec_from_dict
 from .weightfiles import WeightsError
 from .weights import _keras_layer, _reset_after_false
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import network
-from .params import ModelSpec
+from ..cells import network
+from ..params import ModelSpec
 
 # Standard-library modules of plain, well-formatted Python present in every CPython 3.x.
 DEFAULT_FILES = ("textwrap.py", "shlex.py", "string.py", "fnmatch.py", "heapq.py", "bisect.py",

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import safetensors.numpy
 
-from .params import CELLS, N_BLOCKS
+from ..params import CELLS, N_BLOCKS
 from .weightfiles import WeightsError, read_file
 
 TORCH_RE = re.compile(

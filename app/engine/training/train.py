@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from . import losses, network, optim, train_tasks
-from .common import Scratch
-from .params import ModelSpec, check_params, init_params, spec_from_dict, spec_to_dict
+from ..cells import losses, network
+from ..cells.common import Scratch
+from ..params import ModelSpec, check_params, init_params, spec_from_dict, spec_to_dict
+from . import optim, train_tasks
 from .train_tasks import TrainTask
 
 EVAL_STREAM = 0x5EED  # the held-out set: default_rng((task seed, EVAL_STREAM))

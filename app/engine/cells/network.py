@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from ..params import ModelError, ModelSpec
 from . import gru, lstm, lstmp, rnn
 from .common import Clamp, LayerParams, ScaledGrad, Scratch, add_scaled, reverse_time
 from .losses import Loss, value_and_grad
-from .params import ModelError, ModelSpec
 
 MODULES = {"lstm": lstm, "gru": gru, "rnn": rnn}
 
