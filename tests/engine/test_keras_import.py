@@ -21,7 +21,7 @@ import pytest
 
 from app.engine import trace as engine_trace
 from app.engine.formats import keras_files
-from app.engine.formats.keras_model import NonlinearityNeededError
+from app.engine.formats.model_object import NonlinearityNeededError
 from app.engine.formats.weights import WeightsError, load_weights
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "import"

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from ...engine.formats.keras_model import NonlinearityNeededError
+from ...engine.formats.model_object import NonlinearityNeededError
 from ...engine.formats.vocab import VocabError, parse_vocab
 from ...engine.formats.weights import WeightsError, load_weights, save_weights
 from ...engine.params import model_params
