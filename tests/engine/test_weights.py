@@ -371,9 +371,7 @@ class Evil:
         return (print, ("pwned",))
 
 
-@pytest.mark.parametrize(
-    "filename", ["model.pt", "model.pth", "model.pkl", "model.ckpt", "model.PT"]
-)
+@pytest.mark.parametrize("filename", ["model.pkl", "model.ckpt", "model.bin", "model.PKL"])
 def test_pickle_based_file_types_are_refused_by_name(filename: str) -> None:
     with pytest.raises(
         WeightsError, match=r"pickle-based file; unpickling can run arbitrary code.*safetensors"
@@ -389,9 +387,18 @@ def test_pickle_bytes_are_refused_whatever_the_name(capsys: pytest.CaptureFixtur
     assert "pwned" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("filename", ["model.pt", "model.pth", "model.PT"])
+def test_a_bare_pickle_named_pt_is_refused_as_the_legacy_format_unread(
+    filename: str, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(WeightsError, match=r"legacy format .* torch older than 1\.6.*state_dict"):
+        load_weights(pickle.dumps(Evil()), filename)
+    assert "pwned" not in capsys.readouterr().out
+
+
 def test_unknown_extension_is_refused_with_what_to_upload() -> None:
     with pytest.raises(
-        WeightsError, match=r"unsupported file type '\.onnx'.*\.safetensors or \.npz"
+        WeightsError, match=r"unsupported file type '\.onnx'.*\.safetensors, \.npz, \.pt"
     ):
         load_weights(b"\x08\x07", "model.onnx")
 

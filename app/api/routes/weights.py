@@ -1,5 +1,6 @@
-"""POST /api/weights: open a .safetensors or .npz file (PyTorch or Keras names), or Keras 3's
-own .keras and .weights.h5 (read as data); never pickle, never run anything in a file.
+"""POST /api/weights: open a .safetensors or .npz file (PyTorch or Keras names), a PyTorch .pt /
+.pth state_dict (a restricted unpickler: no global outside an allow-list), or Keras 3's own
+.keras and .weights.h5 (read as data); never run anything in a file.
 POST /api/vocab: a vocabulary file (JSON list or object, or one token a line) -> its tokens.
 POST /api/weights/export: the reverse, a model object with weights inline -> a weight file."""
 

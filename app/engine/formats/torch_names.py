@@ -50,7 +50,9 @@ def sort_names(arrays: Mapping[str, np.ndarray]) -> tuple[dict, dict, dict, list
     return torch, modules, keras, unknown
 
 
-def refuse_unknown(unknown: list[str], mixed: bool) -> None:
+def refuse_unknown(unknown: list[str], mixed: bool, pytorch: bool = False) -> None:
+    """Refuse a file with names of both frameworks or names of neither; `pytorch`: the file is
+    PyTorch's, so the advice names PyTorch's conventions only."""
     if mixed:
         raise WeightsError(
             "the file mixes PyTorch names (weight_ih_l0, ...) and Keras names (.../kernel, ...): "
@@ -63,9 +65,11 @@ def refuse_unknown(unknown: list[str], mixed: bool) -> None:
             "(weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ...; weight_ih_l0_reverse, ... "
             "for a bidirectional layer, weight_hr_l0 for a projection; an nn.Embedding as "
             "embedding.weight or encoder.weight, one Linear readout under any name, fc.weight "
-            "and fc.bias say) or Keras' (.../kernel, .../recurrent_kernel, .../bias, "
-            ".../embeddings), and leave other layers out"
-        )
+            "and fc.bias say)"
+            + ("" if pytorch else " or Keras' (.../kernel, .../recurrent_kernel, .../bias, "
+               ".../embeddings)")
+            + ", and leave other layers out"
+        )  # fmt: skip
 
 
 def heads(modules: dict[str, dict]) -> dict[str, np.ndarray]:
@@ -83,7 +87,7 @@ def heads(modules: dict[str, dict]) -> dict[str, np.ndarray]:
             linears.append(path)
     if other:
         names = sorted(name for path in other for name, _ in modules[path].values())
-        refuse_unknown(names, False)
+        refuse_unknown(names, False, pytorch=True)
     if len(tables) > 1:
         raise WeightsError(
             f"the file holds more than one embedding ({[f'{t}.weight' for t in tables]}); a "

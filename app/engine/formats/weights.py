@@ -3,7 +3,7 @@
 `load_weights` returns the API's `model` object with PyTorch names and shapes (see params.py):
 
 * .safetensors, .npz (weightfiles.py) and .pt / .pth state_dicts (ptfile.py, a restricted
-  unpickler: torch.load(weights_only=True)'s contract) give named tensors; PyTorch names are
+  unpickler: the contract of torch's weights-only loader) give named tensors; PyTorch names are
   mapped by torch_names.py, Keras names by keras_names.py.
 * Keras 3's own .keras and .weights.h5 (keras_files.py, as data) are mapped layer by layer
   (keras_config.py, keras_model.py).
@@ -32,6 +32,7 @@ from .keras_config import layers_from_config
 from .keras_model import build_model, layers_from_arrays
 from .keras_names import from_keras, reset_after_false
 from .model_object import choose_nonlinearity, describe
+from .ptfile import read_pt
 from .torch_names import cell_of_params, from_torch, refuse_unknown, sort_names
 from .weightfiles import WeightsError, read_file
 
@@ -69,7 +70,11 @@ def load_weights(
         arrays, groups = keras_files.read_h5(bytes(data), max_elements, max_bytes)
         layers = layers_from_arrays(arrays, groups)
         return _finish(build_model(layers, arrays, nonlinearity))
-    arrays, meta = read_file(bytes(data), filename, max_elements)
+    meta: dict[str, str] = {}
+    if name.endswith((".pt", ".pth")):
+        arrays = read_pt(bytes(data), max_elements, max_bytes)
+    else:
+        arrays, meta = read_file(bytes(data), filename, max_elements)
     hint, reset_after, stated = _check_meta(meta, cell)
     if not arrays:
         raise WeightsError(
@@ -83,7 +88,7 @@ def load_weights(
                 "the training that made it diverged; export an earlier checkpoint"
             )
     torch, modules, keras, unknown = sort_names(arrays)
-    refuse_unknown(unknown, bool(keras and (torch or modules)))
+    refuse_unknown(unknown, bool(keras and (torch or modules)), pytorch=bool(torch or modules))
     if torch or modules:
         params, widths, bidirectional = from_torch(torch, modules)
     else:
