@@ -31,7 +31,11 @@ def text(value: str) -> bytes:
 
 
 def integer(value: int) -> bytes:
-    return b"J" + struct.pack("<i", value)
+    """BININT, or LONG1 for what does not fit 4 bytes (a pickle's arbitrary-size int)."""
+    if -(2**31) <= value < 2**31:
+        return b"J" + struct.pack("<i", value)
+    data = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
+    return b"\x8a" + bytes([len(data)]) + data
 
 
 def ints(values: tuple[int, ...]) -> bytes:

@@ -102,3 +102,16 @@ def test_a_checkpoint_without_a_state_dict_is_refused_listing_its_entries() -> N
     pkl = state_dict_pickle({"epoch": b"K\x03", "w": Ref("0", (1,), (1,))})
     with pytest.raises(WeightsError, match=r"entries \['epoch'\] are not tensors.*state_dict"):
         read_pt(archive(pkl, {"0": bytes(4)}), 100, 2**20)
+
+
+def test_an_empty_tensor_with_a_huge_dimension_is_refused_not_allocated() -> None:
+    refs = {"w": Ref("0", (0, 10**30), (1, 1), numel=1)}  # NumPy cannot even index it
+    with pytest.raises(WeightsError, match=r"'w' declares size \(0, 10{30}\)"):
+        read_pt(archive(state_dict_pickle(refs), {"0": bytes(4)}), 100, 2**20)
+
+
+def test_a_deeply_nested_key_is_refused_without_printing_it() -> None:
+    key = b"N" + b"\x85" * 100_000  # None in 100,000 nested 1-tuples: a valid dict key
+    pkl = b"\x80\x02}" + key + b"K\x01s."
+    with pytest.raises(WeightsError, match="dict with keys not strings"):
+        read_pt(archive(pkl, {}), 100, 2**20)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import math
 import zipfile
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -147,41 +147,34 @@ def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
 
 def _state_dict(top: Any) -> dict[str, TensorRef]:
     """The tensors by name: the pickled dict itself, or a checkpoint's state_dict entry."""
-    if not isinstance(top, dict):
+    if not isinstance(top, dict) or not all(type(k) is str for k in top):
+        what = type(top).__name__ if not isinstance(top, dict) else "dict with keys not strings"
         raise WeightsError(
-            f"the .pt file holds a {type(top).__name__}, not a state_dict (a dict of tensors): "
+            f"the .pt file holds a {what}, not a state_dict (a dict of tensors by name): "
             f"save the weights with {STATE_DICT_FIX}"
         )
-    if top and all(isinstance(v, TensorRef) for v in top.values()):
-        return _named(top)
-    for key in CHECKPOINT_KEYS:
-        inner = top.get(key)
-        if (
-            isinstance(inner, dict)
-            and inner
-            and all(isinstance(v, TensorRef) for v in inner.values())
-        ):
-            return _named(inner)
+    for candidate in (top, *(top.get(key) for key in CHECKPOINT_KEYS)):
+        if _is_state_dict(candidate):
+            return dict(candidate)
     if not top:
         raise WeightsError(
             f"the .pt file holds an empty dict, no weight tensors: save the weights with "
             f"{STATE_DICT_FIX}"
         )
-    others = sorted(str(k) for k, v in top.items() if not isinstance(v, TensorRef))[:8]
+    others = sorted(k for k, v in top.items() if not isinstance(v, TensorRef))
     raise WeightsError(
-        f"the .pt file holds a dict whose entries {others} are not tensors, and none of "
-        f"{list(CHECKPOINT_KEYS)} is a state_dict (a training checkpoint?): save the model's "
-        f"weights alone, {STATE_DICT_FIX}"
+        f"the .pt file holds a dict whose entries {[k[:40] for k in others[:8]]} are not "
+        f"tensors, and none of {list(CHECKPOINT_KEYS)} is a state_dict (a training "
+        f"checkpoint?): save the model's weights alone, {STATE_DICT_FIX}"
     )
 
 
-def _named(tensors: dict) -> dict[str, TensorRef]:
-    if not all(isinstance(k, str) for k in tensors):
-        raise WeightsError(
-            "the .pt state_dict has keys that are not strings: it is not a module's "
-            f"state_dict; save the weights with {STATE_DICT_FIX}"
-        )
-    return dict(tensors)
+def _is_state_dict(value: Any) -> TypeGuard[dict[str, TensorRef]]:
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(type(k) is str and isinstance(v, TensorRef) for k, v in value.items())
+    )
 
 
 def _check_views(
@@ -203,6 +196,11 @@ def _check_views(
                 f"tensor {name!r} has offset {ref.offset}, size {ref.size} or stride "
                 f"{ref.stride} below zero, which torch never writes: the file is damaged or "
                 "crafted; save the weights again"
+            )
+        if max(ref.size, default=0) > max_elements:
+            raise WeightsError(
+                f"tensor {name!r} declares size {ref.size}, more numbers than this server takes "
+                f"({max_elements}): upload a smaller model"
             )
         count = math.prod(ref.size)
         last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride, strict=True))
