@@ -173,6 +173,11 @@ def test_a_whole_pickled_module_is_refused_with_the_one_line_fix() -> None:
     refused(archive(pkl, {}), "__main__.CharLM", "torch.save(model.state_dict(), path)")
 
 
+def test_a_torchscript_module_is_refused_as_such() -> None:
+    pkl = b"\x80\x02" + glob("__torch__.torch.nn.modules.rnn", "LSTM") + b")\x81."
+    refused(archive(pkl, {}), "TorchScript module (torch.jit.save)", "model.state_dict()")
+
+
 def test_a_well_formed_file_next_to_them_opens() -> None:
     rng = np.random.default_rng(0)
     arrays = {"lstm.weight_ih_l0": rng.standard_normal((8, 3)),

@@ -180,11 +180,15 @@ def refuse_global(module: str, name: str) -> NoReturn:
             f"refused, and nothing in the file was run. A state_dict needs only {ALLOWED}; "
             f"if you made this file, save the weights with {STATE_DICT_FIX}"
         )
+    what = (
+        "a TorchScript module (torch.jit.save)"
+        if module.startswith("__torch__")
+        else "a whole model or object saved with torch.save(model)"
+    )
     raise WeightsError(
         f"the pickle in this .pt file calls for {full}, which a state_dict never holds (it "
-        f"needs only {ALLOWED}): this looks like a whole model or object saved with "
-        f"torch.save(model), which only its own code can open; it was refused and nothing in "
-        f"it was run. Save the weights instead: {STATE_DICT_FIX}"
+        f"needs only {ALLOWED}): this looks like {what}, which only its own code can open; it "
+        f"was refused and nothing in it was run. Save the weights instead: {STATE_DICT_FIX}"
     )
 
 
