@@ -57,10 +57,8 @@ def read_pt(data: bytes, max_elements: int, max_bytes: int) -> dict[str, np.ndar
         top = ptunpickle.load(pkl, set(infos), prefix)
         tensors = _state_dict(top)
         _check_views(tensors, infos, max_elements)
-        storages = {
-            ref.storage.key: _read(archive, infos[ref.storage.member], max_bytes)
-            for ref in tensors.values()
-        }
+        members = {ref.storage.key: ref.storage.member for ref in tensors.values()}
+        storages = {key: _read(archive, infos[m], max_bytes) for key, m in members.items()}
     return {name: _array(ref, storages[ref.storage.key], big) for name, ref in tensors.items()}
 
 
