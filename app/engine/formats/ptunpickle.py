@@ -55,8 +55,7 @@ DTYPES = ("float64", "float32", "float16", "bfloat16", "int64", "int32", "int16"
 # modules whose globals run code: the message says so (any global outside the list is refused)
 DANGEROUS = ("os", "posix", "nt", "sys", "subprocess", "builtins", "shutil", "socket",
              "importlib", "runpy", "pty", "code", "ctypes", "webbrowser", "marshal", "types",
-             "pickle", "_pickle", "functools", "operator", "codecs", "_codecs", "io",
-             "numpy")  # fmt: skip
+             "pickle", "_pickle", "functools", "operator", "codecs", "_codecs", "io")  # fmt: skip
 KEY_RE = re.compile(r"\w{1,64}")
 ALLOWED = ("collections.OrderedDict, torch._utils._rebuild_tensor_v2, "
            "torch._utils._rebuild_parameter, torch.*Storage and dtypes")  # fmt: skip
