@@ -107,7 +107,21 @@ def add_parsers(sub: Any) -> None:
         formatter_class=fmt,
     )
     add_run_arguments(html, ".html")
+    html.add_argument("--title", help="the page's title (default: the model and the input)")
+    html.add_argument(
+        "--window",
+        metavar="START:STOP",
+        type=_window,
+        help="show steps START to STOP-1 of a long run (the whole run is computed)",
+    )
     html.set_defaults(handler=run_html)
+
+
+def _window(text: str) -> tuple[int, int]:
+    start, sep, stop = text.partition(":")
+    if not (sep and start.strip().isdigit() and stop.strip().isdigit()):
+        raise argparse.ArgumentTypeError(f"give START:STOP, step indices like 0:200, not {text!r}")
+    return int(start), int(stop)
 
 
 def _sentence(text: str) -> str:
@@ -208,6 +222,7 @@ def run_html(args: argparse.Namespace) -> None:
     loss = _loss(args)
     if loss is not None:
         options["loss"] = loss
+    options.update({k: getattr(args, k) for k in ("title", "window") if getattr(args, k)})
     try:
         html = build_html(model_object(model), inputs, **options)
     except ValueError as exc:  # the engine's and the view's checks name the field

@@ -187,3 +187,25 @@ def test_trace_is_the_engines_and_import_is_light() -> None:
             "assert 'fastapi' not in sys.modules")  # fmt: skip
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60,
                    cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+
+
+def test_html_window_must_be_start_stop(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run_cli(["html", "m.json", "abc", "-o", "x.html", "--window", "3"], capsys)
+    assert code == 2 and "give START:STOP" in err
+
+
+def test_trace_a_gallery_model_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gallery = pytest.importorskip("app.gallery", reason="this build has no gallery (app/gallery)")
+    cards = [c for c in gallery.all_cards() if c.card.get("example")]
+    assert cards, "every gallery card should carry an example input"
+    card = cards[0]
+    example = card.card["example"]
+    given = example.get("text")
+    if given is None:
+        np.save(tmp_path / "x.npy", np.asarray(example["sequence"], dtype=np.float64))
+        given = str(tmp_path / "x.npy")
+    out = tmp_path / "run.json"
+    code, err = run_cli(["trace", card.slug, given, "-o", str(out)], capsys)
+    assert code == 0, err
+    answer = json.loads(out.read_text())
+    assert answer["cell"] == card.model["cell"] and answer["steps"] >= 1
