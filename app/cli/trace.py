@@ -163,11 +163,8 @@ def run_trace(args: argparse.Namespace) -> None:
     run, extra = _prepare(body)
     from ..api import npz, serialize
 
-    data = (
-        npz.trace_npz(run, extra)
-        if suffix == ".npz"
-        else b"".join(serialize.trace_parts(run, extra))
-    )
+    parts = npz.trace_npz(run, extra) if suffix == ".npz" else serialize.trace_parts(run, extra)
+    data = b"".join(parts)
     if out == "-":
         sys.stdout.buffer.write(data + b"\n")
         sys.stdout.flush()
