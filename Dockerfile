@@ -8,7 +8,7 @@ FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml hatch_build.py requirements.txt README.md ./
 COPY app/ ./app/
 COPY static/ ./static/
 COPY templates/ ./templates/

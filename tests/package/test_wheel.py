@@ -10,9 +10,11 @@ import tomllib
 import zipfile
 from email.parser import Parser
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 import app
 
@@ -45,59 +47,70 @@ def test_wheel_holds_the_package_static_files_and_templates(dist: dict[str, Path
     assert not any(SKIP.search(n) for n in names)
 
 
-def test_wheel_metadata_and_command(dist: dict[str, Path]) -> None:
-    with zipfile.ZipFile(dist["wheel"]) as whl:
+def wheel_metadata(wheel: Path) -> tuple[Any, str]:
+    with zipfile.ZipFile(wheel) as whl:
         info = f"lstm_explainer-{app.__version__}.dist-info"
         meta = Parser().parsestr(whl.read(f"{info}/METADATA").decode())
-        entry_points = whl.read(f"{info}/entry_points.txt").decode()
+        return meta, whl.read(f"{info}/entry_points.txt").decode()
+
+
+def test_wheel_metadata_and_command(dist: dict[str, Path]) -> None:
+    meta, entry_points = wheel_metadata(dist["wheel"])
     assert meta["Name"] == "lstm-explainer" and meta["Version"] == app.__version__
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requires = {str(Requirement(r)) for r in meta.get_all("Requires-Dist")}
-    assert requires == {str(Requirement(r)) for r in project["dependencies"]}
+    assert meta["Requires-Python"] == ">=3.11"
     assert re.search(r"^\[console_scripts\]\nlstm-explainer = lstm_explainer\.cli:main$",
                      entry_points, re.M)  # fmt: skip
+
+
+def test_dependencies_are_requirements_txt_as_ranges(dist: dict[str, Path]) -> None:
+    """The wheel requires exactly requirements.txt's packages (with their extras), each from
+    the pinned version (what the tests run against) up to, not including, its next major."""
+    meta, _ = wheel_metadata(dist["wheel"])
+    requires = {
+        canonicalize_name(r.name): r for r in map(Requirement, meta.get_all("Requires-Dist"))
+    }
+    pinned = pins("requirements.txt")
+    assert set(requires) == set(pinned)
+    for name, (version, extras) in pinned.items():
+        spec = requires[name].specifier
+        assert requires[name].extras == extras, name
+        below = f"{version}.dev0"  # just below the pin
+        assert spec.contains(version) and not spec.contains(below, prereleases=True), name
+        major = Version(version).major
+        if major >= 1:
+            assert spec.contains(f"{major}.999") and not spec.contains(f"{major + 1}.0"), name
 
 
 def test_sdist_holds_the_clones_layout(dist: dict[str, Path]) -> None:
     with tarfile.open(dist["sdist"]) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     expected = tree("app") | tree("static") | tree("templates")
-    expected |= {"pyproject.toml", "README.md", "requirements.txt", "docs/packaging.md"}
+    expected |= {
+        "pyproject.toml",
+        "hatch_build.py",
+        "README.md",
+        "requirements.txt",
+        "docs/packaging.md",
+    }
     assert expected <= names, sorted(expected - names)[:10]
     assert not any(n.startswith(("tests/", "bench/", ".venv/")) for n in names)
 
 
-def pins(name: str) -> dict[str, str]:
-    """{canonical name: pinned version} of a requirements file (its own lines, not -r)."""
+def pins(name: str) -> dict[str, tuple[str, set[str]]]:
+    """{canonical name: (pinned version, extras)} of a requirements file (not its -r lines)."""
     out = {}
     for raw in (ROOT / name).read_text().splitlines():
         line = raw.split(" #", 1)[0].strip()
         if line and not line.startswith(("#", "-r")):
             req = Requirement(line)
             (spec,) = req.specifier
-            out[canonicalize_name(req.name)] = spec.version
+            out[canonicalize_name(req.name)] = (spec.version, req.extras)
     return out
-
-
-def test_dependencies_follow_requirements_txt() -> None:
-    """pyproject.toml names exactly requirements.txt's packages, and every pin (what the tests
-    run against) lies inside the range the package declares."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = {canonicalize_name(r.name): r for r in map(Requirement, project["dependencies"])}
-    pinned = pins("requirements.txt")
-    assert set(declared) == set(pinned)
-    for name, version in pinned.items():
-        assert declared[name].specifier.contains(version), (name, version)
-    for raw in (ROOT / "requirements.txt").read_text().splitlines():  # extras agree too
-        line = raw.split(" #", 1)[0].strip()
-        if line and not line.startswith("#"):
-            req = Requirement(line)
-            assert req.extras == declared[canonicalize_name(req.name)].extras, req.name
 
 
 def test_build_backend_is_the_pinned_hatchling() -> None:
     system = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
     (requirement,) = system["requires"]
     dev = pins("requirements-dev.txt")
-    assert requirement == f"hatchling=={dev['hatchling']}"
+    assert requirement == f"hatchling=={dev['hatchling'][0]}"
     assert "build" in dev
