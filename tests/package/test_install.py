@@ -144,3 +144,18 @@ def test_trace_writes_the_engines_numbers(venv: Venv, model_files: dict[str, Any
              "-o", f"{out}.npz")  # fmt: skip
     with np.load(f"{out}.npz") as npz:
         assert_npz_is_trace(npz, engine_trace(m, seq, dtype="float32"), "float32")
+
+
+def test_html_from_the_installed_package(venv: Venv, model_files: dict[str, Any]) -> None:
+    """The standalone view reads the installed package's static files (lstm_explainer/static);
+    until app/standalone exists, the command says so."""
+    out = venv.cwd / "run.html"
+    args = [str(model_files["model_path"]), str(model_files["seq_path"]), "-o", str(out)]
+    res = venv.run(str(venv.bin / "lstm-explainer"), "html", *args, check=False)
+    view = venv.run(venv.python, "-c", "import lstm_explainer.standalone", check=False)
+    if view.returncode == 0:
+        assert res.returncode == 0, res.stderr
+        html = out.read_text()
+        assert html.lstrip()[:20].lower().startswith("<!doctype html") and len(html) > 10_000
+    else:
+        assert res.returncode == 1 and "no standalone HTML view yet" in res.stderr
