@@ -30,7 +30,9 @@ examples:
 
 The .json file is POST /api/trace's answer. The .npz holds the same arrays under flattened
 names (layers/0/gates/f, layers/0/h, param_grads/weight_hh_l0, ...) in the run's dtype, and
-meta.json for the rest:  npz = numpy.load("run.npz"); npz["layers/0/c"]"""
+meta.json for the rest:  npz = numpy.load("run.npz"); npz["layers/0/c"]
+The run is checked as POST /api/trace checks it, limits included (LSTMX_MAX_STEPS and the
+others of the README's "Limits": raise them in the environment for a bigger run)."""
 HTML_EPILOG = """\
 examples:
   %(prog)s lm.safetensors "hello world" --vocab vocab.json -o run.html
