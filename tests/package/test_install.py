@@ -11,7 +11,7 @@ makes a dependency the shared venv lacks a failure instead of a download). What 
 is what matters here: the installed package is the built wheel, copied into the fresh venv
 (asserted: lstm_explainer's file lies there, nothing of the clone is on sys.path, `import app`
 fails), serving its own static files and templates. The dependency metadata itself is checked
-against requirements.txt by test_wheel.py. About 20 s.
+against requirements.txt by test_wheel.py. 15-35 s on two busy cores.
 """
 
 from __future__ import annotations
