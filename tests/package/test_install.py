@@ -34,7 +34,8 @@ from procs import die_with_parent, free_port, stop, wait_healthy
 import app
 from app.engine import trace as engine_trace
 
-pytestmark = pytest.mark.slow
+# The module fixture builds the wheel and a venv: up to minutes on a loaded 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
