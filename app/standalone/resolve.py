@@ -23,6 +23,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from ..engine.formats.keras_model import NonlinearityNeededError
 from ..engine.formats.vocab import check_vocab, split, tokenize
 from ..engine.formats.weights import load_weights
 from ..engine.params import ModelError, spec_from_dict
@@ -50,7 +51,13 @@ def _is_keras_model(obj: Any) -> bool:
 def _read(data: bytes, filename: str, nonlinearity: str | None) -> dict[str, Any]:
     s = get_settings()
     limit = max(s.max_upload_bytes, len(data))  # a local file: the user's own, any size
-    return load_weights(data, filename, max_bytes=limit, nonlinearity=nonlinearity)
+    try:
+        return load_weights(data, filename, max_bytes=limit, nonlinearity=nonlinearity)
+    except NonlinearityNeededError:
+        raise ModelError(
+            "this model is a plain RNN (nn.RNN or Keras SimpleRNN) and its weights cannot say "
+            "whether it computes tanh or relu: pass nonlinearity='tanh' or nonlinearity='relu'"
+        ) from None
 
 
 def _from_torch(module: Any, nonlinearity: str | None) -> dict[str, Any]:
