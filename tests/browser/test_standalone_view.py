@@ -1,0 +1,109 @@
+"""The self-contained view (build_html, lx.show(...).save) opened from disk in Chromium with
+every non-file request aborted: it shows the run, steps with the arrow keys, plays, scrubs,
+selects a unit from a heatmap, and two views in one document keep to themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import app as lx
+from app.standalone import build_html
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
+
+
+def offline(page):
+    """Abort every request that is not for a local file; return the list of those asked."""
+    asked: list[str] = []
+
+    def handle(route):
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            asked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", handle)
+    return asked
+
+
+def test_the_saved_file_steps_plays_and_selects_units_offline(make_page, tmp_path):
+    path = tmp_path / "run.html"
+    model = {"cell": "lstm", "hidden_size": 6, "init": {"seed": 3}}
+    path.write_text(build_html(model, "hello world"), encoding="utf-8")
+    page = make_page(1100, 900)
+    asked = offline(page)
+    page.goto(path.as_uri())
+    diagram = page.locator(".lstmx-view .diagram")
+    assert diagram.get_attribute("data-t") == "0"
+    assert page.locator(".lstmx-view .lx-input-now").inner_text().startswith("Step 0: input “h”")
+    page.locator(".lstmx-view .lx-title").click()  # the view takes the keys
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert diagram.get_attribute("data-t") == "2"
+    assert "input “l”" in page.locator(".lstmx-view .lx-input-now").inner_text()
+    page.keyboard.press("End")
+    assert diagram.get_attribute("data-t") == "10"
+    page.keyboard.press("ArrowLeft")
+    assert diagram.get_attribute("data-t") == "9"
+    # the scrubber
+    page.locator(".lstmx-view input[type=range]").fill("4")
+    assert diagram.get_attribute("data-t") == "4"
+    # a heatmap click picks a step and a unit
+    box = page.locator(".lstmx-view .lx-heat[data-key=f] .lx-heat-box")
+    box.scroll_into_view_if_needed()
+    b = box.bounding_box()
+    box.click(position={"x": b["width"] * (7.5 / 11), "y": b["height"] * (2.5 / 6)})
+    assert diagram.get_attribute("data-t") == "7"
+    assert diagram.get_attribute("data-unit") == "2"
+    assert page.locator(".lstmx-view select[id$=-unit]").input_value() == "2"
+    # play runs forward by itself (15 steps/s)
+    page.locator(".lstmx-view select[id$=-speed]").select_option("15")
+    page.locator(".lstmx-view .lx-title").click()
+    page.keyboard.press("Home")
+    page.locator(".lstmx-view .lx-play").click()
+    # a play-through: the forward pass first, the gradients only once the backward pass is there
+    assert "not yet" in page.locator(".lstmx-view .grad-now").inner_text()
+    page.wait_for_function("document.querySelector('.lstmx-view .diagram').dataset.t !== '0'")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "standalone-view.png"), full_page=True)
+    assert asked == []
+
+
+def test_two_views_in_one_document_keep_to_themselves(make_page, tmp_path):
+    x = np.random.default_rng(0).standard_normal((12, 2))
+    a = lx.show({"cell": "gru", "hidden_size": 4, "input_size": 2}, x)
+    b = lx.show({"cell": "rnn", "hidden_size": 3, "input_size": 2}, x[:5])
+    doc = a.html().replace("</main>", b._repr_html_() + "</main>")
+    path = tmp_path / "two.html"
+    path.write_text(doc, encoding="utf-8")
+    page = make_page(1100, 900)
+    asked = offline(page)
+    page.goto(path.as_uri())
+    first, second = page.locator(".lstmx-view .diagram").all()
+    page.locator(".lstmx-view").nth(1).locator(".lx-title").click()
+    page.keyboard.press("ArrowRight")
+    assert (first.get_attribute("data-t"), second.get_attribute("data-t")) == ("0", "1")
+    page.locator(".lstmx-view").nth(0).locator(".lx-title").click()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    assert (first.get_attribute("data-t"), second.get_attribute("data-t")) == ("3", "1")
+    assert page.locator(".lstmx-view .cell-gru").count() == 1
+    assert page.locator(".lstmx-view .cell-rnn").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "standalone-two-views.png"), full_page=True)
+    assert asked == []
+
+
+def test_the_compare_view_draws_three_networks(make_page, tmp_path):
+    path = lx.compare(T=40, hidden_size=4).save(tmp_path / "lab.html")
+    page = make_page(1000, 700)
+    asked = offline(page)
+    page.goto(path.as_uri())
+    lines = page.locator(".lstmx-view svg path.lx-line")
+    assert lines.count() == 4  # RNN h, LSTM h and c, GRU h
+    assert "tanh RNN, ‖∂L/∂h‖: ×" in page.locator(".lstmx-view .lx-fits").inner_text()
+    assert asked == []
