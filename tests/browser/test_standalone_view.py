@@ -32,7 +32,9 @@ def offline(page):
     return asked
 
 
-def test_the_saved_file_steps_plays_and_selects_units_offline(make_page, tmp_path):
+def test_the_saved_file_steps_plays_and_selects_units_offline(
+    make_page, tmp_path, assert_accessible
+):
     path = tmp_path / "run.html"
     model = {"cell": "lstm", "hidden_size": 6, "init": {"seed": 3}}
     path.write_text(build_html(model, "hello world"), encoding="utf-8")
@@ -42,6 +44,7 @@ def test_the_saved_file_steps_plays_and_selects_units_offline(make_page, tmp_pat
     diagram = page.locator(".lstmx-view .diagram")
     assert diagram.get_attribute("data-t") == "0"
     assert page.locator(".lstmx-view .lx-input-now").inner_text().startswith("Step 0: input “h”")
+    assert_accessible(page, ".lstmx-view")
     page.locator(".lstmx-view .lx-title").click()  # the view takes the keys
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
@@ -107,4 +110,37 @@ def test_the_compare_view_draws_three_networks(make_page, tmp_path):
     lines = page.locator(".lstmx-view svg path.lx-line")
     assert lines.count() == 4  # RNN h, LSTM h and c, GRU h
     assert "tanh RNN, ‖∂L/∂h‖: ×" in page.locator(".lstmx-view .lx-fits").inner_text()
+    assert asked == []
+
+
+def test_the_step_pages_save_as_html_is_the_run_on_show(base_url, make_page, tmp_path):
+    page = make_page(1280, 900, accept_downloads=True)
+    page.goto(f"{base_url}/?cell=gru&hidden=4&seed=5&text=abcab&hold=z:1@3")
+    page.wait_for_selector("body[data-ready='1']")
+    page.locator("#export-html").focus()  # the keyboard path: a button, Enter
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    assert download.value.suggested_filename.endswith(".html")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#export-html").locator("xpath=ancestor::fieldset").screenshot(
+        path=str(ARTIFACTS / "step-page-save-as-html.png")
+    )
+    path = tmp_path / "saved.html"
+    download.value.save_as(path)
+    # the page's numbers at step 3 (z held at 1 there) and the saved file's
+    page.locator("#scrubber").fill("3")
+    on_page = page.locator("#diagram [data-gate=n]").get_attribute("data-value")
+    saved = make_page(1100, 900)
+    asked = offline(saved)
+    saved.goto(path.as_uri())
+    assert saved.locator(".lstmx-view .lx-title").inner_text().startswith("GRU · H = 4")
+    saved.locator(".lstmx-view input[type=range]").fill("3")
+    view = saved.locator(".lstmx-view .diagram")
+    assert view.get_attribute("data-t") == "3"
+    assert view.locator("[data-gate=z]").get_attribute("data-value") == "1"  # the hold
+    value = float(view.locator("[data-gate=n]").get_attribute("data-value"))
+    assert value == pytest.approx(float(on_page), rel=1e-6)  # float32 in the file
+    saved.locator(".lstmx-view .lx-title").click()
+    saved.keyboard.press("ArrowLeft")
+    assert view.get_attribute("data-t") == "2"
     assert asked == []
