@@ -100,6 +100,15 @@ def test_a_cell_calling_show_renders_the_view_and_it_steps(lab, browser):
         assert "input “p”" in view.locator(".lx-input-now").inner_text()
         page.keyboard.press("End")
         assert diagram.get_attribute("data-t") == "7"
+        # JupyterLab's command-mode keys (j, Down: the next cell) stay out of the view
+        active = page.locator(".jp-Notebook .jp-Cell.jp-mod-active")
+        before = active.evaluate("c => [...c.parentNode.children].indexOf(c)")
+        page.keyboard.press("j")
+        page.keyboard.press("ArrowDown")
+        assert active.evaluate("c => [...c.parentNode.children].indexOf(c)") == before
+        page.keyboard.press("Home")
+        page.keyboard.press(" ")  # plays
+        assert view.locator(".lx-play").inner_text() == "❚❚ Pause"
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "jupyterlab-view.png"))
         assert errors == []
