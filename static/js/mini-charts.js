@@ -14,7 +14,7 @@ const svgEl = (tag, attrs = {}) => {
 };
 
 // A colour scale ([[stop, "#rrggbb"], ...]) as 256 RGB entries, interpolated in RGB as Plotly does.
-function lut(scale) {
+export function lut(scale) {
   const rgb = scale.map(([s, hex]) => [s, [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16))]);
   const out = new Uint8ClampedArray(256 * 3);
   for (let n = 0; n < 256; n += 1) {
@@ -30,7 +30,7 @@ function lut(scale) {
 }
 
 // Tick positions along [0, n): every label when few enough to read, else about six round steps.
-function ticks(n, labels, offset = 0) {
+export function ticks(n, labels, offset = 0) {
   if (labels && n <= 40) return labels.map((ch, k) => [k, ch === " " ? "␣" : String(ch ?? "")]);
   const raw = Math.max(1, (n - 1) / 6);
   const mag = 10 ** Math.floor(Math.log10(raw));

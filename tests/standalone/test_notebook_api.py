@@ -218,3 +218,46 @@ def test_compare_is_the_labs_answer():
     assert set(cells) == {"rnn", "lstm", "gru"}
     assert cells["lstm"]["grad_c"][0] == 0.0 and len(cells["rnn"]["grad_h"]) == 30
     assert 'class="lstmx-view"' in view._repr_html_()
+
+
+class KerasLike:
+    """Stands in for a Keras 3 model (Keras is not installed here): a class from a `keras`
+    module whose save() writes the .keras file Keras wrote for the import tests."""
+
+    __module__ = "keras.src.models.sequential"
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+
+    def save(self, path) -> None:
+        Path(path).write_bytes(self.source.read_bytes())
+
+
+def test_a_keras_model_is_saved_by_keras_and_read_back_as_data():
+    source = FIXTURES / "import" / "keras_gru.keras"
+    expected = np.load(FIXTURES / "import" / "keras_gru_expected.npz")
+    x = expected["x"][0].astype(np.float64)
+    tr = lx.trace(KerasLike(source), x)
+    np.testing.assert_allclose(tr.layers[0].h, expected["gru"][0], rtol=0, atol=1e-5)  # float32
+    np.testing.assert_allclose(tr.layers[1].h, expected["gru_1"][0], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(tr.outputs, expected["dense"][0], rtol=0, atol=1e-5)
+
+
+def test_serve_starts_the_app_once_and_shows_it_in_an_iframe():
+    pytest.importorskip("IPython")
+    import urllib.request
+
+    from app import notebook
+
+    frame = lx.serve()
+    try:
+        thread = notebook._server["thread"]
+        again = lx.serve()  # a second call shows the same server
+        assert again.src == frame.src == notebook._server["url"]
+        assert notebook._server["thread"] is thread
+        with urllib.request.urlopen(notebook._server["url"] + "healthz", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        notebook._server["server"].should_exit = True
+        notebook._server["thread"].join(10)
+        notebook._server.clear()
