@@ -60,11 +60,22 @@ def show(model: Any, inputs: Any, **options: Any) -> View:
     return View(data, trace=tr)
 
 
-def trace(model: Any, inputs: Any, **options: Any) -> Trace:
+def trace(
+    model: Any,
+    inputs: Any,
+    loss: Any = None,
+    dtype: str = "float64",
+    clamp: Any = None,
+    initial_state: Any = None,
+    start: int = 0,
+    **how: Any,
+) -> Trace:
     """Run the model over the inputs and return every array (the engine's Trace): gates, c, h,
-    the gradients per step, param_grads. Takes what `show` takes; with a model dict and an
-    array it is app.engine.trace(model, inputs, loss, dtype, clamp)."""
-    return _run(model, inputs, **options)[1]
+    the gradients per step, param_grads. With a model dict and an array it is
+    app.engine.trace (same arguments, same numbers); it also takes what `show` takes (a file,
+    a torch module, a Keras model; text with alphabet=, vocab=, level=; nonlinearity=)."""
+    run = {"loss": loss, "dtype": dtype, "clamp": clamp, "initial_state": initial_state}
+    return _run(model, inputs, start=start, **run, **how)[1]
 
 
 def compare(

@@ -23,7 +23,7 @@ from .resolve import Resolved, check_limits, resolve
 __all__ = ["build_html", "build_view", "document", "fragment", "run", "MAX_NUMBERS"]
 
 RESOLVE_OPTIONS = ("alphabet", "vocab", "level", "nonlinearity")
-RUN_OPTIONS = ("loss", "dtype", "clamp")
+RUN_OPTIONS = ("loss", "dtype", "clamp", "initial_state", "start")
 VIEW_OPTIONS = ("window", "max_numbers", "title")
 
 

@@ -261,3 +261,14 @@ def test_serve_starts_the_app_once_and_shows_it_in_an_iframe():
         notebook._server["server"].should_exit = True
         notebook._server["thread"].join(10)
         notebook._server.clear()
+
+
+def test_trace_is_the_engines_trace_under_its_public_name():
+    from app.engine import trace as engine_trace
+
+    model = {"cell": "gru", "hidden_size": 3, "input_size": 2, "init": {"seed": 4}}
+    x = np.random.default_rng(1).standard_normal((5, 2))
+    loss = {"kind": "mse", "target": np.zeros((5, 3)).tolist(), "at": "all"}
+    ours, theirs = lx.trace(model, x, loss, "float32"), engine_trace(model, x, loss, "float32")
+    assert ours.loss == theirs.loss and ours.layers[0].h.dtype == np.float32
+    np.testing.assert_array_equal(ours.layers[0].grad_h, theirs.layers[0].grad_h)
