@@ -144,3 +144,26 @@ def test_the_step_pages_save_as_html_is_the_run_on_show(base_url, make_page, tmp
     saved.keyboard.press("ArrowLeft")
     assert view.get_attribute("data-t") == "2"
     assert asked == []
+
+
+def test_a_window_of_a_long_run_steps_inside_it_with_the_state_before_it(make_page, tmp_path):
+    x = np.random.default_rng(2).standard_normal((40, 2))
+    model = {"cell": "lstm", "hidden_size": 3, "input_size": 2, "init": {"seed": 0}}
+    view = lx.show(model, x, window=(10, 14))
+    path = view.save(tmp_path / "window.html")
+    page = make_page(1100, 900)
+    asked = offline(page)
+    page.goto(path.as_uri())
+    diagram = page.locator(".lstmx-view .diagram")
+    assert diagram.get_attribute("data-t") == "10"
+    assert "steps 10–13 of the run's 40" in page.locator(".lstmx-view .lx-note").inner_text()
+    # c_{t-1} at the window's first step is the run's c_9, carried with the window
+    c9 = abs(view.trace.layers[0].c[9][0])  # 4 significant digits, as fmt() prints it
+    arithmetic = page.locator(".lstmx-view .eq-arith").nth(4).inner_text()  # c = f·c_{t-1} + i·g
+    assert str(float(f"{c9:.4g}")) in arithmetic
+    page.locator(".lstmx-view .lx-title").click()
+    page.keyboard.press("ArrowLeft")
+    assert diagram.get_attribute("data-t") == "10"  # the window's first step
+    page.keyboard.press("End")
+    assert diagram.get_attribute("data-t") == "13"
+    assert asked == []
