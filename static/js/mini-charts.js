@@ -165,9 +165,9 @@ export function createHeatmap(parent, { key, title, kind }, onPick) {
 
 // The backward pass: log10 ‖∂L/∂h_t‖ (and ‖∂L/∂c_t‖) per step, over every step of the run.
 // series: [[key, name, logs (array with null), colour?, dashed?]] (colour: COLOURS[key] if not
-// given); steps t < revealFrom are hidden (still to come). xTick(t) relabels the x axis (the
-// gradient lab counts steps back), xTitle names it.
-export function createGradChart(box, { xTick = String, xTitle = "step t", label = "Gradient norm per step, log scale", cursor = true } = {}) {
+// given); steps t < revealFrom are hidden (still to come). stepsBack labels the x axis
+// k = T-1-t, as the gradient lab counts (round k at the ticks); xTitle names the axis.
+export function createGradChart(box, { stepsBack = false, xTitle = "step t", label = "Gradient norm per step, log scale", cursor = true } = {}) {
   const svg = svgEl("svg", { class: "lx-grad-svg", role: "img", "aria-label": label });
   box.append(svg);
   const gc = { svg, steps: 0, t: 0, reveal: 0, geometry: null, series: [] };
@@ -203,7 +203,8 @@ export function createGradChart(box, { xTick = String, xTitle = "step t", label 
       }
       axes.append(text);
     });
-    for (const [k, text] of ticks(steps, labels).map(([t, s]) => [t, labels && steps <= 40 ? s : xTick(t)])) {
+    const xTicks = stepsBack ? ticks(steps, null).map(([k, s]) => [steps - 1 - k, s]) : ticks(steps, labels);
+    for (const [k, text] of xTicks) {
       const label = svgEl("text", { x: x(k), y: H - M.b + 18, "text-anchor": "middle" });
       label.textContent = text;
       axes.append(label);

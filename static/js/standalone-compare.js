@@ -39,7 +39,7 @@ export function mount(root, data) {
       h("ul", { class: "lx-fits" }, ...fits.map((text) => h("li", { text })))),
   );
   const chart = createGradChart(box, {
-    xTick: (t) => String(T - 1 - t), xTitle: "steps back k", cursor: false,
+    stepsBack: true, xTitle: "steps back k", cursor: false,
     label: "Gradient norm by steps back, log scale, one line per network",
   });
   chart.draw(series, T, null);
