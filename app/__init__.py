@@ -1,8 +1,8 @@
 """LSTM Explainer: watch an LSTM's gates, cell state and gradients, step by step.
 
-Installed, this package is `lstm_explainer`: `lstm_explainer.trace(model, inputs)` is the
-engine's trace (app/engine). Names are imported when first used: `import lstm_explainer`
-loads neither NumPy nor the web stack.
+Installed, this package is `lstm_explainer`: `show`, `trace`, `compare`, `serve` and `View`
+(app/notebook.py; `trace` runs the engine's trace, app/engine). Names are imported when first
+used: `import lstm_explainer` loads neither NumPy nor the web stack.
 """
 
 import importlib
@@ -18,8 +18,10 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 __version__ = "0.1.0"
 
-# public name -> the module (relative to this package) that defines it
-_LAZY = {"trace": ".engine"}
+# public name -> the module (relative to this package) that defines it, imported on first use.
+# `trace` is the notebook's: app.engine.trace's arguments and numbers, and it also takes what
+# `show` takes (a weight file, a torch module, a Keras model, text with a vocabulary).
+_LAZY = dict.fromkeys(("show", "trace", "compare", "serve", "View"), ".notebook")
 
 __all__ = ["__version__", *_LAZY]
 

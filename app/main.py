@@ -25,6 +25,7 @@ from .api.routes import (
     compare,
     docs,
     health,
+    html,
     lessons,
     pages,
     reference,
@@ -58,8 +59,8 @@ def create_app() -> FastAPI:
     app.state.cache = AnswerCache(settings.cache_bytes)
     app.add_exception_handler(RequestError, request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    modules = (health, trace, weights, compare, train, units, reference, lessons, pages, docs,
-               classes)  # fmt: skip
+    modules = (health, trace, html, weights, compare, train, units, reference, lessons, pages,
+               docs, classes)  # fmt: skip
     for module in modules:
         app.include_router(module.router)
     app.mount("/static", PrecompressedStaticFiles(directory=STATIC), name="static")

@@ -68,7 +68,7 @@ class Recorder:
             self.errors.append(f"console {msg.type}: {msg.text}")
 
     def check(self) -> None:
-        outside = [u for u in self.urls if urlparse(u).scheme not in ("data", "blob")
+        outside = [u for u in self.urls if urlparse(u).scheme not in ("data", "blob", "file")
                    and urlparse(u).hostname != "127.0.0.1"]  # fmt: skip
         assert outside == [], f"requests left 127.0.0.1: {outside}"
         assert self.errors == [], "\n".join(self.errors)
