@@ -1,0 +1,373 @@
+"""Train the gallery's models with the engine's own trainer and write their cards.
+
+    python gallery/train.py                 every model below, one after the other
+    python gallery/train.py latch-lstm      one (or several) by slug
+    make gallery                            the same as the first line
+
+Each model lands in app/gallery/models/<slug>/: weights.npz (PyTorch names, float64) and
+card.json (what it is, how it was trained, its held-out metric against the baseline, the unit
+worth looking at and an example input). The unit and the step are found here by the same
+scores the app's Find-the-unit search uses (app/engine/analysis/units.py); tests/gallery/
+checks every claim of every card through the API. Nothing in the tests or CI runs this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.engine.analysis import units  # noqa: E402
+from app.engine.runner import prepare  # noqa: E402
+from app.engine.training import train_tasks  # noqa: E402
+from app.engine.training.train import TrainConfig, Trainer  # noqa: E402
+
+OUT = ROOT / "app" / "gallery" / "models"
+EXAMPLE_STREAM = 0xCA4D  # the card's example input: default_rng((task seed, EXAMPLE_STREAM))
+
+# slug -> task, length, model, trainer settings (steps, lr, ...) and the card's words
+RECIPES: dict[str, dict[str, Any]] = {
+    "latch-lstm": {
+        "title": "Latch: an LSTM keeps one bit through 100 steps of noise",
+        "task": "latch", "length": 100, "cell": "lstm", "hidden_size": 8, "forget_bias": 3.0,
+        "steps": 1500, "lr": 0.01, "seed": 0,
+    },
+    "latch-rnn": {
+        "title": "Latch: a tanh RNN forgets the bit",
+        "task": "latch", "length": 100, "cell": "rnn", "hidden_size": 8, "forget_bias": 0.0,
+        "steps": 1500, "lr": 0.01, "seed": 0,
+    },
+    "adding-lstm": {
+        "title": "Adding problem: an LSTM adds two marked numbers 100 steps apart",
+        "task": "adding", "length": 100, "cell": "lstm", "hidden_size": 16, "forget_bias": 2.0,
+        "steps": 2000, "lr": 0.01, "seed": 1,
+    },
+    "adding-rnn": {
+        "title": "Adding problem: a tanh RNN guesses the average",
+        "task": "adding", "length": 100, "cell": "rnn", "hidden_size": 16, "forget_bias": 0.0,
+        "steps": 1500, "lr": 0.01, "seed": 0,
+    },
+    "reber-lstm": {
+        "title": "Continual embedded Reber: the forget gate resets the cell between strings",
+        "task": "embedded_reber", "length": 100, "cell": "lstm", "hidden_size": 16,
+        "forget_bias": 2.0, "steps": 2500, "lr": 0.01, "seed": 0,
+    },
+    "anbn-lstm": {
+        "title": "a\u207fb\u207f: a cell that counts",
+        "task": "anbn", "length": 21, "cell": "lstm", "hidden_size": 8, "forget_bias": 2.0,
+        "steps": 2000, "lr": 0.01, "seed": 0,
+    },
+}  # fmt: skip
+
+
+def forward(model: dict[str, Any], X: np.ndarray) -> dict[str, Any]:
+    """The top layer's record (gates, c, h) and the readout's outputs for one (T, D) input."""
+    run = prepare(model, X)
+    rec = run.forward()[-1]
+    assert run.net is not None
+    return {**rec, "outputs": run.net.Y[:, 0]}
+
+
+def one_hot(symbols: str, alphabet: str) -> np.ndarray:
+    return np.eye(len(alphabet))[[alphabet.index(ch) for ch in symbols]]
+
+
+def example_batch(task: train_tasks.TrainTask, T: int, B: int, task_seed: int) -> tuple:
+    return task.batch(T, B, np.random.default_rng((task_seed, EXAMPLE_STREAM)))
+
+
+# ---- per task: the unit, the step and the words worth a card ------------------------------------
+
+
+def look_latch(model: dict, r: dict) -> dict:
+    task = train_tasks.get("latch")
+    X, _ = example_batch(task, r["length"], 1, 0)
+    x = np.round(X[:, 0], 2)  # (T, 1), short enough for a link
+    if r["cell"] == "rnn":
+        return look_forgetting(model, x, r)
+    rec = forward(model, x)
+    i, f = rec["gates"]["i"], rec["gates"]["f"]
+    hold = f[1:].min(axis=0)  # (H,) the forget gate's lowest value after step 0
+    hold = np.where(i[0] >= 0.5, hold, -1.0)  # only units whose input gate opens at step 0
+    u = int(np.argmax(hold))
+    flipped = x.copy()
+    flipped[0] = -x[0]
+    c_end = {float(x[0, 0]): rec["c"][-1, u], float(-x[0, 0]): forward(model, flipped)["c"][-1, u]}
+    T = len(x)
+    f_min = np.floor(hold[u] * 1000) / 1000
+    return {
+        "unit": u, "field": "f", "step": 0,
+        "example": {"sequence": x.tolist()},
+        "look_for": (
+            f"Unit {u}: at step 0 its input gate is open (i = {i[0, u]:.2f}) and writes the first "
+            f"value's sign into its cell; from step 1 to {T - 1} its forget gate stays at or "
+            f"above {f_min:.3f}, so nothing written is lost, and what it keeps adding follows the "
+            f"sign the cell already holds: c ends at {c_end[-1.0]:.1f} after a −1, "
+            f"{c_end[1.0]:+.1f} after a +1."
+        ),
+        "units": [
+            {"layer": 0, "unit": u, "field": "f",
+             "what": f"forget gate ≥ {f_min:.3f} from step 1 to the end: the cell keeps "
+                     "what step 0 wrote"},
+            {"layer": 0, "unit": u, "field": "i",
+             "what": f"input gate {i[0, u]:.2f} at step 0: the first value goes in"},
+            {"layer": 0, "unit": u, "field": "c",
+             "what": "the cell runs away from zero in the first value's direction"},
+        ],
+        "gates": {"unit": u, "f_min_after_0": float(hold[u]), "i_at_0": float(i[0, u]),
+                  "c_end": {"-1": float(c_end[-1.0]), "+1": float(c_end[1.0])}},
+        "search": {"field": "c", "target": {"values": list(range(T))},
+                   "why": "the cell that grows steadily through the sequence"},
+    }  # fmt: skip
+
+
+def look_forgetting(model: dict, x: np.ndarray, r: dict) -> dict:
+    """A tanh RNN: which unit carries the first value longest, and when that is gone."""
+    flipped = x.copy()
+    flipped[0] = -flipped[0] if r["task"] == "latch" else flipped[0]
+    if r["task"] == "adding":  # move the first marked value: change it by 0.5
+        first = int(np.flatnonzero(x[:, 1])[0])
+        flipped[first, 0] = (x[first, 0] + 0.5) % 1.0
+    else:
+        first = 0
+    a, b = forward(model, x)["h"], forward(model, flipped)["h"]
+    diff = np.abs(a - b)  # (T, H) what the first value still changes
+    gone = np.array([_first_below(diff[:, n], 0.01, first) for n in range(diff.shape[1])])
+    u = int(np.argmax(gone))
+    k = int(gone[u])
+    what = "first value" if first == 0 else "first marked value"
+    return {
+        "unit": u, "field": "h", "step": first,
+        "example": {"sequence": x.tolist()},
+        "look_for": (
+            f"Unit {u} is the one that carries the {what} "
+            f"longest, and by step {k} even its h no longer depends on it: change that value and "
+            f"h changes by less than 0.01 from step {k} on. The readout at the end cannot know it."
+        ),
+        "units": [{"layer": 0, "unit": u, "field": "h",
+                   "what": f"forgets step {first}'s value by step {k} (|Δh| < 0.01 after)"}],
+        "forgets": {"unit": u, "changed_step": first, "gone_by": k, "tolerance": 0.01,
+                    "flipped": flipped.tolist()},
+    }  # fmt: skip
+
+
+def _first_below(d: np.ndarray, tol: float, start: int) -> int:
+    """The first step from which d stays below tol (len(d) if never)."""
+    above = np.flatnonzero(d[start:] >= tol)
+    return start + (int(above[-1]) + 1 if above.size else 0)
+
+
+def look_adding(model: dict, r: dict) -> dict:
+    task = train_tasks.get("adding")
+    X, _ = example_batch(task, r["length"], 1, 0)
+    x = np.round(X[:, 0], 2)  # (T, 2), short enough for a link
+    if r["cell"] == "rnn":
+        return look_forgetting(model, x, r)
+    marks = np.flatnonzero(x[:, 1])
+    mask = x[:, 1] == 1
+    rec = forward(model, x)
+    s = units.score_steps(rec["gates"]["i"], mask)
+    u = int(np.argmax(s.score))
+    i = rec["gates"]["i"][:, u]
+    rest = np.delete(i, marks)
+    return {
+        "unit": u, "field": "i", "step": int(marks[0]),
+        "example": {"sequence": x.tolist()},
+        "look_for": (
+            f"Unit {u}'s input gate opens at the two marked steps ({marks[0]} and {marks[1]}: "
+            f"i = {i[marks[0]]:.2f}, {i[marks[1]]:.2f}) and stays nearly shut elsewhere (at most "
+            f"{rest.max():.2f}), so its cell adds just the two marked values."
+        ),
+        "units": [{"layer": 0, "unit": u, "field": "i",
+                   "what": "input gate open at the two marked steps, shut on the others"}],
+        "search": {"field": "i", "target": {"steps": [[int(m), int(m) + 1] for m in marks]}},
+    }  # fmt: skip
+
+
+def reber_boundaries(symbols: str) -> np.ndarray:
+    """(T,) bool: the steps that read the last E of an embedded string (the next symbol is the
+    B of a new string)."""
+    return np.array([t + 1 < len(symbols) and symbols[t + 1] == "B" and ch == "E"
+                     for t, ch in enumerate(symbols)])  # fmt: skip
+
+
+def look_reber(model: dict, r: dict) -> dict:
+    task = train_tasks.get("embedded_reber")
+    X, tgt = example_batch(task, r["length"], 1, 0)
+    alphabet = train_tasks.REBER
+    symbols = "".join(alphabet[k] for k in X[:, 0].argmax(-1))
+    rec = forward(model, X[:, 0])
+    mask = reber_boundaries(symbols)
+    s = units.score_steps(rec["gates"]["f"], mask)
+    score = np.where(s.direction == "low", s.score, 0.0)
+    u = int(np.argmax(score))
+    f, c = rec["gates"]["f"][:, u], rec["c"][:, u]
+    at = np.flatnonzero(mask)
+    return {
+        "unit": u, "field": "f", "step": int(at[0]),
+        "example": {"text": symbols},
+        "alphabet": alphabet,
+        "look_for": (
+            f"Unit {u}'s forget gate drops at the end of every string (to {f[at].max():.2f} or "
+            f"less, against a median of {np.median(f):.2f}), and its cell starts the next "
+            f"string near {np.abs(c[at]).max():.2f}: the cell resets itself between strings."
+        ),
+        "units": [{"layer": 0, "unit": u, "field": "f",
+                   "what": "forget gate drops on the last E of each string: the cell resets"}],
+        "search": {"field": "f", "target": {"steps": [[int(t), int(t) + 1] for t in at]}},
+    }  # fmt: skip
+
+
+def anbn_count(n: int) -> np.ndarray:
+    """+1 per a, -1 per b, after each symbol of S a^n b^n T."""
+    steps = np.array([0] + [1] * n + [-1] * n + [0])
+    return np.cumsum(steps).astype(float)
+
+
+def look_anbn(model: dict, r: dict) -> dict:
+    n_train = train_tasks.anbn_max_n(r["length"])
+    n_far = int(np.ceil(1.5 * n_train))
+    text = "S" + "a" * n_far + "b" * n_far + "T"
+    rec = forward(model, one_hot(text, train_tasks.ANBN))
+    rs = units.score_values(rec["c"], anbn_count(n_far))
+    u = int(np.argmax(np.abs(rs)))
+    worst = min(
+        abs(units.score_values(rec_c[:, u : u + 1], anbn_count(n))[0])
+        for n in range(1, n_far + 1)
+        for rec_c in [forward(model, one_hot("S" + "a" * n + "b" * n + "T", train_tasks.ANBN))["c"]]
+    )
+    example = "S" + "a" * n_train + "b" * n_train + "T"
+    return {
+        "unit": u, "field": "c", "step": n_train,
+        "example": {"text": example},
+        "alphabet": train_tasks.ANBN,
+        "train_max_n": n_train,
+        "look_for": (
+            f"Unit {u}'s cell counts: it moves one notch per a and one back per b, so the b's "
+            f"end when it is back where it started. Trained on n ≤ {n_train}, it still counts "
+            f"at n = {n_far} (|r| with the count ≥ {np.floor(worst * 1000) / 1000:.3f} for "
+            f"every n up to {n_far})."
+        ),
+        "units": [{"layer": 0, "unit": u, "field": "c",
+                   "what": "the count: up one per a, down one per b"}],
+        "search": {"field": "c", "target": {"values": anbn_count(n_train).tolist()}},
+        "counts": {"unit": u, "n_max": n_far, "min_abs_r": float(worst)},
+    }  # fmt: skip
+
+
+def search_rank(model: dict, example: dict, alphabet: str | None, search: dict, u: int) -> dict:
+    """Where unit u comes in the Find-the-unit search the card names (as /api/units/search
+    ranks: score descending, then unit), and its score."""
+    if "text" in example:
+        X = one_hot(example["text"], alphabet or "")
+    else:
+        X = np.asarray(example["sequence"], dtype=float)
+    rec = forward(model, X)
+    field = search["field"]
+    A = rec[field] if field in ("h", "c") else rec["gates"][field]
+    target = search["target"]
+    if "values" in target:
+        score = np.abs(units.score_values(A, np.asarray(target["values"], dtype=float)))
+    else:
+        score = units.score_steps(A, units.step_mask(len(X), target["steps"])).score
+    order = sorted(range(len(score)), key=lambda n: (-score[n], n))
+    return {"rank": order.index(u) + 1, "score": float(score[u])}
+
+
+LOOK = {"latch": look_latch, "adding": look_adding, "embedded_reber": look_reber,
+        "anbn": look_anbn}  # fmt: skip
+
+
+def train_one(slug: str, steps: int | None, seed: int | None) -> None:
+    r = dict(RECIPES[slug])
+    if steps is not None:
+        r["steps"] = steps
+    if seed is not None:
+        r["seed"] = seed
+    cfg = TrainConfig(task=r["task"], length=r["length"], steps=r["steps"], lr=r["lr"],
+                      seed=r["seed"], batch_size=32, clip=1.0)  # fmt: skip
+    init = {"seed": r["seed"], "forget_bias": r["forget_bias"]}
+    tr = Trainer(cfg, {"cell": r["cell"], "hidden_size": r["hidden_size"], "init": init})
+    t0 = time.perf_counter()
+    while not tr.finished:
+        losses_, _ = tr.train_steps(100)
+        ev = tr.evaluate()
+        print(f"{slug} step {tr.step}: loss {np.mean(losses_):.4f} held-out {ev}", flush=True)
+    seconds = time.perf_counter() - t0
+    ev = tr.evaluate()
+    task = tr.task
+    base_loss, base_metric = task.baselines(r["length"])
+    model = tr.model_dict()
+    look = LOOK[r["task"]](model, r)
+    look.pop("_mask", None)
+    if "search" in look:
+        look["search"].update(search_rank(model, look["example"], look.get("alphabet"),
+                                          look["search"], look["unit"]))  # fmt: skip
+    out = OUT / slug
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "weights.npz", **{k: np.asarray(v) for k, v in model["weights"].items()})
+    spec = {k: v for k, v in model.items() if k not in ("weights", "init")}
+    spec["init"] = init
+    card = {
+        "slug": slug,
+        "title": r["title"],
+        "task": r["task"],
+        "task_summary": task.summary,
+        "cell": r["cell"],
+        "model": spec,
+        "weights": "weights.npz",
+        "training": {
+            "command": f"python gallery/train.py {slug}",
+            "trainer": "app.engine.training.train.Trainer",
+            "seed": r["seed"], "task_seed": cfg.task_seed, "length": r["length"],
+            "steps": cfg.steps, "batch_size": cfg.batch_size, "optimizer": cfg.optimizer,
+            "lr": cfg.lr, "clip": cfg.clip, "forget_bias": r["forget_bias"],
+            "seconds": round(seconds, 1),
+        },
+        "metric": {
+            "name": task.metric, "value": ev[task.metric], "baseline": base_metric,
+            "loss": ev["loss"], "baseline_loss": base_loss, "solved_at": task.solved,
+        },
+        "heldout": f"{cfg.eval_size} sequences of length {r['length']} from the task's "
+                   "held-out stream (default_rng((task seed, 0x5EED)))",
+        "trained_on": f"{cfg.steps * cfg.batch_size} sequences of length {r['length']}, "
+                      f"generated by the task with seed ({cfg.task_seed}, {r['seed']})",
+        **{k: v for k, v in look.items() if k not in ("unit", "field")},
+    }  # fmt: skip
+    (out / "card.json").write_text(dumps(card))
+    print(f"{slug}: {task.metric} {ev[task.metric]:.4f} (baseline {base_metric:.4f}) in "
+          f"{seconds:.0f} s; {card['look_for']}", flush=True)  # fmt: skip
+
+
+def dumps(card: dict) -> str:
+    """JSON with one line per list of numbers (an example sequence stays readable)."""
+    text = json.dumps(card, indent=1, ensure_ascii=False)
+    flat = re.compile(r"\[\s*([-+0-9.eE,\s]*?)\s*\]")
+    while True:
+        new = flat.sub(lambda m: "[" + re.sub(r"\s+", " ", m.group(1)).strip() + "]", text)
+        if new == text:
+            return text + "\n"
+        text = new
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("slugs", nargs="*", help=f"models to train (default all): {list(RECIPES)}")
+    ap.add_argument("--steps", type=int, help="override the optimiser steps (a quick try)")
+    ap.add_argument("--seed", type=int, help="override the seed (weights and batch order)")
+    args = ap.parse_args()
+    for slug in args.slugs or list(RECIPES):
+        train_one(slug, args.steps, args.seed)
+
+
+if __name__ == "__main__":
+    main()
