@@ -63,8 +63,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     "anbn-lstm": {
         "title": "a\u207fb\u207f: a cell that counts",
-        "task": "anbn", "length": 21, "cell": "lstm", "hidden_size": 8, "forget_bias": 2.0,
-        "steps": 2000, "lr": 0.01, "seed": 0,
+        "task": "anbn", "length": 21, "cell": "lstm", "hidden_size": 4, "forget_bias": 2.0,
+        "steps": 4000, "lr": 0.01, "seed": 0,
     },
 }  # fmt: skip
 
@@ -173,23 +173,27 @@ def look_adding(model: dict, r: dict) -> dict:
     if r["cell"] == "rnn":
         return look_forgetting(model, x, r)
     marks = np.flatnonzero(x[:, 1])
-    mask = x[:, 1] == 1
     rec = forward(model, x)
-    s = units.score_steps(rec["gates"]["i"], mask)
-    u = int(np.argmax(s.score))
+    rs = units.score_values(rec["gates"]["i"], x[:, 1])  # (H,) r with the marker
+    u = int(np.argmax(rs))  # the input gate most in step with the marks (r > 0: opens there)
     i = rec["gates"]["i"][:, u]
     rest = np.delete(i, marks)
     return {
         "unit": u, "field": "i", "step": int(marks[0]),
         "example": {"sequence": x.tolist()},
         "look_for": (
-            f"Unit {u}'s input gate opens at the two marked steps ({marks[0]} and {marks[1]}: "
-            f"i = {i[marks[0]]:.2f}, {i[marks[1]]:.2f}) and stays nearly shut elsewhere (at most "
-            f"{rest.max():.2f}), so its cell adds just the two marked values."
+            f"Unit {u}'s input gate rises at the two marked steps ({marks[0]} and {marks[1]}: "
+            f"i = {i[marks[0]]:.2f} and {i[marks[1]]:.2f}) and stays at or below {rest.max():.2f} "
+            f"on the other {len(rest)} steps: of all the input gates, it follows the markers "
+            f"most closely (r = {rs[u]:.2f})."
         ),
         "units": [{"layer": 0, "unit": u, "field": "i",
-                   "what": "input gate open at the two marked steps, shut on the others"}],
-        "search": {"field": "i", "target": {"steps": [[int(m), int(m) + 1] for m in marks]}},
+                   "what": f"input gate up at the marked steps (≥ {min(i[marks]):.2f}), "
+                           f"≤ {rest.max():.2f} elsewhere"}],
+        "gates": {"unit": u, "i_at_marks": [float(v) for v in i[marks]],
+                  "i_max_elsewhere": float(rest.max())},
+        "search": {"field": "i", "target": {"values": x[:, 1].tolist()},
+                   "why": "the input gate most in step with the marker"},
     }  # fmt: skip
 
 
@@ -233,34 +237,51 @@ def anbn_count(n: int) -> np.ndarray:
     return np.cumsum(steps).astype(float)
 
 
+def anbn_run(model: dict, n: int) -> dict:
+    return forward(model, one_hot("S" + "a" * n + "b" * n + "T", train_tasks.ANBN))
+
+
+def anbn_right(model: dict, n: int) -> bool:
+    """Every predictable next symbol right (after S and after each b)."""
+    text = "S" + "a" * n + "b" * n + "T"
+    out = anbn_run(model, n)["outputs"]
+    return all(out[t].argmax() == train_tasks.ANBN.index(text[t + 1])
+               for t in range(len(text) - 1) if text[t] in "Sb")  # fmt: skip
+
+
 def look_anbn(model: dict, r: dict) -> dict:
     n_train = train_tasks.anbn_max_n(r["length"])
     n_far = int(np.ceil(1.5 * n_train))
-    text = "S" + "a" * n_far + "b" * n_far + "T"
-    rec = forward(model, one_hot(text, train_tasks.ANBN))
-    rs = units.score_values(rec["c"], anbn_count(n_far))
-    u = int(np.argmax(np.abs(rs)))
-    worst = min(
-        abs(units.score_values(rec_c[:, u : u + 1], anbn_count(n))[0])
-        for n in range(1, n_far + 1)
-        for rec_c in [forward(model, one_hot("S" + "a" * n + "b" * n + "T", train_tasks.ANBN))["c"]]
-    )
+    ns = range(1, n_far + 1)
+    C = np.vstack([anbn_run(model, n)["c"] for n in ns])  # every string's steps, pooled
+    counts = np.concatenate([anbn_count(n) for n in ns])
+    pooled = np.abs(units.score_values(C, counts))
+    u = int(np.argmax(pooled))
+    per_n = {n: float(abs(units.score_values(anbn_run(model, n)["c"][:, u : u + 1],
+                                             anbn_count(n))[0]))
+             for n in range(n_train, n_far + 1)}  # fmt: skip
+    n_right = next((n for n in range(1, 201) if not anbn_right(model, n)), 201) - 1
     example = "S" + "a" * n_train + "b" * n_train + "T"
+    c = anbn_run(model, n_train)["c"][:, u]
     return {
         "unit": u, "field": "c", "step": n_train,
         "example": {"text": example},
         "alphabet": train_tasks.ANBN,
         "train_max_n": n_train,
         "look_for": (
-            f"Unit {u}'s cell counts: it moves one notch per a and one back per b, so the b's "
-            f"end when it is back where it started. Trained on n ≤ {n_train}, it still counts "
-            f"at n = {n_far} (|r| with the count ≥ {np.floor(worst * 1000) / 1000:.3f} for "
-            f"every n up to {n_far})."
+            f"Unit {u}'s cell counts: it moves about {abs(c[n_train] - c[n_train - 1]):.2f} per "
+            f"a and back per b (c = {c[0]:.2f} at S, {c[n_train]:.2f} after the last a), and "
+            f"the b's end when it is back near where it started. Trained on n ≤ {n_train}, it "
+            f"predicts every string right up to n = {n_right}; over all strings up to n = "
+            f"{n_far} its c follows the count with |r| = {pooled[u]:.3f}."
         ),
         "units": [{"layer": 0, "unit": u, "field": "c",
-                   "what": "the count: up one per a, down one per b"}],
-        "search": {"field": "c", "target": {"values": anbn_count(n_train).tolist()}},
-        "counts": {"unit": u, "n_max": n_far, "min_abs_r": float(worst)},
+                   "what": "the count: up one notch per a, down one per b"}],
+        "search": {"field": "c", "target": {"values": anbn_count(n_train).tolist()},
+                   "why": "the cell that follows the count"},
+        "counts": {"unit": u, "n_max": n_far, "pooled_abs_r": float(pooled[u]),
+                   "abs_r_per_n": {str(n): v for n, v in per_n.items()},
+                   "right_up_to_n": n_right},
     }  # fmt: skip
 
 
@@ -287,7 +308,7 @@ LOOK = {"latch": look_latch, "adding": look_adding, "embedded_reber": look_reber
         "anbn": look_anbn}  # fmt: skip
 
 
-def train_one(slug: str, steps: int | None, seed: int | None) -> None:
+def train_one(slug: str, steps: int | None, seed: int | None, card_only: bool = False) -> None:
     r = dict(RECIPES[slug])
     if steps is not None:
         r["steps"] = steps
@@ -296,9 +317,14 @@ def train_one(slug: str, steps: int | None, seed: int | None) -> None:
     cfg = TrainConfig(task=r["task"], length=r["length"], steps=r["steps"], lr=r["lr"],
                       seed=r["seed"], batch_size=32, clip=1.0)  # fmt: skip
     init = {"seed": r["seed"], "forget_bias": r["forget_bias"]}
-    tr = Trainer(cfg, {"cell": r["cell"], "hidden_size": r["hidden_size"], "init": init})
+    model_in: dict[str, Any] = {"cell": r["cell"], "hidden_size": r["hidden_size"], "init": init}
+    old = json.loads((OUT / slug / "card.json").read_text()) if card_only else None
+    if old is not None:  # the shipped weights, as they are
+        with np.load(OUT / slug / "weights.npz") as z:
+            model_in["weights"] = {k: z[k] for k in z.files}
+    tr = Trainer(cfg, model_in)
     t0 = time.perf_counter()
-    while not tr.finished:
+    while not tr.finished and old is None:
         losses_, _ = tr.train_steps(100)
         ev = tr.evaluate()
         print(f"{slug} step {tr.step}: loss {np.mean(losses_):.4f} held-out {ev}", flush=True)
@@ -331,7 +357,7 @@ def train_one(slug: str, steps: int | None, seed: int | None) -> None:
             "seed": r["seed"], "task_seed": cfg.task_seed, "length": r["length"],
             "steps": cfg.steps, "batch_size": cfg.batch_size, "optimizer": cfg.optimizer,
             "lr": cfg.lr, "clip": cfg.clip, "forget_bias": r["forget_bias"],
-            "seconds": round(seconds, 1),
+            "seconds": old["training"]["seconds"] if old else round(seconds, 1),
         },
         "metric": {
             "name": task.metric, "value": ev[task.metric], "baseline": base_metric,
@@ -364,9 +390,14 @@ def main() -> None:
     ap.add_argument("slugs", nargs="*", help=f"models to train (default all): {list(RECIPES)}")
     ap.add_argument("--steps", type=int, help="override the optimiser steps (a quick try)")
     ap.add_argument("--seed", type=int, help="override the seed (weights and batch order)")
+    ap.add_argument(
+        "--card-only",
+        action="store_true",
+        help="keep the weights and the training figures, write the card again",
+    )
     args = ap.parse_args()
     for slug in args.slugs or list(RECIPES):
-        train_one(slug, args.steps, args.seed)
+        train_one(slug, args.steps, args.seed, args.card_only)
 
 
 if __name__ == "__main__":

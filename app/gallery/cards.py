@@ -39,7 +39,6 @@ from ..engine.params import model_params
 
 MODELS = Path(__file__).resolve().parent / "models"
 REQUIRED = ("slug", "title", "task", "cell", "weights", "metric", "look_for", "units", "step")
-SUMMARY = ("slug", "title", "task", "cell", "metric", "look_for", "units", "step")
 TEXT_KEYS = ("alphabet", "vocab")  # a text model's symbols travel with the model object
 SPEC_KEYS = ("variant", "init", "nonlinearity", "output_size")  # what a weight file can't say
 
@@ -72,11 +71,13 @@ def _read(folder: Path) -> Card:
     path = folder / str(card["weights"])
     if path.parent != folder or path.suffix not in (".npz", ".safetensors"):
         raise GalleryError(f"{where}: weights must name a .npz or .safetensors file beside it")
+    given = card.get("model") or {}
+    # a plain RNN's file cannot say tanh or relu: the card does (tanh when it does not)
+    nonlinearity = given.get("nonlinearity", "tanh") if card["cell"] == "rnn" else None
     try:
-        model = load_weights(path.read_bytes(), path.name)
+        model = load_weights(path.read_bytes(), path.name, nonlinearity=nonlinearity)
     except (OSError, ValueError) as exc:
         raise GalleryError(f"{where}: {path.name}: {exc}") from None
-    given = card.get("model") or {}
     model.update({k: given[k] for k in SPEC_KEYS if k in given})
     if model.get("cell") != card["cell"]:
         raise GalleryError(
@@ -103,11 +104,8 @@ def get_card(slug: str) -> Card | None:
 
 
 def summary(card: Card) -> dict[str, Any]:
-    """The list entry of GET /api/gallery."""
-    out = {k: card.card[k] for k in SUMMARY}
+    """The list entry of GET /api/gallery: the card (its claims' details included) without the
+    file name and spec, plus the model's hidden size."""
+    out = {k: v for k, v in card.card.items() if k not in ("weights", "model")}
     out["hidden_size"] = card.model.get("hidden_size")
-    for k in ("example", "train_max_n", "trained_on", "heldout", "alphabet", "vocab", "training",
-              "search", "task_summary"):
-        if k in card.card:
-            out[k] = card.card[k]
     return out

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from ..gallery import get_card
 from . import views
 
 # --- the request bodies ------------------------------------------------------------------------
@@ -85,7 +86,25 @@ def step_body(state: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
     if "sequence" in inp:
         model["input_size"] = len(inp["sequence"][0])
+    if state.get("model") not in ("", "none", None):  # a gallery model (step-gallery.js)
+        model, alphabet = gallery_model(state["model"])
+        if "text" in inp and alphabet is not None:
+            inp["alphabet"] = alphabet
     return {"model": model, "input": inp, "loss": {"kind": "sum_last"}, "dtype": "float64"}
+
+
+# The fields of a model object the step page sends (static/js/imported.js MODEL_FIELDS).
+MODEL_FIELDS = ("cell", "input_size", "hidden_size", "num_layers", "variant", "output_size", "init",
+                "weights", "bidirectional", "proj_size", "nonlinearity", "embedding")  # fmt: skip
+
+
+def gallery_model(slug: str) -> tuple[dict[str, Any], str | None]:
+    """A gallery model as the step page sends it, and its alphabet; ValueError if unknown."""
+    card = get_card(slug)
+    if card is None:
+        raise ValueError(f"no gallery model {slug!r}")
+    m = card.model
+    return {k: m[k] for k in MODEL_FIELDS if k in m}, m.get("alphabet")
 
 
 def compare_body(state: dict[str, Any]) -> dict[str, Any]:
