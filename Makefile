@@ -3,6 +3,7 @@
 #   make test   ruff + mypy + hadolint + pytest + node --test
 #   make lint   ruff + mypy
 #   make bench  run every bench/*.py script
+#   make gallery  retrain the gallery's models (docs/gallery.md; never run by tests or CI)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -28,7 +29,7 @@ JS_TESTS := $(sort $(shell find tests/js -name '*.test.js' -o -name '*.test.mjs'
 BENCHES  := $(wildcard bench/*.py)
 LINT_DIRS := $(wildcard app tests bench)
 
-.PHONY: help venv run test lint ruff mypy hadolint pytest jstest bench clean
+.PHONY: help venv run test lint ruff mypy hadolint pytest jstest bench gallery clean
 
 help:
 	@echo "targets: run test lint bench clean  (vars: HOST=$(HOST) PORT=$(PORT))"
@@ -82,6 +83,11 @@ LOAD_ARGS ?= --soak 60
 bench: $(RUN_STAMP)
 	@set -e; for f in $(BENCHES); do echo "== $$f"; \
 	  if [ $$f = bench/load.py ]; then $(PY) $$f $(LOAD_ARGS); else $(PY) $$f; fi; done
+
+# Trains every model of app/gallery/models/ again with the engine's trainer and writes its
+# card (a quarter of an hour on 2 busy cores); `python gallery/train.py SLUG` for one.
+gallery: $(RUN_STAMP)
+	$(PY) gallery/train.py
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache tests/artifacts

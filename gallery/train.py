@@ -112,7 +112,7 @@ def look_latch(model: dict, r: dict) -> dict:
             f"value's sign into its cell; from step 1 to {T - 1} its forget gate stays at or "
             f"above {f_min:.3f}, so nothing written is lost, and what it keeps adding follows the "
             f"sign the cell already holds: c ends at {c_end[-1.0]:.1f} after a −1, "
-            f"{c_end[1.0]:+.1f} after a +1."
+            f"{c_end[1.0]:+.1f} after a +1.".replace("-", "−")
         ),
         "units": [
             {"layer": 0, "unit": u, "field": "f",
@@ -206,28 +206,37 @@ def reber_boundaries(symbols: str) -> np.ndarray:
 
 def look_reber(model: dict, r: dict) -> dict:
     task = train_tasks.get("embedded_reber")
-    X, tgt = example_batch(task, r["length"], 1, 0)
+    X, _ = example_batch(task, r["length"], 1, 0)
     alphabet = train_tasks.REBER
     symbols = "".join(alphabet[k] for k in X[:, 0].argmax(-1))
     rec = forward(model, X[:, 0])
-    mask = reber_boundaries(symbols)
-    s = units.score_steps(rec["gates"]["f"], mask)
-    score = np.where(s.direction == "low", s.score, 0.0)
-    u = int(np.argmax(score))
+    on_e = np.array([ch == "E" for ch in symbols])
+    ends = reber_boundaries(symbols)  # the last E of each string
+    s = units.score_steps(rec["gates"]["f"], on_e)
+    u = int(np.argmax(np.where(s.direction == "low", s.score, 0.0)))  # the gate that shuts on E
     f, c = rec["gates"]["f"][:, u], rec["c"][:, u]
-    at = np.flatnonzero(mask)
+    at = np.flatnonzero(ends)
+    kept = f[at] * c[at - 1]  # what of the old cell survives the end of a string
     return {
         "unit": u, "field": "f", "step": int(at[0]),
         "example": {"text": symbols},
         "alphabet": alphabet,
         "look_for": (
-            f"Unit {u}'s forget gate drops at the end of every string (to {f[at].max():.2f} or "
-            f"less, against a median of {np.median(f):.2f}), and its cell starts the next "
-            f"string near {np.abs(c[at]).max():.2f}: the cell resets itself between strings."
+            f"Unit {u}'s forget gate shuts on every E (at most {f[on_e].max():.3f} here, and at "
+            f"least {f[~on_e].min():.2f} on every other symbol). At the last E of a string it "
+            f"wipes the cell (|f·c| at most {np.abs(kept).max():.3f} is kept), so every string "
+            f"starts afresh, at c between {c[at].min():.2f} and {c[at].max():.2f} whatever came "
+            "before; it also shuts on the inner string's E, just before the symbol to recall."
         ),
         "units": [{"layer": 0, "unit": u, "field": "f",
-                   "what": "forget gate drops on the last E of each string: the cell resets"}],
-        "search": {"field": "f", "target": {"steps": [[int(t), int(t) + 1] for t in at]}},
+                   "what": "forget gate shut on every E: the cell resets between strings"}],
+        "gates": {"unit": u, "f_max_on_e": float(f[on_e].max()),
+                  "f_min_elsewhere": float(f[~on_e].min()),
+                  "kept_max_at_end": float(np.abs(kept).max()),
+                  "string_ends": [int(t) for t in at]},
+        "search": {"field": "f",
+                   "target": {"steps": [[int(t), int(t) + 1] for t in np.flatnonzero(on_e)]},
+                   "why": "the forget gate that shuts on E"},
     }  # fmt: skip
 
 

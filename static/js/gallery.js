@@ -53,7 +53,7 @@ export const classUrl = (card) => `${stepUrl(card)}#class`;
 
 // "accuracy 0.98 against 0.50 for a constant guess"
 export function metricText(metric) {
-  const f = (v) => (Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(3) : v.toExponential(1));
+  const f = (v) => (Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(3) : v.toPrecision(2));
   const names = { accuracy: "accuracy", mse: "mean squared error", bpc: "bits per character" };
   return `${names[metric.name] ?? metric.name} ${f(metric.value)} (baseline ${f(metric.baseline)})`;
 }

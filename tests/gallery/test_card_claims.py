@@ -182,3 +182,47 @@ def test_anbn_predicts_every_string_right_up_to_the_n_on_its_card(client, cards)
     assert all(right(n) for n in range(1, n_right + 1))
     if n_right < 200:  # the card searched up to n = 200
         assert not right(n_right + 1)
+
+
+# ---- continual embedded Reber -------------------------------------------------------------------
+
+
+def _reber_stream(k: int, T: int = 300) -> str:
+    X, _ = train_tasks.get("embedded_reber").batch(T, 1, fresh_rng(k))
+    return "".join(train_tasks.REBER[j] for j in X[:, 0].argmax(-1))
+
+
+def test_reber_lstm_recalls_the_second_symbol_on_fresh_streams(client, cards):
+    """The long-lag prediction (after the inner string's E, the T or P of the string's start)
+    is right on fresh continual streams, read through the model's alphabet."""
+    m = model(client, "reber-lstm")
+    right = total = 0
+    for k in range(3):
+        text = _reber_stream(k)
+        out = np.array(trace(client, m, {"text": text})["outputs"])
+        for t in range(len(text) - 1):
+            if text[t] == "E" and text[t + 1] in "TP":
+                total += 1
+                right += int(m["alphabet"][out[t].argmax()] == text[t + 1])
+    assert total >= 20 and right / total >= 0.99 > cards["reber-lstm"]["metric"]["baseline"]
+
+
+def test_reber_lstm_forget_gate_shuts_on_every_e_and_resets_the_cell(client, cards):
+    card, m = cards["reber-lstm"], model(client, "reber-lstm")
+    gates = card["gates"]
+    u = gates["unit"]
+    tr = trace(client, m, card["example"])
+    text = card["example"]["text"]
+    f, c = series(tr, "f", u), series(tr, "c", u)
+    on_e = np.array([ch == "E" for ch in text])
+    assert f[on_e].max() == pytest.approx(gates["f_max_on_e"], abs=1e-12)
+    assert f[~on_e].min() == pytest.approx(gates["f_min_elsewhere"], abs=1e-12)
+    ends = np.array(gates["string_ends"])
+    assert all(text[t] == "E" and text[t + 1] == "B" for t in ends)
+    kept = np.abs(f[ends] * c[ends - 1])  # what survives the end of a string
+    assert kept.max() == pytest.approx(gates["kept_max_at_end"], abs=1e-12) and kept.max() < 0.05
+    for k in range(3):  # fresh streams: shut on every E, open wider on every other symbol
+        text = _reber_stream(k)
+        f = series(trace(client, m, {"text": text}), "f", u)
+        on_e = np.array([ch == "E" for ch in text])
+        assert f[on_e].max() < 0.1 < f[~on_e].min()
