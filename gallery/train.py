@@ -37,31 +37,37 @@ EXAMPLE_STREAM = 0xCA4D  # the card's example input: default_rng((task seed, EXA
 # slug -> task, length, model, trainer settings (steps, lr, ...) and the card's words
 RECIPES: dict[str, dict[str, Any]] = {
     "latch-lstm": {
+        "order": 1,
         "title": "Latch: an LSTM keeps one bit through 100 steps of noise",
         "task": "latch", "length": 100, "cell": "lstm", "hidden_size": 8, "forget_bias": 3.0,
         "steps": 1500, "lr": 0.01, "seed": 0,
     },
     "latch-rnn": {
+        "order": 2,
         "title": "Latch: a tanh RNN forgets the bit",
         "task": "latch", "length": 100, "cell": "rnn", "hidden_size": 8, "forget_bias": 0.0,
         "steps": 1500, "lr": 0.01, "seed": 0,
     },
     "adding-lstm": {
+        "order": 3,
         "title": "Adding problem: an LSTM adds two marked numbers 100 steps apart",
         "task": "adding", "length": 100, "cell": "lstm", "hidden_size": 16, "forget_bias": 2.0,
         "steps": 2000, "lr": 0.01, "seed": 1,
     },
     "adding-rnn": {
+        "order": 4,
         "title": "Adding problem: a tanh RNN guesses the average",
         "task": "adding", "length": 100, "cell": "rnn", "hidden_size": 16, "forget_bias": 0.0,
         "steps": 1500, "lr": 0.01, "seed": 0,
     },
     "reber-lstm": {
+        "order": 5,
         "title": "Continual embedded Reber: the forget gate resets the cell between strings",
         "task": "embedded_reber", "length": 100, "cell": "lstm", "hidden_size": 16,
         "forget_bias": 2.0, "steps": 2500, "lr": 0.01, "seed": 0,
     },
     "anbn-lstm": {
+        "order": 6,
         "title": "a\u207fb\u207f: a cell that counts",
         "task": "anbn", "length": 21, "cell": "lstm", "hidden_size": 4, "forget_bias": 2.0,
         "steps": 4000, "lr": 0.01, "seed": 0,
@@ -354,6 +360,7 @@ def train_one(slug: str, steps: int | None, seed: int | None, card_only: bool = 
     spec["init"] = init
     card = {
         "slug": slug,
+        "order": r["order"],
         "title": r["title"],
         "task": r["task"],
         "task_summary": task.summary,

@@ -41,7 +41,7 @@ export async function fillLinks(list) {
     const li = document.createElement("li");
     const a = document.createElement("a");
     a.href = gallery.labUrl(c);
-    a.textContent = `${c.task_summary ?? c.task}: trained LSTM and tanh RNN`;
+    a.textContent = `${c.title.split(":")[0]}: trained LSTM and tanh RNN`;
     li.append(a);
     return li;
   }));

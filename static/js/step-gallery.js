@@ -1,8 +1,9 @@
 // A trained model from the gallery on the step page. ?model=<slug> opens it with its weights
 // (GET /api/gallery/{slug}); a URL that names the model but no input gets the card's example,
-// step and unit. The page with no parameters at all opens the gallery's default model, so the
-// first thing a visitor sees is a trained gate at work. "Untrained (random weights)" is
-// ?model=none: the page's own seeded draw, on the same input.
+// step and unit (a URL with an input keeps its own step and unit). The page with no parameters
+// at all opens the gallery's default model, so the first thing a visitor sees is a trained
+// gate at work. "Untrained (random weights)" is ?model=none: the page's own seeded draw, on
+// the same input.
 import * as gallery from "./gallery.js";
 import { joiningClass } from "./pagelink.js";
 import { $, page, saveUrl, showError, showModelNote, state } from "./step-context.js";
@@ -17,8 +18,8 @@ export async function openGalleryModel() {
   try {
     const [card, model] = await Promise.all([gallery.fetchCard(state.model), gallery.fetchModel(state.model)]);
     const fromCard = gallery.stepState(card);
-    if (INPUT_KEYS.some((k) => params.has(k))) for (const k of ["kind", "text", "seq"]) delete fromCard[k];
-    for (const k of ["t", "unit", "layer"]) if (params.has(k)) delete fromCard[k];
+    // a link with its own input keeps its own view of it (its step and unit, or the defaults)
+    if (INPUT_KEYS.some((k) => params.has(k))) for (const k of ["kind", "text", "seq", "t", "unit", "layer"]) delete fromCard[k];
     Object.assign(state, fromCard);
     page.uploadedModel = model;
     page.galleryCard = card;
