@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..gallery import get_card
+from ..gallery import all_cards, get_card
 from . import views
 
 # --- the request bodies ------------------------------------------------------------------------
@@ -129,7 +129,24 @@ def compare_body(state: dict[str, Any]) -> dict[str, Any]:
         steps.update(range(int(a), int(b or a) + 1))
     if steps:
         body["clamp"] = [{"t": sorted(T - 1 - k for k in steps), "gate": "f", "value": 1.0}]
+    if state.get("model"):  # the gallery's trained networks (static/js/compare-gallery.js)
+        body["weights"] = gallery_weights(state["model"], state["hidden"])
     return body
+
+
+def gallery_weights(slug: str, hidden: int) -> dict[str, Any]:
+    """The weights the lab puts in for ?model=<slug>: the model's, and the same task's trained
+    partner of the other cell (LSTM beside RNN) when it has the same hidden size."""
+    card = get_card(slug)
+    if card is None:
+        raise ValueError(f"no gallery model {slug!r}")
+    out = {card.card["cell"]: card.model["weights"]}
+    for other in all_cards():
+        c = other.card
+        if (c["task"] == card.card["task"] and c["cell"] not in out and c["cell"] != "gru"
+                and other.model["hidden_size"] == hidden):  # fmt: skip
+            out[c["cell"]] = other.model["weights"]
+    return out
 
 
 def eval_every(steps: int) -> int:
