@@ -107,5 +107,12 @@ def summary(card: Card) -> dict[str, Any]:
     """The list entry of GET /api/gallery: the card (its claims' details included) without the
     file name and spec, plus the model's hidden size."""
     out = {k: v for k, v in card.card.items() if k not in ("weights", "model")}
-    out["hidden_size"] = card.model.get("hidden_size")
+    m = card.model
+    out["hidden_size"] = m.get("hidden_size")
+    # the gradient lab runs one layer of one width on a short input (not an embedding)
+    example = card.card.get("example") or {}
+    steps = len(example.get("text") or example.get("sequence") or [])
+    out["lab"] = (m.get("num_layers", 1) == 1 and not m.get("embedding")
+                  and not m.get("bidirectional") and isinstance(m.get("hidden_size"), int)
+                  and m.get("cell") in ("lstm", "rnn", "gru") and 0 < steps <= 400)  # fmt: skip
     return out

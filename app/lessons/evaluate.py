@@ -87,7 +87,9 @@ def step_body(state: dict[str, Any]) -> dict[str, Any]:
     if "sequence" in inp:
         model["input_size"] = len(inp["sequence"][0])
     if state.get("model") not in ("", "none", None):  # a gallery model (step-gallery.js)
-        model, alphabet = gallery_model(state["model"])
+        model, alphabet, vocab = gallery_model(state["model"])
+        if "text" in inp and (vocab is not None or "embedding" in model):
+            inp.update(vocab=vocab if vocab is not None else list(alphabet or ""), level="char")
         if "text" in inp and alphabet is not None:
             inp["alphabet"] = alphabet
     return {"model": model, "input": inp, "loss": {"kind": "sum_last"}, "dtype": "float64"}
@@ -98,13 +100,14 @@ MODEL_FIELDS = ("cell", "input_size", "hidden_size", "num_layers", "variant", "o
                 "weights", "bidirectional", "proj_size", "nonlinearity", "embedding")  # fmt: skip
 
 
-def gallery_model(slug: str) -> tuple[dict[str, Any], str | None]:
-    """A gallery model as the step page sends it, and its alphabet; ValueError if unknown."""
+def gallery_model(slug: str) -> tuple[dict[str, Any], str | None, list[str] | None]:
+    """A gallery model as the step page sends it, its alphabet and vocabulary (step-gallery.js);
+    ValueError if unknown."""
     card = get_card(slug)
     if card is None:
         raise ValueError(f"no gallery model {slug!r}")
     m = card.model
-    return {k: m[k] for k in MODEL_FIELDS if k in m}, m.get("alphabet")
+    return {k: m[k] for k in MODEL_FIELDS if k in m}, m.get("alphabet"), m.get("vocab")
 
 
 def compare_body(state: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 const W = 320;
 const H = 70;
+const PICTURE_CHARS = 400;
 
 function svgEl(name, attrs) {
   const el = document.createElementNS(SVG, name);
@@ -51,7 +52,8 @@ function colouredText(text, values, field) {
 async function draw(card, figure) {
   const u = gallery.namedUnit(card);
   const model = await gallery.fetchModel(card.slug);
-  const input = card.example.text !== undefined ? { text: card.example.text, alphabet: model.alphabet } : { sequence: card.example.sequence };
+  // a text picture shows the first PICTURE_CHARS characters of the example
+  const input = card.example.text !== undefined ? { text: card.example.text.slice(0, PICTURE_CHARS), alphabet: model.alphabet } : { sequence: card.example.sequence };
   const fields = ["cell", "input_size", "hidden_size", "num_layers", "variant", "output_size", "init", "weights", "nonlinearity", "embedding"];
   const body = { model: Object.fromEntries(fields.filter((k) => model[k] !== undefined).map((k) => [k, model[k]])), input };
   const trace = await postTrace(body);
@@ -64,7 +66,8 @@ async function draw(card, figure) {
     svg.setAttribute("aria-label", `${what} over ${values.length} steps of a held-out input`);
     drawing.append(svg);
   }
-  figure.querySelector("figcaption").textContent = `${what[0].toUpperCase()}${what.slice(1)}, step 0 to ${values.length - 1} of a held-out input${input.text === undefined ? `; the dashed line marks step ${card.step}` : ""}.`;
+  const where = input.text === undefined ? `; the dashed line marks step ${card.step}` : " (hover a character for its value)";
+  figure.querySelector("figcaption").textContent = `${what[0].toUpperCase()}${what.slice(1)}, step 0 to ${values.length - 1} of a held-out input${where}.`;
 }
 
 function cardElement(card) {
@@ -80,6 +83,7 @@ function cardElement(card) {
   li.querySelector(".model-metric").textContent = `Held out: ${gallery.metricText(card.metric)}.`;
   li.querySelector(".model-look").textContent = card.look_for;
   const links = [[".open-step", gallery.stepUrl(card)], [".open-lab", gallery.labUrl(card)], [".open-class", gallery.classUrl(card)]];
+  li.querySelector(".open-lab").hidden = card.lab === false; // the lab runs one plain layer
   for (const [sel, href] of links) {
     const a = li.querySelector(sel);
     a.href = href;

@@ -23,6 +23,8 @@ export async function openGalleryModel() {
     Object.assign(state, fromCard);
     page.uploadedModel = model;
     page.galleryCard = card;
+    // a model with an embedding reads its text through its own tokens (imported.textInput)
+    if (model.vocab || model.embedding) page.vocab = { tokens: model.vocab ?? [...(model.alphabet ?? "")], level: "char", gallery: true };
     showNote(card);
     saveUrl(true);
   } catch (err) {
@@ -43,6 +45,7 @@ export function leaveGallery() {
   if (!state.model || state.model === gallery.UNTRAINED) return;
   state.model = gallery.UNTRAINED;
   page.galleryCard = null;
+  if (page.vocab.gallery) page.vocab = { tokens: null, level: "char" };
   $("gallery-note").hidden = true;
 }
 

@@ -75,3 +75,49 @@ def test_a_card_whose_weights_do_not_fit_is_refused(tmp_path):
     (folder / "weights.npz").write_bytes((src / "weights.npz").read_bytes())
     with pytest.raises(gallery_cards.GalleryError, match="card says 'gru'"):
         gallery_cards._read(folder)
+
+
+def test_a_dropped_in_folder_is_a_model_torch_names_and_embedding_included(
+    client, tmp_path, monkeypatch
+):
+    """Adding a model is dropping a folder: a torch state_dict as it is (module prefixes, an
+    nn.Embedding, an nn.Linear head) in .safetensors beside a card with an alphabet; the text
+    is read through the model's own alphabet, with no vocabulary given."""
+    import json
+
+    import numpy as np
+    import safetensors.numpy
+
+    rng = np.random.default_rng(3)
+    V, D, H = 5, 3, 4
+    G = 4 * H
+    sd = {"embed.weight": rng.normal(size=(V, D)), "lstm.weight_ih_l0": rng.normal(size=(G, D)),
+          "lstm.weight_hh_l0": rng.normal(size=(G, H)), "lstm.bias_ih_l0": rng.normal(size=G),
+          "lstm.bias_hh_l0": rng.normal(size=G), "fc.weight": rng.normal(size=(V, H)),
+          "fc.bias": rng.normal(size=V)}  # fmt: skip
+    folder = tmp_path / "toy-charlm"
+    folder.mkdir()
+    safetensors.numpy.save_file({k: v.astype(np.float32) for k, v in sd.items()},
+                                str(folder / "model.safetensors"))  # fmt: skip
+    card = {"slug": "toy-charlm", "title": "A toy", "task": "charlm", "cell": "lstm",
+            "weights": "model.safetensors", "alphabet": "ab c\n", "step": 2,
+            "metric": {"name": "bpc", "value": 2.0, "baseline": 2.3}, "look_for": "nothing yet",
+            "units": [{"layer": 0, "unit": 1, "field": "c", "what": "a toy"}],
+            "training": {"command": "python gallery/train_charlm.py", "seed": 0},
+            "example": {"text": "ab c\nba"}}  # fmt: skip
+    (folder / "card.json").write_text(json.dumps(card))
+    monkeypatch.setattr(gallery_cards, "MODELS", tmp_path)
+    gallery_cards.all_cards.cache_clear()
+    try:
+        listed = client.get("/api/gallery").json()
+        assert [c["slug"] for c in listed] == ["toy-charlm"] and listed[0]["lab"] is False
+        m = model(client, "toy-charlm")
+        assert m["embedding"] == {"num_embeddings": V, "embedding_dim": D}
+        assert m["output_size"] == V and m["alphabet"] == "ab c\n"
+        tr = trace(client, m, card["example"])
+        assert tr["steps"] == 7 and len(tr["outputs"][0]) == V
+        # the same ids as the alphabet's order: "b" is row 1 of the embedding
+        x = np.array(tr["inputs"])
+        np.testing.assert_allclose(x[1], sd["embed.weight"][1].astype(np.float32), rtol=1e-6)
+    finally:
+        gallery_cards.all_cards.cache_clear()
