@@ -99,3 +99,10 @@ def test_use_in_a_class_opens_the_model_with_a_class_started(page, base_url):
     assert parse_qs(urlparse(page.url).query)["model"] == ["anbn-lstm"]
     assert page.locator("body").get_attribute("data-class-role") == "teacher"
     page.screenshot(path=str(ARTIFACTS / "gallery-class.png"))
+
+
+@pytest.mark.parametrize("url", ["/models", "/"])
+def test_gallery_pages_have_no_wcag_violation(page, base_url, assert_accessible, url):
+    page.goto(f"{base_url}{url}")
+    page.wait_for_selector("body[data-ready='1']")
+    assert_accessible(page, "#model-list" if url == "/models" else "#gallery-note")
