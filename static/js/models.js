@@ -102,13 +102,13 @@ async function main() {
   }
   $("model-list").replaceChildren(...cards.map(cardElement));
   $("models-status").textContent = `${cards.length} trained models.`;
-  const drawn = cards.map((card) => {
+  // one picture at a time: a class opening the page at once should not queue the server up
+  for (const card of cards) {
     const figure = document.querySelector(`[data-slug="${CSS.escape(card.slug)}"] .model-picture`);
-    return draw(card, figure).catch((err) => {
+    await draw(card, figure).catch((err) => {
       figure.querySelector("figcaption").textContent = `Could not draw the unit: ${err.message}`;
     });
-  });
-  await Promise.all(drawn);
+  }
   document.body.dataset.ready = "1";
 }
 
