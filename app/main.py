@@ -24,6 +24,7 @@ from .api.routes import (
     classes,
     compare,
     docs,
+    gallery,
     health,
     html,
     lessons,
@@ -59,8 +60,8 @@ def create_app() -> FastAPI:
     app.state.cache = AnswerCache(settings.cache_bytes)
     app.add_exception_handler(RequestError, request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    modules = (health, trace, html, weights, compare, train, units, reference, lessons, pages,
-               docs, classes)  # fmt: skip
+    modules = (health, trace, html, weights, compare, train, units, reference, lessons, gallery,
+               pages, docs, classes)  # fmt: skip
     for module in modules:
         app.include_router(module.router)
     app.mount("/static", PrecompressedStaticFiles(directory=STATIC), name="static")

@@ -7,8 +7,9 @@ import * as api from "./api.js";
 import * as exporter from "./export.js";
 import * as imported from "./imported.js";
 import { joiningClass } from "./pagelink.js";
-import { $, page, showError, showModelNote, showStatus, state } from "./step-context.js";
+import { $, page, saveUrl, showError, showModelNote, showStatus, state } from "./step-context.js";
 import { fillControls } from "./step-controls.js";
+import { leaveGallery } from "./step-gallery.js";
 import { requestBody, run } from "./step-run.js";
 
 // Weights: POST /api/weights answers a model with its weights inline; a plain RNN's file
@@ -19,6 +20,7 @@ async function useWeights(file) {
   const ask = $("nonlinearity");
   try {
     page.uploadedModel = await imported.uploadModel(file, ask.value);
+    leaveGallery();
     Object.assign(state, {
       cell: page.uploadedModel.cell, hidden: imported.widthOf(page.uploadedModel, 0),
       layers: page.uploadedModel.num_layers, variant: page.uploadedModel.variant || "standard", layer: 0,
@@ -59,6 +61,8 @@ $("vocab-level").addEventListener("change", (ev) => {
 });
 $("weights-clear").addEventListener("click", () => {
   page.uploadedModel = null;
+  leaveGallery();
+  saveUrl(true);
   weightsFile = null;
   $("nonlinearity-group").hidden = true;
   showModelNote("");
