@@ -7,9 +7,9 @@ Starts its own `uvicorn app.main:app` on a free 127.0.0.1 port and prints median
 
 - the engine's own time for the trace (forward + BPTT, in this process) against the round
   trip of POST /api/trace on loopback (target: at most 2x: serialisation must not dominate),
-  side by side for the JSON answer plain, gzipped (curl --compressed: received and decoded)
-  and the .npz, each with its bytes on the wire; every repetition a new seed, so no answer
-  comes from the server's answer cache;
+  side by side for the JSON answer plain, gzipped, zstd-compressed (curl --compressed:
+  received and decoded) and the .npz, each with its bytes on the wire; every repetition a
+  new seed, so no answer comes from the server's answer cache;
 - the time from sending the WebSocket request to the first frame (target: within 50 ms);
 - with --browser: the step-through page playing the same trace at 30 steps per second in
   Debian's Chromium; the 95th percentile of requestAnimationFrame intervals (target < 33 ms).
@@ -76,6 +76,7 @@ def post(url: str, body: bytes) -> bytes:
 CURL_WAYS = {  # curl's options for each way of asking
     "JSON": ["-H", "Accept-Encoding: identity"],
     "JSON, gzip": ["--compressed", "-H", "Accept-Encoding: gzip"],
+    "JSON, zstd": ["--compressed", "-H", "Accept-Encoding: zstd"],
     "npz": ["-H", "Accept: application/x-npz"],
 }
 
@@ -188,8 +189,8 @@ def main() -> None:
             f"  ratio API (JSON) / engine      {ratio:8.2f}   target <= 2   "
             f"{'PASS' if ratio <= 2 else 'MISS'}"
         )
-        ratio = api["JSON, gzip"][0] / api["JSON"][0]
-        print(f"  ratio gzip / plain JSON        {ratio:8.2f}   (curl; bench/wire.py --api: httpx)")
+        gz, zs = (api[way][0] / api["JSON"][0] for way in ("JSON, gzip", "JSON, zstd"))
+        print(f"  ratio gzip, zstd / plain JSON  {gz:8.2f}, {zs:.2f}  (bench/wire.py --api: httpx)")
         p50 = statistics.median(first)
         verdict = "PASS" if p50 <= 50 else "MISS"
         print(

@@ -1,36 +1,31 @@
 """Content codings: which one a client takes, and compressing an answer as it is made.
 
 An answer is compressed once, when it is made, and the answer cache keeps the compressed
-parts (app/api/cache.py): the 30th identical request costs a copy. gzip is written by ISA-L
-(the `isal` package, the stdlib's zlib when it is missing) at its level 1: a T = 1000, H = 32
-trace answer (5.5 MB of JSON) took 19-53 ms against zlib level 1's 104-176 ms on a loaded
-2-core machine, for 2.56 MB against 2.60 (zstd level 1: 15-42 ms, 2.29 MB, but no client
-asks for it by default). Each part is compressed while the next part is
-computed in another thread, and ends on a sync flush, so what has been sent can be read at
-once; the parts together are one gzip stream (one member, as every client reads).
+parts (app/api/cache.py): the 30th identical request costs a copy. Measured on a T = 1000,
+H = 32 trace answer (5.5 MB of JSON) on a loaded 2-core machine: zlib level 1 took 104-176 ms
+for 2.60 MB; ISA-L level 1 (the `isal` package: the same gzip) 19-53 ms for 2.56 MB; zstd
+level 1 (`zstandard`) 15-42 ms for 2.29 MB, and the client decodes zstd 3-7x faster than
+gzip (13 ms against 40-100 ms), which is most of what a compressed answer costs a client on
+loopback. So: zstd to clients that take it (browsers; httpx and requests when zstandard is
+installed), gzip by ISA-L to the rest (httpx and requests by default). Each part is
+compressed while the next part is computed in another thread, and ends on a flush, so what
+has been sent can be read at once; the parts together are one gzip stream (one member, as
+every client reads) or one zstd frame.
 """
-
 from __future__ import annotations
 
 import queue
 import threading
-import zlib
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
+import zstandard
+from isal import isal_zlib as _deflate  # ISA-L: zlib's gzip, several times faster
 from starlette.datastructures import Headers
 
-_deflate: ModuleType = zlib
-try:  # ISA-L: the same gzip, several times faster; compresses with the GIL released
-    from isal import isal_zlib
-
-    _deflate = isal_zlib
-except ImportError:  # pragma: no cover - isal ships wheels for the usual platforms
-    pass
 GZIP_LEVEL = 1  # ISA-L's levels are 0-3, zlib's 1-9: 1 is the fast end of both
-
-CODINGS = ("gzip", "identity")  # in the server's order of preference
+ZSTD_LEVEL = 1
+CODINGS = ("zstd", "gzip", "identity")  # the server's order among codings of the same q
 
 
 def _weights(header: str) -> dict[str, float]:
@@ -59,13 +54,16 @@ def accepts_gzip(headers: Headers) -> bool:
 
 
 def choose(headers: Headers) -> str:
-    """The coding an answer goes out in: the server's first choice the client takes (RFC 9110
-    12.5.3: identity is acceptable unless refused by name or by `*;q=0`)."""
+    """The coding an answer goes out in: of the codings the server writes, the one the client
+    gives the highest q, the server's order breaking ties (RFC 9110 12.5.3: identity is
+    acceptable unless refused by name or by `*;q=0`, and is taken last)."""
     q = _weights(headers.get("accept-encoding", ""))
+    best, best_q = "identity", 0.0
     for coding in CODINGS[:-1]:
-        if q.get(coding, q.get("*", 0.0)) > 0:
-            return coding
-    return "identity"
+        weight = q.get(coding, q.get("*", 0.0))
+        if weight > best_q:
+            best, best_q = coding, weight
+    return best
 
 
 def gzip_compressobj(level: int = GZIP_LEVEL) -> Any:
@@ -87,10 +85,20 @@ class GzipStream:
         return self._c.flush(_deflate.Z_FINISH)
 
 
-def gzip_bytes(data: bytes, level: int = GZIP_LEVEL) -> bytes:
-    """`data` as one gzip stream (for small, whole answers)."""
-    c = gzip_compressobj(level)
-    return c.compress(data) + c.flush(_deflate.Z_FINISH)
+class ZstdStream:
+    """One zstd frame written part by part, each part ending on a block flush."""
+
+    def __init__(self, level: int = ZSTD_LEVEL) -> None:
+        self._c = zstandard.ZstdCompressor(level=level).compressobj()
+
+    def compress(self, part: bytes) -> bytes:
+        return self._c.compress(part) + self._c.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+
+    def finish(self) -> bytes:
+        return self._c.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+
+
+STREAMS: dict[str, type[GzipStream] | type[ZstdStream]] = {"gzip": GzipStream, "zstd": ZstdStream}
 
 
 class _Failed:
@@ -105,7 +113,7 @@ _POLL = 0.05  # seconds between looks at the stop flag while waiting
 def encoded(parts: Iterator[Any], coding: str) -> Iterator[Any]:
     """`parts` (bytes, and markers such as cache.PAUSE passed through in order) in `coding`.
 
-    For gzip, `parts` is made in a thread of its own (the computation and the JSON writing)
+    For gzip and zstd, `parts` is made in a thread of its own (the computation and the JSON writing)
     while the caller's thread compresses each part as it arrives and hands it on at once:
     compression overlaps the computation instead of following it, and the forward pass's
     parts go out compressed while the backward pass is computed. The maker runs at most a few
@@ -116,8 +124,9 @@ def encoded(parts: Iterator[Any], coding: str) -> Iterator[Any]:
     if coding == "identity":
         yield from parts
         return
-    if coding != "gzip":
+    if coding not in CODINGS:
         raise ValueError(f"unknown content coding {coding!r}")
+    stream = STREAMS[coding]()
     made: queue.Queue[Any] = queue.Queue(maxsize=4)
     stop, resume = threading.Event(), threading.Event()
 
@@ -150,7 +159,6 @@ def encoded(parts: Iterator[Any], coding: str) -> Iterator[Any]:
 
     maker = threading.Thread(target=make, name="answer-maker", daemon=True)
     maker.start()
-    stream = GzipStream()
     try:
         while (item := made.get()) is not _END:
             if isinstance(item, _Failed):

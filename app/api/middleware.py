@@ -191,7 +191,7 @@ class GZip(GZipMiddleware):
 
         responder: ASGIApp
         excluded = self.exclude_content_types
-        if encoding.choose(Headers(scope=scope)) == "gzip":
+        if encoding.accepts_gzip(Headers(scope=scope)):
             responder = _IsalResponder(app, self.minimum_size, self.compresslevel,
                                        thread_minimum_size=self.thread_minimum_size,
                                        exclude_content_types=excluded)  # fmt: skip

@@ -18,9 +18,22 @@ def choose(value):
 
 def test_the_coding_follows_accept_encoding_and_its_q_values():
     assert choose("gzip, deflate") == "gzip" and choose("br;q=1.0, gzip;q=0.8") == "gzip"
-    assert choose("*") == "gzip" and choose("*;q=0.5, gzip;q=0") == "identity"
+    assert choose("gzip, deflate, zstd") == "zstd" and choose("*") == "zstd"  # ties: zstd
+    assert choose("zstd;q=0.5, gzip") == "gzip" and choose("*;q=0.5, zstd;q=0") == "gzip"
+    assert choose("*;q=0.5, gzip;q=0, zstd;q=0") == "identity"
     assert choose("identity") == "identity" and choose("") == "identity"
     assert choose("gzip;q=x") == "identity"  # a malformed q is no consent
+
+
+def test_a_zstd_answer_is_one_frame_readable_part_by_part():
+    import zstandard
+
+    parts = [b"a" * 1000, MARK, b"b" * 1000]
+    out = list(encoding.encoded(iter(parts), "zstd"))
+    at = out.index(MARK)
+    d = zstandard.ZstdDecompressor().decompressobj()
+    assert d.decompress(b"".join(out[:at])) == b"a" * 1000  # readable up to the marker
+    assert d.decompress(b"".join(out[at + 1 :])) == b"b" * 1000 and d.eof
 
 
 def test_the_parts_come_out_as_one_gzip_stream_markers_in_place():

@@ -187,3 +187,34 @@ def test_ordinary_json_answers_are_gzipped_by_the_middleware_and_npz_never_is():
     assert json.loads(gzip.decompress(body))["paths"]["/api/trace"]
     r, body = raw_post({**LONG, "format": "npz"}, GZIP)
     assert "content-encoding" not in r.headers and body.startswith(b"PK")
+
+
+def test_a_client_that_takes_zstd_gets_one_zstd_frame_streamed_part_by_part():
+    import zstandard
+
+    body = {"model": {"hidden_size": 64}, "input": {"task": {"name": "random", "length": 1000}}}
+    plain = client.post("/api/trace", json=body, headers=PLAIN).content
+    with client.stream("POST", "/api/trace", json=body,
+                       headers={"Accept-Encoding": "gzip, deflate, zstd"}) as r:  # fmt: skip
+        assert r.headers["content-encoding"] == "zstd"
+        chunks = list(r.iter_raw())
+    assert len(chunks) > 3
+    whole = b"".join(chunks)
+    assert len(whole) < len(plain) / 2
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(whole) == plain
+
+
+def test_a_cut_zstd_answer_is_refused_by_the_client(monkeypatch):
+    import httpx
+    import pytest
+
+    from app.engine import Run
+
+    def broken(self):
+        raise RuntimeError("engine failure")
+
+    monkeypatch.setattr(Run, "backward", broken)
+    quiet = TestClient(app, raise_server_exceptions=False)
+    with pytest.raises(httpx.DecodingError):
+        quiet.post("/api/trace", json=LONG, headers={"Accept-Encoding": "zstd"})
+    assert app.state.slots.active == 0
