@@ -12,6 +12,7 @@ compressed while the next part is computed in another thread, and ends on a flus
 has been sent can be read at once; the parts together are one gzip stream (one member, as
 every client reads) or one zstd frame.
 """
+
 from __future__ import annotations
 
 import queue
@@ -99,6 +100,22 @@ class ZstdStream:
 
 
 STREAMS: dict[str, type[GzipStream] | type[ZstdStream]] = {"gzip": GzipStream, "zstd": ZstdStream}
+
+
+def whole(data: bytes, coding: str) -> bytes:
+    """`data` in `coding`, in one piece (an answer made whole; call it off the event loop)."""
+    if coding == "identity":
+        return data
+    stream = STREAMS[coding]()
+    return stream.compress(data) + stream.finish()
+
+
+def headers(coding: str, vary: str = "Accept-Encoding") -> dict[str, str]:
+    """The headers of an answer this module compressed (or chose not to) for `coding`."""
+    out = {"vary": vary}
+    if coding != "identity":
+        out["content-encoding"] = coding
+    return out
 
 
 class _Failed:

@@ -218,3 +218,18 @@ def test_a_cut_zstd_answer_is_refused_by_the_client(monkeypatch):
     with pytest.raises(httpx.DecodingError):
         quiet.post("/api/trace", json=LONG, headers={"Accept-Encoding": "zstd"})
     assert app.state.slots.active == 0
+
+
+def test_the_labs_answers_are_kept_compressed_too():
+    body = {"input": {"task": {"name": "random", "length": 200}}, "hidden_size": 8}
+    with client.stream("POST", "/api/compare", json=body, headers=GZIP) as r:
+        sent = b"".join(r.iter_raw())
+    assert r.headers["content-encoding"] == "gzip" and r.headers["vary"] == "Accept-Encoding"
+    plain = client.post("/api/compare", json=body, headers=PLAIN)
+    assert "content-encoding" not in plain.headers
+    assert gzip.decompress(sent) == plain.content
+    with client.stream("POST", "/api/compare", json=body, headers=GZIP) as r:
+        assert b"".join(r.iter_raw()) == sent  # kept as sent
+    stats = app.state.cache.stats()
+    assert stats["hits"] == 1 and stats["misses"] == 2
+    assert stats["bytes"] < len(sent) + len(plain.content) + 1000

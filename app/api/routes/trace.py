@@ -90,9 +90,7 @@ async def post_trace(req: TraceRequest, request: Request) -> Response:
     answer = request.app.state.cache.get(key, make)
     parts_read = answer.read()
     first = await anext(parts_read)
-    headers = {"vary": "Accept, Accept-Encoding"}
-    if coding != "identity":
-        headers["content-encoding"] = coding
+    headers = encoding.headers(coding, vary="Accept, Accept-Encoding")
     if answer.done and answer.error is None:  # kept whole: its length is known
         headers["content-length"] = str(sum(len(p) for p in answer.parts))
 
