@@ -256,12 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--H", type=int, default=64)
     parser.add_argument("--api", action="store_true", help="POST /api/trace only, no browser")
     parser.add_argument("--rounds", type=int, default=7, help="--api: rounds per figure")
+    parser.add_argument("--cases", default="lstm,lm", help="--api: lstm (T=1000 H=32), lm")
     args = parser.parse_args(argv)
     if args.api:
         print(f"wire bench, API: {args.root}; load {os.getloadavg()}")
         proc, port = start_server(args.root.resolve())
         try:
-            for case in ("lstm", "lm"):
+            for case in args.cases.split(","):
                 rounds = args.rounds if case == "lstm" else max(1, args.rounds // 2)
                 print_api(case, api_figures(port, case, 1000, 32, rounds), rounds)
         finally:

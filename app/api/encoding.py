@@ -2,15 +2,21 @@
 
 An answer is compressed once, when it is made, and the answer cache keeps the compressed
 parts (app/api/cache.py): the 30th identical request costs a copy. Measured on a T = 1000,
-H = 32 trace answer (5.5 MB of JSON) on a loaded 2-core machine: zlib level 1 took 104-176 ms
-for 2.60 MB; ISA-L level 1 (the `isal` package: the same gzip) 19-53 ms for 2.56 MB; zstd
-level 1 (`zstandard`) 15-42 ms for 2.29 MB, and the client decodes zstd 3-7x faster than
-gzip (13 ms against 40-100 ms), which is most of what a compressed answer costs a client on
-loopback. So: zstd to clients that take it (browsers; httpx and requests when zstandard is
-installed), gzip by ISA-L to the rest (httpx and requests by default). Each part is
-compressed while the next part is computed in another thread, and ends on a flush, so what
-has been sent can be read at once; the parts together are one gzip stream (one member, as
-every client reads) or one zstd frame.
+H = 32 trace answer (5.5 MB of JSON, made in 22 ms) on this 2-core machine under load, the
+best of 9 (`bench/wire.py --api` has the end-to-end figures):
+
+    coding        bytes    compress   client decodes
+    zlib 1        2.60 MB   62 ms      32 ms
+    zlib 6        2.42 MB  445 ms      22 ms    (the GZipMiddleware this replaces)
+    ISA-L 1       2.56 MB   20-25 ms   26-35 ms
+    ISA-L 3       2.51 MB   16-19 ms   22-24 ms (AVX-512: its fastest level here both ways)
+    zstd 1        2.29 MB   15-16 ms    7 ms
+
+So: zstd to clients that take it (browsers; httpx and requests when zstandard is installed),
+gzip by ISA-L (the `isal` package: the same format) at level 3 to the rest (httpx and
+requests by default). Each part is compressed while the next part is computed in another
+thread, and ends on a flush, so what has been sent can be read at once; the parts together
+are one gzip stream (one member, as every client reads) or one zstd frame.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import zstandard
 from isal import isal_zlib as _deflate  # ISA-L: zlib's gzip, several times faster
 from starlette.datastructures import Headers
 
-GZIP_LEVEL = 1  # ISA-L's levels are 0-3, zlib's 1-9: 1 is the fast end of both
+GZIP_LEVEL = 3  # ISA-L's levels are 0-3 (measured above)
 ZSTD_LEVEL = 1
 CODINGS = ("zstd", "gzip", "identity")  # the server's order among codings of the same q
 
@@ -79,7 +85,7 @@ class GzipStream:
     def __init__(self, level: int = GZIP_LEVEL) -> None:
         self._c = gzip_compressobj(level)
 
-    def compress(self, part: bytes) -> bytes:
+    def compress(self, part: bytes | memoryview) -> bytes:
         return self._c.compress(part) + self._c.flush(_deflate.Z_SYNC_FLUSH)
 
     def finish(self) -> bytes:
@@ -92,7 +98,7 @@ class ZstdStream:
     def __init__(self, level: int = ZSTD_LEVEL) -> None:
         self._c = zstandard.ZstdCompressor(level=level).compressobj()
 
-    def compress(self, part: bytes) -> bytes:
+    def compress(self, part: bytes | memoryview) -> bytes:
         return self._c.compress(part) + self._c.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
 
     def finish(self) -> bytes:
@@ -124,6 +130,7 @@ class _Failed:
 
 
 _END = object()
+SLICE = 2**18  # bytes compressed, flushed and handed on at a time
 _POLL = 0.05  # seconds between looks at the stop flag while waiting
 
 
@@ -181,8 +188,10 @@ def encoded(parts: Iterator[Any], coding: str) -> Iterator[Any]:
             if isinstance(item, _Failed):
                 raise item.exc
             if isinstance(item, bytes):
-                if out := stream.compress(item):
-                    yield out
+                view = memoryview(item)
+                for start in range(0, len(view), SLICE):  # the client inflates one slice
+                    if out := stream.compress(view[start : start + SLICE]):  # while the next
+                        yield out  # is compressed: less waiting at the end than whole parts
             else:
                 yield item
                 resume.set()

@@ -150,7 +150,7 @@ class OpenStreams:
 class GZip(GZipMiddleware):
     """Starlette's GZipMiddleware for the answers that are not compressed already.
 
-    What differs: gzip is ISA-L's level 1 (app/api/encoding.py), above 64 KiB off the event
+    What differs: gzip is ISA-L's, at encoding.GZIP_LEVEL, above 64 KiB off the event
     loop; Accept-Encoding is read with its q-values ("gzip;q=0" is a refusal); an answer that
     carries a Content-Encoding (POST /api/trace compresses its own, static files are gzipped
     once) or is binary (an .npz) passes through untouched; a strong ETag on an answer it

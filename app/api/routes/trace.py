@@ -53,7 +53,8 @@ TRACE_RESPONSES: dict[int | str, dict] = {
         '"npz"`) an .npz of the same arrays (np.load reads it, no pickles) under their paths in '
         "the JSON answer (`layers/0/gates/f`, `layers/0/c`, ...), plus `param_grads/<name>` "
         "and `meta.json` (the rest of the answer). Arrays keep the run's dtype and its "
-        "non-finite values. The JSON goes out gzipped to clients that accept gzip.",
+        "non-finite values (JSON sends them as null). The JSON goes out compressed, zstd or "
+        "gzip, to clients that accept it (Accept-Encoding).",
         "content": {npz.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
     },
     **RESPONSES,
