@@ -9,7 +9,8 @@ from starlette.datastructures import Headers
 
 from app.api.encoding import accepts_gzip
 from app.api.routes.pages import PLOTLY_JS
-from app.main import ROOT, app
+from app.main import app
+from app.paths import STATIC
 
 client = TestClient(app)
 GZIP = {"Accept-Encoding": "gzip"}
@@ -42,10 +43,10 @@ def test_a_revalidated_gzip_file_is_a_304():
 
 
 def test_static_scripts_and_styles_go_out_gzipped_and_unchanged():
-    for path in ("static/js/api.js", "static/css/app.css", "static/favicon.svg"):
-        r, body = raw_get(f"/{path}", GZIP)
+    for path in ("js/api.js", "css/app.css", "favicon.svg"):
+        r, body = raw_get(f"/static/{path}", GZIP)
         assert r.headers["content-encoding"] == "gzip", path
-        assert gzip.decompress(body) == (ROOT / path).read_bytes()
+        assert gzip.decompress(body) == (STATIC / path).read_bytes()
 
 
 def test_accept_encoding_is_read_with_its_q_values():
