@@ -7,7 +7,6 @@ import threading
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from . import __version__
@@ -18,7 +17,7 @@ from .api.errors import (
     request_error_handler,
     validation_error_handler,
 )
-from .api.middleware import BodyLimit, OpenStreams, SecurityHeaders
+from .api.middleware import BodyLimit, GZip, OpenStreams, SecurityHeaders
 from .api.precompressed import PrecompressedStaticFiles
 from .api.routes import (
     classes,
@@ -66,10 +65,9 @@ def create_app() -> FastAPI:
         app.include_router(module.router)
     app.mount("/static", PrecompressedStaticFiles(directory=STATIC), name="static")
     threading.Thread(target=precompressed.warm, args=(pages.PLOTLY_JS,), daemon=True).start()
-    # JSON answers gzipped for clients that accept it, the streamed POST /api/trace part by
-    # part (each part flushed as it goes, nothing buffered); static files arrive gzipped
-    # already and pass through.
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    # JSON answers gzipped for clients that accept it; POST /api/trace compresses its own
+    # answers as it makes them and static files arrive gzipped already: both pass through.
+    app.add_middleware(GZip, minimum_size=1024)
     app.add_middleware(
         BodyLimit,
         limit=settings.max_body_bytes,

@@ -173,3 +173,8 @@ class TraceRequest(BaseModel):
     view: ViewIn | None = Field(
         None, description="WebSocket, compact frames only: what the client shows first"
     )
+    format: Literal["json", "npz"] | None = Field(
+        None,
+        description="POST only: the answer's format, JSON or an .npz of its arrays (np.load "
+        "reads it; no pickles); left out, the Accept header chooses (application/x-npz)",
+    )
