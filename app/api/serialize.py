@@ -16,6 +16,7 @@ import orjson
 
 from ..engine import Trace
 from ..engine.params import spec_to_dict
+from . import predictions
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -95,8 +96,8 @@ def _trace_pieces(run: Any, extra: dict[str, Any]) -> Iterator[bytes | memoryvie
     if trace.tokens is not None:  # dL/d(embedding row read at step t)
         yield from _items({"grad_embedding": _c(trace.grad_inputs)})
     yield from _items({"loss": trace.loss if np.isfinite(trace.loss) else None,
-                       "outputs": _c(trace.outputs), "nonfinite": first_nonfinite(trace),
-                       **extra})  # fmt: skip
+                       "outputs": _c(trace.outputs), **predictions.end_fields(run, trace),
+                       "nonfinite": first_nonfinite(trace), **extra})  # fmt: skip
     yield b"}"
 
 
@@ -204,9 +205,12 @@ def layer_dict(layer: Any) -> dict[str, Any]:
     }
 
 
-def step_frame(t: int, forward: list[dict[str, Any]], offset: int = 0) -> bytes:
+def step_frame(
+    t: int, forward: list[dict[str, Any]], offset: int = 0, extra: dict | None = None
+) -> bytes:
     """One forward step: each layer's (and direction's) gates, c and h at row t (sent as step
-    offset + t). A reverse direction's row t is known only once the forward pass has run."""
+    offset + t), and `extra`'s fields (a live step's predictions). A reverse direction's row t
+    is known only once the forward pass has run."""
     layers = [
         {
             "layer": rec["layer"],
@@ -217,7 +221,7 @@ def step_frame(t: int, forward: list[dict[str, Any]], offset: int = 0) -> bytes:
         }
         for rec in forward
     ]
-    return dumps({"type": "step", "t": offset + t, "layers": layers})
+    return dumps({"type": "step", "t": offset + t, "layers": layers, **(extra or {})})
 
 
 def grad_frame(t: int, trace: Trace) -> bytes:

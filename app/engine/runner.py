@@ -46,6 +46,12 @@ class Run:
     start: int = 0  # the global index of the first step (a live run continuing a sequence)
     net: network.NetCache | None = None
     tokens: np.ndarray | None = None  # (T, 1) token ids when the model has an embedding
+    vocabulary: int | None = None  # V when the inputs are tokens (ids, or one-hot rows of V)
+
+    @property
+    def reads_vocabulary(self) -> bool:
+        """Whether the readout scores the inputs' own tokens (a language model's)."""
+        return self.spec.output_size is not None and self.spec.output_size == self.vocabulary
 
     def forward(self) -> list[dict[str, Any]]:
         """Run forward; return per (layer, direction) entry {"layer": k, "direction": d,
@@ -125,18 +131,21 @@ def prepare(
             "a bidirectional model cannot continue a sequence (live mode): its reverse "
             "direction reads the whole input from the end"
         )
-    loss_spec = task_loss(spec, X, tokens, loss)
+    loss_spec, vocabulary = task_loss(spec, X, tokens, loss)
     clamps = network.build_clamps(spec, [dict(c) for c in clamp or []], X.shape[0])
     state0 = _state(spec, initial_state)
     X = X.astype(DTYPES[dtype])
-    return Run(spec, params, X, loss_spec, clamps, state0, start, tokens=tokens)
+    return Run(
+        spec, params, X, loss_spec, clamps, state0, start, tokens=tokens, vocabulary=vocabulary
+    )
 
 
 def task_loss(
     spec: ModelSpec, X: np.ndarray, tokens: np.ndarray | None, loss: Mapping[str, Any] | None
-) -> losses.Loss:
+) -> tuple[losses.Loss, int | None]:
     """The loss asked for, or (None, or no "kind") the one the model's task implies
-    (losses.default_kind): next_token when the readout reads the inputs' own vocabulary."""
+    (losses.default_kind): next_token when the readout reads the inputs' own vocabulary.
+    Also the size of that vocabulary (None: the inputs are not tokens)."""
     ids = losses.next_tokens(tokens, X)  # (T, 1), or None: the inputs are not tokens
     vocabulary = None
     if ids is not None:
@@ -146,7 +155,7 @@ def task_loss(
         kind = losses.default_kind(spec.output_size, vocabulary)
         given = {"kind": kind} if kind != "cross_entropy" else {**given, "kind": kind}
     T = 1 if spec.readout == "final" else X.shape[0]  # the output rows
-    return losses.parse(given, T, 1, spec.output_size or spec.top_width, ids)
+    return losses.parse(given, T, 1, spec.output_size or spec.top_width, ids), vocabulary
 
 
 def check_tokens(spec: ModelSpec, inputs: Any) -> np.ndarray:
