@@ -4,6 +4,7 @@
 import * as cellView from "./cell.js";
 import { withPowers } from "./class-dom.js";
 import * as charts from "./charts.js";
+import * as gradChart from "./grad-chart.js";
 import * as equations from "./equations.js";
 import { NAMES } from "./encodings.js";
 import { createCodePanel } from "./code.js";
@@ -12,7 +13,7 @@ import * as imported from "./imported.js";
 import { $, dom, page, state } from "./step-context.js";
 import { charLabels, gradLabel, inputLabel, readingRows, stepView } from "./view.js";
 
-const gradChart = charts.createGradChart(dom.grad);
+const grads = gradChart.createGradChart(dom.grad);
 export const codePanel = createCodePanel({
   root: $("code"), file: $("code-file"), forwardButton: $("code-forward"), backwardButton: $("code-backward"),
 });
@@ -69,7 +70,7 @@ export function render(tr, t) {
   dom.scrubber.value = String(t);
   dom.tLabel.textContent = `${t} (of 0–${tr.steps - 1})`; // t counts from 0, as in the equations
   if (page.heat) charts.moveHeatmapCursor(page.heat, t, unit === "mean" ? null : Number(unit));
-  charts.moveGradCursor(gradChart, t);
+  gradChart.moveGradCursor(grads, t);
   const reveal = Math.max(tr.gradFrom, page.hideGradsFrom);
   page.holdControls.mark(dom.diagram, where);
   if (text) {
@@ -99,7 +100,7 @@ export function scheduleRender() {
 export async function updateGradOnly() {
   const layer = page.trace.layers[state.layer];
   page.plottedReveal = Math.max(page.trace.gradFrom, page.hideGradsFrom);
-  await charts.updateGradChart(gradChart, layer, page.trace.steps, page.plottedReveal, charLabels(page.trace));
+  await gradChart.updateGradChart(grads, layer, page.trace.steps, page.plottedReveal, charLabels(page.trace));
 }
 
 export async function updateCharts() {
