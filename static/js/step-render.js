@@ -10,10 +10,30 @@ import { NAMES } from "./encodings.js";
 import { createCodePanel } from "./code.js";
 import * as exact from "./step-exact.js";
 import * as imported from "./imported.js";
+import { defaultKind, lossInfo, lossText } from "./loss-choice.js";
+import { createPredictionsPanel } from "./predictions.js";
 import { $, dom, page, state } from "./step-context.js";
 import { charLabels, gradLabel, inputLabel, readingRows, stepView } from "./view.js";
 
 const grads = gradChart.createGradChart(dom.grad);
+const predictions = createPredictionsPanel({
+  root: $("predictions-panel"),
+  onPick(t) {
+    page.player.pause();
+    page.player.seek(t);
+  },
+});
+// A token's name: the vocabulary's, the alphabet's character, or its id.
+const tokenLabel = (tr) => (id) => page.vocab.tokens?.[id] ?? tr.alphabet?.[id] ?? `#${id}`;
+
+// What L is, under the gradient chart, and the Predictions panel at step t.
+function renderLoss(tr, t) {
+  const loss = tr.request?.loss ?? {};
+  const info = lossInfo(page.uploadedModel, page.vocab.tokens);
+  $("grad-loss").textContent = lossText(tr.loss_kind ?? loss.kind ?? defaultKind(info), info, loss.target);
+  predictions.show(tr, t, tokenLabel(tr), charLabels(tr));
+}
+
 export const codePanel = createCodePanel({
   root: $("code"), file: $("code-file"), forwardButton: $("code-forward"), backwardButton: $("code-backward"),
 });
@@ -64,6 +84,7 @@ export function render(tr, t) {
   if (text) {
     renderReading(readingRows(tr, where));
     equations.render(dom.equations, tr.cell, state.variant, { ...slice, ...slice.gates, mean: unit === "mean", unit });
+    renderLoss(tr, t);
   }
   dom.inputNow.textContent = inputLabel(tr, t, state.layer);
   dom.scrubber.max = String(Math.max(0, tr.steps - 1));
