@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import safetensors.numpy
 
 pytestmark = pytest.mark.browser
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -131,12 +133,57 @@ def test_find_the_unit_answers_for_a_quoted_string_of_an_embedding_model(make_pa
 
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 720), (390, 844)])
-def test_readout_screenshots(make_page, base_url, width, height):
+def test_readout_screenshots(make_page, base_url, width, height, assert_accessible):
     page = make_page(width, height)
     open_lm(page, base_url)
+    assert_accessible(page)  # the Predictions panel, the surprise strip, the Loss fieldset
     page.locator("#scrubber").fill("9")  # just after the opening quote
     page.wait_for_function("() => document.getElementById('diagram').dataset.t === '9'")
     page.locator("#predictions-panel").scroll_into_view_if_needed()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"readout_predictions_{width}.png"))
     page.screenshot(path=str(ARTIFACTS / f"readout_page_{width}.png"), full_page=True)
+
+
+def _state_dict_file(tmp_path, name: str) -> Path:
+    """A fixture's weights as the .safetensors torch users save (the head named fc)."""
+    with np.load(FIXTURES / f"{name}.npz", allow_pickle=False) as z:
+        arrays = {k[6:].replace("readout.", "fc."): z[k] for k in z.files if k.startswith("param.")}
+    path = tmp_path / f"{name}.safetensors"
+    path.write_bytes(safetensors.numpy.save(arrays))
+    return path
+
+
+def test_an_upload_asks_what_a_bidirectional_head_reads_and_clears_a_vocabulary_that_misfits(
+    page, base_url, tmp_path
+):
+    expect = playwright_sync.expect
+    page.goto(f"{base_url}/?kind=custom&seq=1 0 0;0 1 0;0 0 1;0.5 0.5 0")
+    page.wait_for_selector("body[data-ready='1']")
+    page.set_input_files("#vocab-file", str(VOCAB_FILE))  # 19 tokens
+    expect(page.locator("#vocab-status")).to_contain_text("19 tokens")
+    page.set_input_files(
+        "#weights-file", str(_state_dict_file(tmp_path, "readout_bilstm_classifier"))
+    )
+    expect(page.locator("#readout-group")).to_be_visible()
+    expect(page.locator("#error")).to_contain_text("cannot say what it reads")
+    page.select_option("#readout", "final")
+    expect(page.locator("#weights-status")).to_contain_text("bidirectional")
+    expect(page.locator("#pred-at")).to_have_text(
+        "Class probabilities, read once from h_n (after the whole sequence):"
+    )
+    expect(page.locator("#pred-list li")).to_have_count(3)
+    expect(page.locator("#grad-loss")).to_contain_text("against the model's own answer")
+    page.select_option("#loss", "cross_entropy")
+    page.fill("#cls", "2")
+    page.press("#cls", "Enter")
+    expect(page.locator("#grad-loss")).to_contain_text(
+        "of h_n (read once, after the whole sequence) against class 2"
+    )
+    assert "loss=cross_entropy" in page.url and "cls=2" in page.url
+    assert page.locator("#loss option[value='next_token']").is_disabled()
+
+    # a model with an embedding of 7 rows: the 19-token vocabulary no longer fits
+    page.set_input_files("#weights-file", str(_state_dict_file(tmp_path, "readout_charlm")))
+    expect(page.locator("#vocab-status")).to_contain_text("does not fit this model")
+    expect(page.locator("#weights-status")).to_contain_text("until you upload its vocabulary")
