@@ -6,7 +6,7 @@ export const FONT = { family: "system-ui, -apple-system, 'Segoe UI', Roboto, san
 export const CONFIG = { displayModeBar: false, responsive: true, displaylogo: false, scrollZoom: false };
 
 const shown = (s) => (s === " " ? "␣" : s === "\n" ? "↵" : s ?? "?");
-const MAX_TICKS = 30;
+const TICK_PX = 90; // room for one tick of text ("1200" over "the ca")
 
 // A round stride (1, 2, 5, 10, 20, ...) of at least `raw`.
 export function niceStride(raw) {
@@ -15,10 +15,11 @@ export function niceStride(raw) {
 }
 
 // The step axis. Without text: step numbers. With text (labels: one token per step), up to 40
-// steps every token is a tick; past that a tick every `stride` steps (about 30), labelled with
-// its step and the text from there ("120" over "the c"), so a long run still reads as text
-// whatever the heatmaps' binning. Tokens longer than a character are words: "input token".
-export function stepAxis(steps, labels) {
+// steps every token is a tick; past that a tick every `stride` steps (as many as fit in the
+// plot's `width` px), labelled with its step and the text from there ("120" over "the c"), so a
+// long run still reads as text whatever the heatmaps' binning. Tokens longer than a character
+// are words: "input token".
+export function stepAxis(steps, labels, width = 900) {
   const axis = { title: { text: "step t" }, range: [-0.5, steps - 0.5], fixedrange: true, zeroline: false };
   if (!labels || steps < 1) return axis;
   const words = labels.some((label) => label && label.length > 1);
@@ -28,12 +29,12 @@ export function stepAxis(steps, labels) {
     axis.title.text = words ? "input token" : "input character";
     return axis;
   }
-  const stride = niceStride(steps / MAX_TICKS);
-  const width = words ? 1 : Math.min(stride, 6); // characters shown from each tick on
+  const stride = niceStride(steps / Math.max(2, Math.floor(width / TICK_PX)));
+  const span = words ? 1 : Math.min(stride, 6); // tokens shown from each tick on
   axis.tickvals = [];
   for (let t = 0; t < steps; t += stride) axis.tickvals.push(t);
   axis.ticktext = axis.tickvals.map((t) => {
-    const text = labels.slice(t, t + width).map(shown).join(words ? " " : "");
+    const text = labels.slice(t, t + span).map(shown).join(words ? " " : "");
     return `${t}<br>${text.length > 8 ? `${text.slice(0, 7)}…` : text}`;
   });
   axis.tickangle = 0;

@@ -129,7 +129,7 @@ async function drawHeatmap(hm, ch, layer, steps, H, labels) {
     xgap: steps <= 60 ? 1 : 0,
     ygap: H <= 32 ? 1 : 0,
   }];
-  const xaxis = stepAxis(steps, labels);
+  const xaxis = stepAxis(steps, labels, ch.box.clientWidth - 140); // less the margins and colour bar
   const layout = {
     font: FONT,
     margin: { l: 56, r: 12, t: 8, b: axisMargin(xaxis) },

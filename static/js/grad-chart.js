@@ -50,7 +50,7 @@ export async function updateGradChart(gc, layer, steps, revealFrom, labels) {
   const lo = finite.length ? Math.min(...finite) : -3;
   const hi = finite.length ? Math.max(...finite) : 1;
   const pad = Math.max(0.25, (hi - lo) * 0.08);
-  const xaxis = stepAxis(steps, labels);
+  const xaxis = stepAxis(steps, labels, gc.box.clientWidth - 90); // less the margins
   const layout = {
     font: FONT,
     margin: { l: 72, r: 16, t: 40, b: axisMargin(xaxis) },

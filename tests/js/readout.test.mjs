@@ -112,11 +112,12 @@ test("the step axis reads as text: every token up to 40 steps, then the text at 
   assert.equal(short.title.text, "input character");
   assert.equal(stepAxis(2, ["the", "cat"]).title.text, "input token");
   const text = "the quick brown fox ".repeat(60); // 1,200 steps
-  const long = stepAxis(text.length, [...text]);
-  assert.equal(niceStride(1200 / 30), 50);
-  assert.equal(long.tickvals.length, 24);
-  assert.equal(long.ticktext[1], "50<br>brown␣");
+  const long = stepAxis(text.length, [...text], 900); // 10 ticks fit in 900 px
+  assert.equal(niceStride(1200 / 10), 200);
+  assert.equal(long.tickvals.length, 6);
+  assert.equal(long.ticktext[1], "200<br>the␣qu");
   assert.equal(axisMargin(long), 72);
+  assert.deepEqual(stepAxis(text.length, [...text], 200).tickvals, [0, 1000]); // a phone's heatmap
   assert.equal(stepAxis(100, null).tickvals, undefined);
 });
 
