@@ -39,7 +39,7 @@ from starlette.websockets import WebSocketDisconnect
 from ...engine import prepare
 from ...engine.params import model_params
 from ...settings import get_settings
-from .. import compact, predictions, serialize, wsutil
+from .. import binary_frames, compact, predictions, serialize, wsutil
 from ..cache import PAUSE, Answer, fill, request_key
 from ..errors import RESPONSES, RequestError, clean_errors
 from ..middleware import OffLoopJSONRoute
@@ -143,7 +143,7 @@ async def _answer(ws: WebSocket, req: TraceRequest) -> None:
         return
     async with contextlib.aclosing(answer.read()) as frames:  # closed when the client leaves
         async for frame in frames:
-            await _send(ws, frame, binary=isinstance(frame, serialize.BinaryFrame))
+            await _send(ws, frame, binary=isinstance(frame, binary_frames.BinaryFrame))
 
 
 def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | object]:
@@ -151,7 +151,7 @@ def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | ob
     ("step", DESIGN.md's protocol), or several steps per frame ("batch": "steps" and "grads"
     frames with one row per step, rows in time order, "grads" frames from the last down), or
     the same blocks as binary frames holding what the step page shows ("compact": see
-    serialize.binary_frame). The backward pass waits until a client has read the forward
+    binary_frames.binary_frame). The backward pass waits until a client has read the forward
     frames (PAUSE)."""
     T = run.X.shape[0]
     yield _start_frame(run, extra, T)  # the run holds a slot already: a busy answer came first
@@ -165,20 +165,20 @@ def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | ob
         yield from (serialize.step_frame(t, forward) for t in range(T))
     else:
         n = serialize.batch_rows(units * (G + 2))
-        encode = serialize.compact_steps if compact else serialize.steps_frame
+        encode = binary_frames.compact_steps if compact else serialize.steps_frame
         yield from (encode(t0, min(T, t0 + n), forward) for t0 in range(0, T, n))
     if compact:  # every unit's exact columns, each sent only to the clients showing it
-        yield from serialize.forward_columns(forward)
+        yield from binary_frames.forward_columns(forward)
     yield PAUSE
     trace = run.backward()
     if frames == "step":
         yield from (serialize.grad_frame(t, trace) for t in reversed(range(T)))
     else:
         n = serialize.batch_rows(2 * units + 4 * entries)  # dL/dh, dL/dc rows and four norms
-        grads = serialize.compact_grads if compact else serialize.grads_frame
+        grads = binary_frames.compact_grads if compact else serialize.grads_frame
         yield from (grads(max(0, t1 - n), t1, trace) for t1 in range(T, 0, -n))
     if compact:
-        yield from serialize.backward_columns(trace)
+        yield from binary_frames.backward_columns(trace)
     yield _end_frame(trace, run)
 
 
