@@ -187,3 +187,31 @@ def test_an_upload_asks_what_a_bidirectional_head_reads_and_clears_a_vocabulary_
     page.set_input_files("#weights-file", str(_state_dict_file(tmp_path, "readout_charlm")))
     expect(page.locator("#vocab-status")).to_contain_text("does not fit this model")
     expect(page.locator("#weights-status")).to_contain_text("until you upload its vocabulary")
+
+
+def test_live_typing_into_a_word_model_adds_a_step_per_word_once_a_space_ends_it(
+    page, base_url, tmp_path
+):
+    expect = playwright_sync.expect
+    words = ["<unk>", "<eos>", "the", "cat", "sat", "on", "mat", "a", "dog", "ran", "far"]
+    vocab = tmp_path / "words.txt"
+    vocab.write_text("\n".join(words) + "\n")
+    page.goto(f"{base_url}/?kind=text&text=ab")
+    page.wait_for_selector("body[data-ready='1']")
+    page.set_input_files("#weights-file", str(FIXTURES / "import" / "torch_wlm.safetensors"))
+    expect(page.locator("#weights-status")).to_contain_text("torch_wlm.safetensors")
+    page.set_input_files("#vocab-file", str(vocab))
+    page.select_option("#vocab-level", "word")
+    page.fill("#text", "the cat sat ")
+    page.check("#live")
+    expect(page.locator("#status")).to_contain_text("each word, once a space ends it, is one step")
+    page.locator("#text").press("End")
+    page.locator("#text").press_sequentially("on a do", delay=80)
+    page.wait_for_function("() => globalThis.lstmExplainer.trace.steps === 5")
+    expect(page.locator("#pred-at")).to_have_text("After “a” (step 4), the model expects next:")
+    page.locator("#text").press_sequentially("g ", delay=80)
+    page.wait_for_function("() => globalThis.lstmExplainer.trace.steps === 6")
+    labels = page.evaluate("() => globalThis.lstmExplainer.trace.labels")
+    assert labels == ["the", "cat", "sat", "on", "a", "dog"]
+    expect(page.locator("#heatmaps .xtitle").first).to_have_text("input token")
+    expect(page.locator("#unit-targets-why")).to_contain_text("this vocabulary holds words")
