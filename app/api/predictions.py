@@ -28,10 +28,11 @@ def top(outputs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def block(run: Any, outputs: np.ndarray | None) -> dict[str, Any] | None:
     """{"kind": "next_token" | "classes", "readout", "ids": (T', k), "p": (T', k)}, or None
-    for a model without a readout. Row t of a next_token block predicts input t+1."""
+    for a model without a readout. Row t of a next_token block predicts input t+1 (its one
+    row, for a "final" readout, the token after the whole text)."""
     if outputs is None or run.spec.output_size is None:
         return None
-    lm = run.reads_vocabulary and run.spec.readout == "every_step"
+    lm = run.reads_vocabulary  # a "final" one predicts the token after the whole text
     k = min(run.spec.output_size, TOP_TOKENS if lm else MAX_CLASSES)
     ids, p = top(np.asarray(outputs), k)
     return {"kind": "next_token" if lm else "classes", "readout": run.spec.readout,

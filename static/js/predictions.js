@@ -18,6 +18,10 @@ export function predictionRows(trace, t, tokenLabel) {
   const ids = pred.ids[row];
   const p = pred.p[row];
   if (!ids || !p) return null;
+  if (pred.kind === "next_token" && final) {
+    const rows = ids.map((id, k) => ({ label: shown(tokenLabel(id)), p: p[k], next: false }));
+    return { title: "After the whole text (read once, from h_n), the model expects next:", rows, note: "" };
+  }
   if (pred.kind === "next_token") {
     const next = nextToken(trace, t);
     const rows = ids.map((id, k) => ({ label: shown(tokenLabel(id)), p: p[k], next: id === next }));

@@ -147,3 +147,23 @@ def test_the_upload_asks_what_a_bidirectional_head_reads_and_takes_the_answer():
     body = {"model": model, "input": {"sequence": rec["x"].tolist()}}
     out = client.post("/api/trace", json=body).json()["outputs"]
     np.testing.assert_allclose(out, rec["logits"], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["keras_bidi_final", "keras_gru_final"])
+def test_a_keras_dense_on_the_final_state_reads_h_n_and_gives_keras_predictions(name):
+    """return_sequences=False: Keras' Dense reads [forward at T-1 | backward at 0] once."""
+    data = (FIXTURES / "import" / f"{name}.keras").read_bytes()
+    r = client.post("/api/weights", files={"file": (f"{name}.keras", io.BytesIO(data))})
+    assert r.status_code == 200, r.text
+    model = r.json()
+    assert model["readout"] == "final"
+    with np.load(FIXTURES / "import" / "keras_final_expected.npz") as z:
+        x, want = z["x"], z[name]
+    answer = client.post("/api/trace", json={"model": model, "input": {"sequence": x.tolist()}})
+    assert answer.status_code == 200, answer.text
+    # Keras' torch backend leaves some ops in float32 even with floatx float64 (seen: 2e-8)
+    np.testing.assert_allclose(answer.json()["outputs"], want, rtol=0, atol=1e-6)
+    if model.get("bidirectional"):  # read per step, the same weights answer otherwise (0.07)
+        every = client.post("/api/trace", json={"model": {**model, "readout": "every_step"},
+                                                "input": {"sequence": x.tolist()}})  # fmt: skip
+        assert np.abs(np.asarray(every.json()["outputs"][-1]) - want[0]).max() > 1e-2

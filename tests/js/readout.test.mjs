@@ -124,3 +124,10 @@ test("the step axis reads as text: every token up to 40 steps, then the text at 
 test("a span of words reads with spaces between them", () => {
   assert.equal(spanText(["the", "cat", "sat"], [0, 2]), "steps 0–1: “the cat”");
 });
+
+test("a language model reading h_n predicts the token after the whole text", () => {
+  const trace = { steps: 4, tokens: [0, 1, 2, 3], predictions: { kind: "next_token", readout: "final", ids: [[1, 0]], p: [[0.8, 0.2]] } };
+  const view = predictionRows(trace, 2, (id) => "ab"[id]);
+  assert.equal(view.title, "After the whole text (read once, from h_n), the model expects next:");
+  assert.deepEqual(view.rows, [{ label: "b", p: 0.8, next: false }, { label: "a", p: 0.2, next: false }]);
+});
