@@ -152,7 +152,8 @@ def task_loss(
         vocabulary = spec.embedding.num_embeddings if spec.embedding else spec.input_size
     given = dict(loss or {})
     if not given.get("kind"):
-        kind = losses.default_kind(spec.output_size, vocabulary)
+        per_step = None if spec.readout == "final" else vocabulary  # next_token reads every step
+        kind = losses.default_kind(spec.output_size, per_step)
         given = {"kind": kind} if kind != "cross_entropy" else {**given, "kind": kind}
     T = 1 if spec.readout == "final" else X.shape[0]  # the output rows
     return losses.parse(given, T, 1, spec.output_size or spec.top_width, ids), vocabulary

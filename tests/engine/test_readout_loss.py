@@ -137,6 +137,14 @@ def test_the_default_loss_follows_the_task():
     assert classifier.loss == pytest.approx(-np.log(losses.softmax(classifier.outputs[-1])[own]))
 
 
+def test_a_language_model_reading_h_n_defaults_to_its_own_answer():
+    """Its one output row predicts the token after the text: there is no next token to score."""
+    model = _perturbed({"cell": "lstm", "hidden_size": 3, "output_size": 6, "readout": "final",
+                        "embedding": {"num_embeddings": 6, "embedding_dim": 2}})  # fmt: skip
+    tr = trace(model, np.array([1, 4, 4, 0]))
+    assert tr.loss_kind == "cross_entropy" and tr.outputs.shape == (1, 6)
+
+
 def test_a_final_readout_answers_one_row():
     model = _perturbed({**BI, "output_size": 3, "readout": "final"})
     tr = trace(model, X, loss={"kind": "cross_entropy", "target": 1})

@@ -18,8 +18,9 @@ output[T-1].sum(). A "final" readout (params.py) gives one output row, from h_n.
 `at` is "last" (only the last output row) or "all" (every row). Targets: mse (B, O) for
 "last", (T, B, O) for "all"; cross_entropy class indices (B,) or (T, B).
 
-The default (`default_kind`): next_token for a model whose readout reads its own vocabulary (an
-embedding of V rows and a readout of V, or one-hot inputs of width D and a readout of D);
+The default (`default_kind`): next_token for a model whose readout reads its own vocabulary at
+every step (an embedding of V rows and a readout of V, or one-hot inputs of width D and a
+readout of D);
 cross_entropy against the model's own answer for another readout of 2 or more classes;
 sum_last otherwise (no readout, or a readout of one number).
 """
