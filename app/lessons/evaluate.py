@@ -85,7 +85,9 @@ def step_body(state: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
     if "sequence" in inp:
         model["input_size"] = len(inp["sequence"][0])
-    return {"model": model, "input": inp, "loss": {"kind": "sum_last"}, "dtype": "float64"}
+    # the page's random model has no readout: only sum_last, asked for or as the task's loss
+    loss = {"kind": "sum_last"} if state["loss"] == "sum_last" else {}
+    return {"model": model, "input": inp, "loss": loss, "dtype": "float64"}
 
 
 def compare_body(state: dict[str, Any]) -> dict[str, Any]:
