@@ -126,7 +126,7 @@ def build_run(req: TraceRequest, s: Settings) -> tuple[Run, dict[str, Any]]:
     emb = req.model.embedding
     D = X.shape[1] if emb is None else emb.embedding_dim
     model = model_dict(req, D)
-    loss = req.loss.model_dump() if req.loss.kind != "sum_last" else None
+    loss = req.loss.model_dump() if req.loss.kind is not None else None
     clamp = [c.model_dump() for c in req.clamp] if req.clamp else None
     try:
         run = prepare(model, X, loss, req.dtype, clamp)

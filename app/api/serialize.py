@@ -14,6 +14,7 @@ import orjson
 
 from ..engine import Trace
 from ..engine.params import spec_to_dict
+from . import predictions
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -76,21 +77,21 @@ def answer_head(run: Any) -> dict[str, Any]:
             "inputs": _c(X[:, 0])}  # fmt: skip
 
 
-def answer_tail(trace: Trace, extra: dict[str, Any]) -> dict[str, Any]:
+def answer_tail(run: Any, trace: Trace, extra: dict[str, Any]) -> dict[str, Any]:
     """The answer's fields after "layers" (known after the backward pass)."""
     tail: dict[str, Any] = {}
     if trace.tokens is not None:  # dL/d(embedding row read at step t)
         tail["grad_embedding"] = _c(trace.grad_inputs)
     return {**tail, "loss": trace.loss if np.isfinite(trace.loss) else None,
-            "outputs": _c(trace.outputs), "nonfinite": first_nonfinite(trace),
-            **extra}  # fmt: skip
+            "outputs": _c(trace.outputs), **predictions.end_fields(run, trace),
+            "nonfinite": first_nonfinite(trace), **extra}  # fmt: skip
 
 
 def trace_answer(run: Any, trace: Trace, extra: dict[str, Any]) -> dict[str, Any]:
     """The answer of POST /api/trace as one object, for a run whose backward pass gave
     `trace` (the JSON answer is its dumps; the .npz answer its arrays)."""
     layers = [layer_dict(layer) for layer in trace.layers]
-    return {**answer_head(run), "layers": layers, **answer_tail(trace, extra)}
+    return {**answer_head(run), "layers": layers, **answer_tail(run, trace, extra)}
 
 
 def _trace_pieces(run: Any, extra: dict[str, Any]) -> Iterator[bytes | memoryview]:
@@ -112,7 +113,7 @@ def _trace_pieces(run: Any, extra: dict[str, Any]) -> Iterator[bytes | memoryvie
         yield b","
         yield from _pieces(layer)
     yield b"]"
-    yield from _items(answer_tail(trace, extra))
+    yield from _items(answer_tail(run, trace, extra))
     yield b"}"
 
 
@@ -220,9 +221,12 @@ def layer_dict(layer: Any) -> dict[str, Any]:
     }
 
 
-def step_frame(t: int, forward: list[dict[str, Any]], offset: int = 0) -> bytes:
+def step_frame(
+    t: int, forward: list[dict[str, Any]], offset: int = 0, extra: dict | None = None
+) -> bytes:
     """One forward step: each layer's (and direction's) gates, c and h at row t (sent as step
-    offset + t). A reverse direction's row t is known only once the forward pass has run."""
+    offset + t), and `extra`'s fields (a live step's predictions). A reverse direction's row t
+    is known only once the forward pass has run."""
     layers = [
         {
             "layer": rec["layer"],
@@ -233,7 +237,7 @@ def step_frame(t: int, forward: list[dict[str, Any]], offset: int = 0) -> bytes:
         }
         for rec in forward
     ]
-    return dumps({"type": "step", "t": offset + t, "layers": layers})
+    return dumps({"type": "step", "t": offset + t, "layers": layers, **(extra or {})})
 
 
 def grad_frame(t: int, trace: Trace) -> bytes:

@@ -92,7 +92,21 @@ def step_body(state: dict[str, Any]) -> dict[str, Any]:
             inp.update(vocab=vocab if vocab is not None else list(alphabet or ""), level="char")
         if "text" in inp and alphabet is not None:
             inp["alphabet"] = alphabet
-    return {"model": model, "input": inp, "loss": {"kind": "sum_last"}, "dtype": "float64"}
+    return {"model": model, "input": inp, "loss": page_loss(state, model), "dtype": "float64"}
+
+
+def page_loss(state: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+    """The loss the step page asks for (static/js/loss-choice.js lossBody): {} for the task's
+    (the engine's default), else the kind and its target; a kind that needs a readout the model
+    lacks is not offered, and the page then asks for the task's."""
+    kind, O = state.get("loss") or "", model.get("output_size")
+    if not kind or (kind != "sum_last" and not O):
+        return {}
+    if kind == "cross_entropy":
+        return {"kind": kind, "target": state["cls"]} if state["cls"] >= 0 else {"kind": kind}
+    if kind == "mse":
+        return {"kind": kind, "target": [state["mse"]] * int(O or 0)}
+    return {"kind": kind}
 
 
 # The fields of a model object the step page sends (static/js/imported.js MODEL_FIELDS).

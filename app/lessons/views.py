@@ -78,6 +78,9 @@ PAGES: dict[str, dict[str, tuple[Any, Kind]]] = {
         "hi": (0.95, num(0, 1)),
         "hold": ("", text(2000)),  # gates held, "f:1@5-9/u2;i:0@*" (static/js/holds.js)
         "model": ("", text(64)),  # a gallery model's slug; "none": random weights
+        "loss": ("", one_of("", "sum_last", "next_token", "cross_entropy", "mse")),
+        "cls": (-1, int_(-1, 1000000)),  # cross_entropy's class (-1: the model's own answer)
+        "mse": (0, num(-1e6, 1e6)),  # mse's target value (static/js/loss-choice.js)
     },
     "compare": {
         "kind": (

@@ -171,7 +171,7 @@ def test_keys_differ_with_anything_that_changes_the_answer():
 
 def test_keys_ignore_what_does_not_change_the_answer():
     assert key(BODY) == key({**BODY, "live": False}) == key({**BODY, "frames": "batch"})
-    explicit = {**BODY, "loss": {"kind": "sum_last"}, "dtype": "float64", "clamp": None}
+    explicit = {**BODY, "loss": {"at": "last"}, "dtype": "float64", "clamp": None}  # defaults
     assert key(BODY) == key(explicit)
     typed = {**BODY, "model": {**BODY["model"], "init": {"seed": 1, "forget_bias": 0}}}
     assert key(BODY) == key(typed)  # forget_bias is a float field: 0 is 0.0
