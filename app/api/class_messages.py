@@ -27,6 +27,10 @@ class Hello(BaseModel):
         None, pattern=r"^[0-9a-f]{32}$",
         description="a student's id, kept by the tab: a page change is the same student",
     )  # fmt: skip
+    tab: str | None = Field(
+        None, pattern=r"^[0-9a-f]{32}$",
+        description="the teacher's tab, kept across its pages: one tab drives, others view",
+    )  # fmt: skip
 
 
 class StateIn(BaseModel):
@@ -37,13 +41,22 @@ class StateIn(BaseModel):
     url: str | None = Field(None, max_length=MAX_URL, pattern=LOCAL_URL)
     mode: Literal["follow", "explore"] | None = None
     playing: bool | None = None
-    model: str | None = Field(None, pattern=MODEL_KEY, description="model store key, or null")
+    model_key: str | None = Field(
+        None, pattern=MODEL_KEY, description="the page's model by its model store key, or null"
+    )
     seq: int | None = Field(None, description="ignored: the server numbers states")
 
 
 class RecallIn(BaseModel):
     model_config = Strict
     type: Literal["recall"]
+
+
+class TakeOverIn(BaseModel):
+    """From a viewer tab of the teacher's browser: drive the class from this tab."""
+
+    model_config = Strict
+    type: Literal["take_over"]
 
 
 class EndIn(BaseModel):
@@ -58,6 +71,10 @@ class PollIn(BaseModel):
     choices: list[Annotated[str, Field(min_length=1, max_length=MAX_CHOICE)]] = Field(
         min_length=2, max_length=MAX_CHOICES
     )
+    hide: list[Literal["i", "f", "g", "o", "c", "h"]] = Field(
+        [], max_length=6,
+        description="what the question is about: every screen hides its reading while it is open",
+    )  # fmt: skip
 
 
 class ClosePollIn(BaseModel):
@@ -103,7 +120,16 @@ class RelayIn(BaseModel):
 
 
 ClientMessage = Annotated[
-    StateIn | RecallIn | EndIn | PollIn | ClosePollIn | AnswerIn | StatusIn | RelayIn | Hello,
+    StateIn
+    | RecallIn
+    | TakeOverIn
+    | EndIn
+    | PollIn
+    | ClosePollIn
+    | AnswerIn
+    | StatusIn
+    | RelayIn
+    | Hello,
     Field(discriminator="type"),
 ]
 MESSAGE = TypeAdapter(ClientMessage)

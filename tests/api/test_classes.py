@@ -20,7 +20,7 @@ from redis_support import redis_server  # noqa: F401 - a fixture
 from starlette.websockets import WebSocketDisconnect
 
 from app.classes import ALPHABET
-from app.classes.hub import Close, Subscriber
+from app.classes.protocol import Close, Subscriber
 from app.main import create_app
 from app.settings import get_settings
 
@@ -140,7 +140,7 @@ def test_a_late_joiner_gets_the_current_state_poll_and_counts_in_its_welcome(cli
         with joined(client, code) as (_, first), joined(client, code) as (_, late):
             pass
     assert late["state"] == {"type": "state", "seq": 2, "url": "/compare?T=200&k=40",
-                             "mode": "explore", "playing": False, "model": None}  # fmt: skip
+                             "mode": "explore", "playing": False, "model_key": None}  # fmt: skip
     assert late["poll"]["question"] == "Open?" and late["poll"]["choices"] == ["no", "yes"]
     assert (first["members"], late["members"]) == (1, 2) and late["following"] == 2
     assert "tally" not in late and late["role"] == "student"
@@ -215,7 +215,7 @@ def test_an_unknown_code_is_refused_with_1008(client):
         assert close == 1008
     assert client.get(f"/api/classes/{unknown}").status_code == 404
     known = client.get(f"/api/classes/{code.lower()}").json()
-    assert known == {"code": code, "join_link": f"http://testserver/c/{code}"}
+    assert known == {"code": code, "join_link": f"http://testserver/c/{code}", "reachable": False}
 
 
 def test_a_bad_hello_is_refused_with_1008(client):
@@ -232,7 +232,7 @@ def test_malformed_messages_get_an_error_frame_and_change_nothing(client):
            json.dumps({"type": "state", "playing": "yes"}),  # no coercion
            json.dumps({"type": "state", "url": "https://elsewhere.example/"}),
            json.dumps({"type": "state", "url": "//elsewhere.example/"}),
-           json.dumps({"type": "state", "model": "not-a-key"}),
+           json.dumps({"type": "state", "model_key": "not-a-key"}),
            json.dumps({"type": "poll", "question": "q", "choices": ["only one"]}),
            json.dumps({"type": "poll", "question": "q", "choices": ["c"] * 9})]  # fmt: skip
     with joined(client, code, token) as (teacher, _), joined(client, code) as (student, _):
@@ -449,10 +449,10 @@ def test_a_model_travels_with_the_class_by_its_content_hash(client):
     assert hashlib.sha256(orjson.dumps(back, option=orjson.OPT_SORT_KEYS)).hexdigest() == key
     code, token = new_class(client)
     with joined(client, code, token) as (teacher, _), joined(client, code) as (student, _):
-        teacher.send_json({"type": "state", "url": "/?model=stored", "model": key})
-        assert next_of(student, "state")["model"] == key
-        teacher.send_json({"type": "state", "model": None})
-        assert next_of(student, "state")["model"] is None
+        teacher.send_json({"type": "state", "url": "/?model=stored", "model_key": key})
+        assert next_of(student, "state")["model_key"] == key
+        teacher.send_json({"type": "state", "model_key": None})
+        assert next_of(student, "state")["model_key"] is None
 
 
 def test_an_unknown_or_dropped_model_is_expired_and_bad_models_are_refused(make_client):
