@@ -97,12 +97,13 @@ class StatusIn(BaseModel):
 
 class RelayFrame(BaseModel):
     """One frame of the teacher's training (WS /ws/train) for one of its networks; its other
-    fields pass as they are (the whole message stays within class_message_bytes)."""
+    fields pass as they are (the whole message stays within class_message_bytes). A snapshot
+    carries the key of its trace (POST /api/classes/{code}/snapshots), not the trace."""
 
     model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
     cell: Literal["lstm", "gru", "rnn"]
-    type: Literal["start", "queued", "progress", "eval", "sample", "paused", "resumed", "done",
-                  "error"]  # fmt: skip
+    type: Literal["start", "queued", "progress", "eval", "snapshot", "sample", "paused", "resumed",
+                  "done", "error"]  # fmt: skip
 
 
 class RelayIn(BaseModel):

@@ -78,6 +78,7 @@ function gateBlock(parent, x, gate, refs, hook = "data-gate") {
 function gatedWire(parent, d, gate, refs) {
   const p = wire(parent, d, "wire gated");
   p.setAttribute("stroke", COLOURS[gate]);
+  p.dataset.flow = gate; // class.css hides its width while a class question asks about the gate
   (refs.flows[gate] ||= []).push(p);
   return p;
 }

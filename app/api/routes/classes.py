@@ -12,7 +12,11 @@ HTTP
                                     this machine's LAN address when that host is loopback
     POST /api/models             a model object (as POST /api/weights answers it, weights inline)
                                  -> {"key": sha256 of its canonical JSON}
-    GET  /api/models/{key}       -> the model, or 404 "expired"
+    GET  /api/models/{key}       -> the model (or snapshot), or 404 "expired"
+    POST /api/classes/{code}/snapshots  (header X-Class-Token: the teacher's token) a training
+                                 snapshot's trace (WS /ws/train's "snapshot" frame) -> {"key"}:
+                                 kept in the model store, too large for a class message; the
+                                 teacher relays the key, the students' Train pages fetch it
 Unknown codes count against the caller's address: class_code_misses in class_miss_window
 seconds, then 429 (HTTP) or an error frame and close 1008 (WebSocket), known codes included.
 The class socket, WS /ws/class/{code}, is class_ws.py (included here).
@@ -23,18 +27,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import io
 import secrets
 import socket
 import time
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
 import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from ...classes import HubUnavailableError, LimitError, token_digest
@@ -208,6 +213,54 @@ def canonical_model(model: ModelIn, s: Settings) -> bytes:
 async def post_model(model: ModelIn, request: Request) -> Response:
     """Parsed and validated off the event loop (OffLoopJSONRoute): a model is up to 8 MB."""
     data = await run_in_threadpool(canonical_model, model, get_settings())
+    key = hashlib.sha256(data).hexdigest()
+    try:
+        await models_of(request.app).put(key, data)
+    except (LimitError, HubUnavailableError) as exc:
+        status = 413 if isinstance(exc, LimitError) else 503
+        raise RequestError(("body",), str(exc), status) from None
+    return Response(dumps({"key": key}), media_type="application/json")
+
+
+Rows = list[list[float | None]]  # (T, H) or (T, D): null where a number was not finite
+
+
+class SnapshotLayerIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    gates: dict[Literal["i", "f", "g", "o", "r", "z", "n"], Rows]
+    c: Rows | None = None
+    h: Rows
+
+
+class SnapshotIn(BaseModel):
+    """The parts of a training snapshot's trace that a Train page draws."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    cell: Literal["lstm", "gru", "rnn"]
+    steps: int = Field(ge=1, le=10_000)
+    hidden_size: int | list[int]
+    num_layers: int = Field(ge=1, le=8)
+    gates: list[str] = Field(max_length=8)
+    inputs: Rows
+    layers: list[SnapshotLayerIn] = Field(min_length=1, max_length=16)
+
+
+def canonical_snapshot(snap: SnapshotIn) -> bytes:
+    return orjson.dumps(snap.model_dump(), option=orjson.OPT_SORT_KEYS)
+
+
+@router.post("/api/classes/{code}/snapshots", summary="Keep a training snapshot for a class",
+             response_model=ModelKey, responses=LOOKUP)  # fmt: skip
+async def post_snapshot(code: str, snap: SnapshotIn, request: Request) -> Response:
+    """Only the class's teacher (its token in X-Class-Token) stores snapshots for it."""
+    known = await _known(request, code)
+    if isinstance(known, Response):
+        return known
+    digest = await hub_of(request.app).digest(known)
+    given = token_digest(request.headers.get("x-class-token", ""))
+    if digest is None or not hmac.compare_digest(given, digest):
+        return _error(403, ["header", "x-class-token"], "only the class's teacher keeps snapshots")
+    data = await run_in_threadpool(canonical_snapshot, snap)
     key = hashlib.sha256(data).hexdigest()
     try:
         await models_of(request.app).put(key, data)
