@@ -171,11 +171,11 @@ function showReach(ui, reachable) {
   ui.reach.hidden = reachable;
   if (reachable) return;
   ui.reach.replaceChildren(
-    h("strong", { text: "Students cannot open this link yet: " }),
-    "the server listens on this computer only. To serve the room, stop it and start it with ",
+    h("strong", { text: "Students cannot open this link: " }),
+    "the server listens on this computer only. Serve the room with ",
     h("code", { text: SERVE }),
-    " (or ",
+    " or ",
     h("code", { text: SERVE_CLI }),
-    "); the firewall must allow the port.",
+    ".",
   );
 }

@@ -353,7 +353,7 @@ def test_an_uploaded_model_travels_with_the_class(make_page, browser, base_url, 
               ws.onmessage = (e) => {
                 if (JSON.parse(e.data).type !== 'welcome') return;
                 ws.send(JSON.stringify({type: 'state', url: location.pathname + location.search,
-                                        model: key}));
+                                        model_key: key}));
                 setTimeout(() => { ws.close(); resolve(); }, 200);
               };
             })""",
