@@ -111,6 +111,21 @@ export function buildPanel(cls) {
   };
   ui.setLink(link);
 
+  // The class's model cannot be had: said on the panel, and the page dimmed (never another model).
+  ui.showMissing = (detail) => {
+    let box = ui.panel.querySelector(".class-missing");
+    if (!box && detail) {
+      box = h("p", { class: "class-missing", role: "alert" });
+      ui.panel.querySelector(".class-body").prepend(box);
+    }
+    if (!box) return;
+    box.hidden = !detail;
+    document.body.classList.toggle("class-stale", Boolean(detail));
+    box.textContent = detail
+      ? `The class's model could not be loaded (${detail}). This page does not show it, and the class is not switched to other weights: open or train the model again.`
+      : "";
+  };
+
   // minimised: kept per tab (sessionStorage), across the teacher's pages and reloads
   ui.setOpen = (open, header) => {
     ui.panel.dataset.minimised = String(!open);

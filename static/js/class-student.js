@@ -5,6 +5,7 @@
 
 import { formatDetail } from "./api.js";
 import { dock, h, randomHex, readJson, setHidden, writeJson } from "./class-dom.js";
+import { fetchModel } from "./class-models.js";
 import { openClassSocket } from "./class-socket.js";
 import { followAction, splitUrl } from "./class-state.js";
 import { MEMBER_KEY, currentPage, joiningClass } from "./pagelink.js";
@@ -99,7 +100,7 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
     }
     let model = null;
     if (st.model_key) {
-      const got = models.get(st.model_key) ?? fetchModel(st.model_key);
+      const got = models.get(st.model_key) ?? fetchOnce(st.model_key);
       if (got.pending) return; // follow(latest) again when it arrives
       if (got.error) return showMissing(got.error);
       model = got.model;
@@ -116,15 +117,11 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
   }
 
   // GET /api/models/{key} once per key; a model that cannot be had is said, never replaced.
-  function fetchModel(key) {
+  function fetchOnce(key) {
     const entry = { pending: true };
     models.set(key, entry);
-    fetch(`/api/models/${encodeURIComponent(key)}`)
-      .then(async (r) => {
-        const body = await r.json().catch(() => ({}));
-        if (!r.ok) throw new Error(body.detail ? plainDetail(body.detail) : `${r.status} ${r.statusText}`);
-        models.set(key, { model: body.model ?? body });
-      })
+    fetchModel(key)
+      .then((model) => models.set(key, { model }))
       .catch((err) => models.set(key, { error: err.message }))
       .finally(() => follow(latest));
     return entry;
@@ -280,11 +277,6 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
     delete document.body.dataset.classRole;
   });
   document.body.dataset.classStatus = status;
-}
-
-// An error answer's message without its location ("expired: ..." rather than "path.key: expired: ...").
-function plainDetail(detail) {
-  return Array.isArray(detail) ? detail.map((d) => d.msg ?? formatDetail([d])).join("; ") : formatDetail(detail);
 }
 
 function buildBar(code) {

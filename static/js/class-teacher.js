@@ -8,11 +8,13 @@ import { formatDetail } from "./api.js";
 import { readJson, renderBars, setHidden, tabId, writeJson } from "./class-dom.js";
 import { buildPanel } from "./class-panel.js";
 import { startRelay } from "./class-relay.js";
+import { fetchModel, modelSharer } from "./class-models.js";
 import { openClassSocket } from "./class-socket.js";
 import { forgetGatePoll, parseChoices, splitUrl, tallyBars } from "./class-state.js";
 import { MEMBER_KEY, currentPage, onPageChanged } from "./pagelink.js";
 
 export const TEACHER_KEY = "lstmx.class.teacher"; // localStorage: {code, token, join_url}
+const ROLE_KEY = "lstmx.class.role"; // sessionStorage: this tab's role on its last page
 const MAX_URL = 4096; // the server's cap on a state's url
 // POST /api/models takes a model as /api/trace does; a page that knows its model's fields
 // better says so (modelBody), others send these.
@@ -47,7 +49,7 @@ export function runTeacher(cls, header) {
   writeJson(sessionStorage, MEMBER_KEY, null); // a teacher's tab follows nobody
   const tab = tabId();
   const ui = buildPanel(cls);
-  let role = "viewer"; // until the welcome says this tab drives
+  let role = "pending"; // until the welcome says whether this tab drives (nothing is sent before)
   let mode = "follow";
   let lastSent = "";
   let lastSentAt = -Infinity;
@@ -55,11 +57,12 @@ export function runTeacher(cls, header) {
   let poll = null; // {id, question, choices} while a poll is open
   let members = { joined: 0, following: 0 };
   let answered = 0;
+  let confirmed = false; // the server has said which role this tab has
   let restoring = false; // fetching the class's model after a reload: no state goes out
   let inherited = null; // {key, path}: the class's model, which this page could not load
   let presetHide = null; // {question, hide} of the preset in the ask form
-  const modelKeys = new WeakMap(); // model object -> {key} | {pending} | {error}
-  setRole("viewer");
+  const models = modelSharer(note, () => schedule());
+  setRole(lastRole() || "pending"); // shown as it was on this tab's last page: no flicker
 
   const socket = openClassSocket(cls.code, () => ({ type: "hello", role: "teacher", token: cls.token, tab }), {
     welcome(f) {
@@ -69,6 +72,7 @@ export function runTeacher(cls, header) {
       else hidePoll();
       if (f.tally) showTally(f.tally);
       note("");
+      confirmed = true;
       setRole(f.role === "teacher" ? "teacher" : "viewer");
       restore(f.state);
       lastSent = ""; // this page's view goes out at once, even if the class already had it
@@ -96,8 +100,15 @@ export function runTeacher(cls, header) {
 
   function setRole(next) {
     role = next;
-    document.body.dataset.classRole = role;
+    document.body.dataset.classRole = role === "pending" ? "teacher" : role;
     ui.panel.dataset.role = role;
+    if (role !== "pending") {
+      try {
+        sessionStorage.setItem(ROLE_KEY, role);
+      } catch {
+        // storage disabled: the panel waits for the welcome on each page
+      }
+    }
   }
 
   // --- the sync -------------------------------------------------------------------------------
@@ -109,7 +120,7 @@ export function runTeacher(cls, header) {
 
   function flush(now) {
     queued = false;
-    if (role !== "teacher" || restoring) return;
+    if (role !== "teacher" || !confirmed || restoring) return;
     if (now - lastSentAt < MIN_GAP_MS) return schedule(); // the next frame sends the newest view
     const page = currentPage();
     const url = page?.url ? page.url() : location.pathname + location.search;
@@ -119,7 +130,7 @@ export function runTeacher(cls, header) {
     const model = page?.model?.() ?? null;
     let key = null;
     if (model) {
-      key = sharedModelKey(model, page.modelBody ? page.modelBody(model) : pick(model));
+      key = models.keyFor(model, page.modelBody ? page.modelBody(model) : pick(model));
       if (!key) return; // sent once the model is stored (or the panel says why it cannot be)
     } else if (inherited && inherited.path === location.pathname) {
       key = inherited.key; // gone from the server: the class keeps saying so, never seeded weights
@@ -133,31 +144,6 @@ export function runTeacher(cls, header) {
     }
   }
 
-  // The page's model that is not in its URL travels as a key: POST /api/models once per model.
-  function sharedModelKey(model, body) {
-    const known = modelKeys.get(model);
-    if (known) return known.key || null;
-    modelKeys.set(model, { pending: true });
-    note("Sharing the model with the class…");
-    fetch("/api/models", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    })
-      .then(async (r) => {
-        const answer = await r.json().catch(() => ({}));
-        if (!r.ok || !answer.key) throw new Error(answer.detail ? formatDetail(answer.detail) : `${r.status} ${r.statusText}`);
-        modelKeys.set(model, { key: answer.key });
-        note("");
-        schedule();
-      })
-      .catch((err) => {
-        modelKeys.set(model, { error: err.message });
-        note(`The model could not be shared (${err.message}): the class still shows the last view it had.`);
-      });
-    return null;
-  }
-
   // A reload (or a new page of the driving tab at the class's URL) shows the class's model: the
   // state names it by key, and this page, which no longer has it, fetches it and applies it.
   function restore(state) {
@@ -167,40 +153,21 @@ export function runTeacher(cls, header) {
     if (page.model?.()) return; // the page kept its own model (it is the class's, or newer)
     const key = state.model_key;
     restoring = true;
-    fetch(`/api/models/${encodeURIComponent(key)}`)
-      .then(async (r) => {
-        const body = await r.json().catch(() => ({}));
-        if (!r.ok) throw new Error(body.detail ? formatDetail(body.detail).replace(/^path\.key: /, "") : `${r.status}`);
-        const model = body.model ?? body;
-        modelKeys.set(model, { key });
-        showMissing("");
+    fetchModel(key)
+      .then((model) => {
+        models.known(model, key);
+        ui.showMissing("");
         const search = (page.url ? page.url() : location.search).split("?")[1] || "";
         page.apply(search, { model, playing: false });
       })
       .catch((err) => {
         inherited = { key, path: there.path };
-        showMissing(err.message);
+        ui.showMissing(err.message);
       })
       .finally(() => {
         restoring = false;
         schedule();
       });
-  }
-
-  function showMissing(detail) {
-    let box = document.querySelector(".class-missing");
-    if (!box && detail) {
-      box = document.createElement("p");
-      box.className = "class-missing";
-      box.setAttribute("role", "alert");
-      ui.panel.querySelector(".class-body").prepend(box);
-    }
-    if (!box) return;
-    box.hidden = !detail;
-    document.body.classList.toggle("class-stale", Boolean(detail));
-    box.textContent = detail
-      ? `The class's model could not be loaded (${detail}). This page does not show it, and the class is not switched to other weights: open or train the model again.`
-      : "";
   }
 
   for (const name of ["replaceState", "pushState"]) {
@@ -371,6 +338,15 @@ export function runTeacher(cls, header) {
     finish("You ended the class.");
   });
   showMode();
+}
+
+function lastRole() {
+  try {
+    const role = sessionStorage.getItem(ROLE_KEY);
+    return role === "teacher" || role === "viewer" ? role : null;
+  } catch {
+    return null;
+  }
 }
 
 function pick(model) {

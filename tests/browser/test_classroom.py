@@ -259,6 +259,11 @@ def test_an_unknown_code_says_so(make_page, base_url):
         "() => document.getElementById('join-status').textContent.startsWith('Could not join')"
     )
     assert pg.locator("body").get_attribute("data-class-status") == "left"
+    # it does not also promise to follow, and offers the box to type the code again
+    assert pg.locator("#join-follow").is_hidden()
+    assert pg.evaluate("() => document.activeElement.id") == "join-code"
+    assert pg.get_by_label("Type the class code again").is_visible()
+    assert "K7QXM" in pg.goto(f"{base_url}/join").text()  # the example has a code's length
     pg.goto(f"{base_url}/join?code=k7!")
     assert "4 to 6 letters or digits" in pg.locator("#join-status").inner_text()
     pg.goto(f"{base_url}/")
