@@ -230,7 +230,7 @@ def test_a_teachers_reload_keeps_the_trained_model_for_everyone(make_page, base_
     def losses() -> list[float]:
         for pg in [teacher, *students]:
             pg.wait_for_function(
-                "l => lstmExplainer.trace && Math.abs(lstmExplainer.trace.loss - l) < 1e-9",
+                "l => Math.abs((globalThis.lstmExplainer?.trace?.loss ?? Infinity) - l) < 1e-9",
                 arg=loss,
             )
         return [pg.evaluate("() => lstmExplainer.trace.loss") for pg in [teacher, *students]]
