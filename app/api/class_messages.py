@@ -4,9 +4,10 @@ the protocol."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from .schemas import Strict
 
@@ -104,6 +105,16 @@ class RelayFrame(BaseModel):
     cell: Literal["lstm", "gru", "rnn"]
     type: Literal["start", "queued", "progress", "eval", "snapshot", "sample", "paused", "resumed",
                   "done", "error"]  # fmt: skip
+
+    @model_validator(mode="after")
+    def _snapshot_by_key(self) -> RelayFrame:
+        extra = self.model_extra or {}
+        key = extra.get("key")
+        if self.type == "snapshot" and not (isinstance(key, str) and re.fullmatch(MODEL_KEY, key)):
+            raise ValueError("a relayed snapshot names its trace by key (64 hex digits)")
+        if "trace" in extra:
+            raise ValueError("a trace is stored (POST /api/classes/{code}/snapshots), not relayed")
+        return self
 
 
 class RelayIn(BaseModel):

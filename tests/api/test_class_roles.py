@@ -117,3 +117,27 @@ def lan_ip() -> str | None:
             return None
         address = s.getsockname()[0]
     return None if address.startswith("127.") else address
+
+
+def test_the_teacher_keeps_a_training_snapshot_for_the_class_by_key(make_client):  # noqa: F811
+    client = make_client()
+    code, token = new_class(client)
+    rows = [[0.5, None], [0.25, 1.0]]
+    snap = {"cell": "lstm", "steps": 2, "hidden_size": 2, "num_layers": 1,
+            "gates": ["i", "f", "g", "o"], "inputs": [[1.0], [0.0]], "outputs": [0.1, 0.2],
+            "layers": [{"gates": {g: rows for g in "ifgo"}, "c": rows, "h": rows}]}  # fmt: skip
+    url = f"/api/classes/{code}/snapshots"
+    r = client.post(url, json=snap, headers={"X-Class-Token": token})
+    assert r.status_code == 200, r.text
+    kept = client.get(f"/api/models/{r.json()['key']}").json()
+    assert kept["layers"][0]["gates"]["f"] == rows and kept["inputs"] == [[1.0], [0.0]]
+    assert "outputs" not in kept  # only what a Train page draws is kept
+    assert client.post(url, json=snap, headers={"X-Class-Token": "x"}).status_code == 403
+    assert client.post(url, json=snap).status_code == 403
+    assert (
+        client.post(url, json={**snap, "cell": "cnn"}, headers={"X-Class-Token": token}).status_code
+        == 422
+    )
+    other = next(c for c in ("ABCDE", "ZZZZZ") if c != code)
+    assert client.post(f"/api/classes/{other}/snapshots", json=snap,
+                       headers={"X-Class-Token": token}).status_code == 404  # fmt: skip

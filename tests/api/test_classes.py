@@ -176,6 +176,9 @@ def test_the_teachers_training_frames_reach_the_students_as_sent_and_change_no_s
         teacher.send_json({"type": "relay", "run": "r1", "frames": frames})
         for student in (a, b):
             assert next_of(student, "relay") == {"type": "relay", "run": "r1", "frames": frames}
+        snap = [{"cell": "lstm", "type": "snapshot", "step": 10, "key": "a" * 64}]
+        teacher.send_json({"type": "relay", "run": "r1", "frames": snap})  # a snapshot, by key
+        assert next_of(a, "relay")["frames"] == snap
         teacher.send_json({"type": "relay", "run": "r1", "frames": frames[:1], "replay": 2})
         assert next_of(a, "relay")["replay"] == 2  # part 2 of the run so far, for a late joiner
         a.send_json({"type": "relay", "run": "r2", "frames": frames})  # students cannot relay
@@ -183,6 +186,8 @@ def test_the_teachers_training_frames_reach_the_students_as_sent_and_change_no_s
         for bad in ({"type": "relay", "run": "r1", "frames": []},
                     {"type": "relay", "run": "R 1", "frames": frames},
                     {"type": "relay", "run": "r1", "frames": [{"cell": "rnn", "type": "snapshot"}]},
+                    {"type": "relay", "run": "r1", "frames": [{"cell": "rnn", "type": "snapshot",
+                                                              "key": "f" * 64, "trace": {}}]},
                     {"type": "relay", "run": "r1", "frames": [{"cell": "cnn", "type": "eval"}]},
                     {"type": "relay", "run": "r1", "frames": [frames[0]] * 65},
                     {"type": "relay", "run": "r1", "frames": frames, "replay": 0}):  # fmt: skip

@@ -250,7 +250,8 @@ def canonical_snapshot(snap: SnapshotIn) -> bytes:
 
 
 @router.post("/api/classes/{code}/snapshots", summary="Keep a training snapshot for a class",
-             response_model=ModelKey, responses=LOOKUP)  # fmt: skip
+             response_model=ModelKey,
+             responses={**LOOKUP, 403: {"description": "Not its teacher", **_doc}})  # fmt: skip
 async def post_snapshot(code: str, snap: SnapshotIn, request: Request) -> Response:
     """Only the class's teacher (its token in X-Class-Token) stores snapshots for it."""
     known = await _known(request, code)
