@@ -109,11 +109,9 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
     if (started && action === "none") return;
     started = true;
     appliedModel = st.model_key ?? null;
-    if (inPlace) {
-      history.replaceState(null, "", st.url);
-      globalThis.lstmxLesson.showPath(there.path);
-    }
+    if (inPlace) history.replaceState(null, "", st.url); // the page writes its state under this path
     page.apply(there.search, { model, playing: Boolean(st.playing) });
+    if (inPlace) globalThis.lstmxLesson.showPath(there.path); // its numbers read the new view
   }
 
   // GET /api/models/{key} once per key; a model that cannot be had is said, never replaced.
