@@ -241,3 +241,49 @@ def test_a_teachers_reload_keeps_the_trained_model_for_everyone(make_page, base_
     assert losses() == pytest.approx([loss] * 3, rel=1e-12)
     for pg in students:
         assert pg.locator(".class-missing").is_hidden()
+
+
+@pytest.mark.timeout(300)
+def test_a_teachers_reload_says_when_the_classs_model_is_gone(browser, base_url):
+    """The class's state names a model the server no longer has: the teacher's reloaded page
+    says so and dims, and the class keeps that key (no student is switched to seeded weights).
+    Own contexts: the model store's 404 is the one console error each page may log."""
+    errors: list[str] = []
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 720}) for _ in range(2)]
+    teacher, student = (ctx.new_page() for ctx in contexts)
+    for pg in (teacher, student):
+        pg.set_default_timeout(SLOW)
+        pg.on(
+            "console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None
+        )
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        teacher.goto(f"{base_url}/?kind=sine&len=20&hidden=4")
+        teacher.wait_for_selector("body[data-ready='1']")
+        code = start_here(teacher)
+        teacher.wait_for_selector("body[data-class-role='teacher']")
+        teacher.evaluate(  # the class's state as a teacher's page would have sent it
+            """([code, key]) => new Promise((resolve) => {
+              const token = JSON.parse(localStorage.getItem('lstmx.class.teacher')).token;
+              const ws = new WebSocket(`ws://${location.host}/ws/class/${code}`);
+              ws.onopen = () => ws.send(JSON.stringify({type: 'hello', role: 'teacher', token}));
+              ws.onmessage = (e) => {
+                if (JSON.parse(e.data).type !== 'welcome') return;
+                ws.send(JSON.stringify({type: 'state', url: location.pathname + location.search,
+                                        model_key: key}));
+                setTimeout(() => { ws.close(); resolve(); }, 300);
+              };
+            })""",
+            [code, "f" * 64],
+        )
+        teacher.reload()
+        teacher.wait_for_selector("#class-panel .class-missing:not([hidden])")
+        assert "could not be loaded" in teacher.locator(".class-missing").inner_text()
+        assert "class-stale" in teacher.locator("body").get_attribute("class")
+        student.goto(f"{base_url}/c/{code}")
+        student.wait_for_selector(".class-missing:not([hidden])")  # the reload kept the key
+        assert [e for e in errors if "404" not in e] == [], errors
+        assert len(errors) == 2  # the model store's 404, once on each page
+    finally:
+        for ctx in contexts:
+            ctx.close()
