@@ -107,6 +107,31 @@ export function tabId(key = "lstmx.class.tab") {
   return id;
 }
 
+// A duplicated tab ("Duplicate tab" copies sessionStorage) would share this tab's id: the page
+// asks the other pages of this browser whether one holds its id; the older answers, and the
+// newer takes a fresh id (onTaken(newId)). A page change or a reload leaves no older page.
+export function guardTab(id, onTaken, key = "lstmx.class.tab") {
+  if (typeof BroadcastChannel !== "function") return;
+  const channel = new BroadcastChannel("lstmx.class.tabs");
+  let mine = id;
+  channel.onmessage = (ev) => {
+    if (ev.data?.ask === mine) channel.postMessage({ taken: mine });
+    else if (ev.data?.taken === mine && !answered) {
+      answered = true;
+      mine = randomHex();
+      try {
+        sessionStorage.setItem(key, mine);
+      } catch {
+        // storage disabled: this page only
+      }
+      onTaken(mine);
+    }
+  };
+  let answered = false;
+  channel.postMessage({ ask: mine });
+  setTimeout(() => (answered = true), 2000); // only the first moments of a page can be a copy
+}
+
 export function randomHex() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

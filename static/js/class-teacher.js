@@ -5,7 +5,7 @@
 // class-panel.js; the relay of a training, class-relay.js.
 
 import { formatDetail } from "./api.js";
-import { readJson, renderBars, setHidden, tabId, writeJson } from "./class-dom.js";
+import { guardTab, readJson, renderBars, setHidden, tabId, writeJson } from "./class-dom.js";
 import { buildPanel } from "./class-panel.js";
 import { startRelay } from "./class-relay.js";
 import { fetchModel, modelSharer } from "./class-models.js";
@@ -96,6 +96,8 @@ export function runTeacher(cls, header) {
     refused: (detail) => finish(`Class ${cls.code} is no longer running: ${detail}`),
     lost: (delay) => note(`Connection lost: reconnecting in ${Math.ceil(delay / 1000)} s…`),
   });
+  // a duplicated tab is not the driving tab: it rejoins under a fresh id, as a viewer
+  guardTab(tab, () => location.reload());
   const relay = startRelay((message) => role === "teacher" && socket.send(message), cls);
 
   function setRole(next) {

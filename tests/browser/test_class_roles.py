@@ -180,9 +180,16 @@ def test_a_second_tab_is_a_viewer_and_take_over_moves_the_class(make_page, base_
 
     second = teacher.context.new_page()  # the teacher's browser: the same storage
     second.set_default_timeout(SLOW)
+    # a duplicated tab: it starts with the first tab's sessionStorage, its tab id included
+    tab = teacher.evaluate("() => sessionStorage.getItem('lstmx.class.tab')")
+    second.add_init_script(
+        "if (!sessionStorage.getItem('copied')) { sessionStorage.setItem('copied', '1');"
+        f" sessionStorage.setItem('lstmx.class.tab', '{tab}'); }}"
+    )
     second.goto(f"{base_url}/compare?gain=1.5")
     second.wait_for_selector("body[data-class-role='viewer']")
     assert second.get_by_role("button", name="Take over the class here").is_visible()
+    assert second.evaluate("() => sessionStorage.getItem('lstmx.class.tab')") != tab
     second.wait_for_timeout(1500)  # time enough for a state to reach the student, were one sent
     assert student.evaluate("location.pathname") == "/"
     teacher.locator("#btn-fwd").click()  # the driving tab still drives
