@@ -5,6 +5,7 @@
 // (lesson-eval.js) a few times a second, so they follow the player and every change.
 import { withPowers } from "./class-dom.js";
 import { answer, formatValue, holds, pageData, unitsRead, value } from "./lesson-eval.js";
+import { onPageChanged } from "./pagelink.js";
 
 const OWN_KEY = "lstmx.ownLesson"; // sessionStorage: a lesson file the user loaded
 const TICK_MS = 250;
@@ -56,6 +57,15 @@ class Panel {
     window.addEventListener("lstmx:dock", () => this.keepVisible()); // a class's dock grew
     this.show();
     setInterval(() => this.tick(), TICK_MS);
+    // the page moved (a step, a class's view applied): its numbers at once, not at the next tick
+    onPageChanged(() => {
+      if (this.soon) return;
+      this.soon = true;
+      setTimeout(() => requestAnimationFrame(() => {
+        this.soon = false;
+        this.tick();
+      }), 40);
+    });
   }
 
   get stop() {
