@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import sys
 import threading
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from . import __version__
@@ -19,13 +17,15 @@ from .api.errors import (
     request_error_handler,
     validation_error_handler,
 )
-from .api.middleware import BodyLimit, OpenStreams, SecurityHeaders
+from .api.middleware import BodyLimit, GZip, OpenStreams, SecurityHeaders
 from .api.precompressed import PrecompressedStaticFiles
 from .api.routes import (
     classes,
     compare,
     docs,
+    gallery,
     health,
+    html,
     lessons,
     pages,
     reference,
@@ -35,9 +35,9 @@ from .api.routes import (
     weights,
 )
 from .api.slots import RunSlots
+from .paths import STATIC
 from .settings import get_settings
 
-ROOT = Path(__file__).resolve().parent.parent
 # Engine runs in worker threads hold the GIL between NumPy calls (the per-step Python loop);
 # the event loop needs it several times per request and waits up to the switch interval each
 # time. Measured on 2 busy cores, /healthz during the largest trace plus a training run:
@@ -59,16 +59,15 @@ def create_app() -> FastAPI:
     app.state.cache = AnswerCache(settings.cache_bytes)
     app.add_exception_handler(RequestError, request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    modules = (health, trace, weights, compare, train, units, reference, lessons, pages, docs,
-               classes)  # fmt: skip
+    modules = (health, trace, html, weights, compare, train, units, reference, lessons, gallery,
+               pages, docs, classes)  # fmt: skip
     for module in modules:
         app.include_router(module.router)
-    app.mount("/static", PrecompressedStaticFiles(directory=ROOT / "static"), name="static")
+    app.mount("/static", PrecompressedStaticFiles(directory=STATIC), name="static")
     threading.Thread(target=precompressed.warm, args=(pages.PLOTLY_JS,), daemon=True).start()
-    # JSON answers gzipped for clients that accept it, the streamed POST /api/trace part by
-    # part (each part flushed as it goes, nothing buffered); static files arrive gzipped
-    # already and pass through.
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    # JSON answers gzipped for clients that accept it; POST /api/trace compresses its own
+    # answers as it makes them and static files arrive gzipped already: both pass through.
+    app.add_middleware(GZip, minimum_size=1024)
     app.add_middleware(
         BodyLimit,
         limit=settings.max_body_bytes,

@@ -39,6 +39,17 @@ export async function postTrace(body) {
   return response.json();
 }
 
+// The run a trace body describes, as one self-contained HTML file (the step page's "Save as HTML").
+export async function postHtml(body) {
+  const response = await fetch("/api/html", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw await errorFrom(response);
+  return response.text();
+}
+
 export async function uploadWeights(file) {
   const form = new FormData();
   form.append("file", file);
@@ -228,7 +239,7 @@ export function completeTrace(trace) {
 
 // --- compact binary frames -------------------------------------------------------------------
 
-// One binary frame (app/api/serialize.py binary_frame): a little-endian uint32 N, N bytes of a
+// One binary frame (app/api/binframes.py binary_frame): a little-endian uint32 N, N bytes of a
 // JSON header {type, t, n, arrays: [[name, layer, dtype, count], ...]}, then the arrays, each
 // little-endian in its dtype and padded to 8 bytes. Returns the header with `values`, a map
 // from "name/layer" to a typed array.

@@ -35,11 +35,12 @@ from starlette.websockets import WebSocketDisconnect
 from ...engine import prepare
 from ...engine.params import model_params
 from ...settings import get_settings
-from .. import compact, serialize, wsutil
+from .. import binframes, compact, encoding, npz, serialize, wsutil
 from ..cache import PAUSE, Answer, fill, request_key
 from ..errors import RESPONSES, RequestError, clean_errors
+from ..limits import check_shape_limits
 from ..middleware import OffLoopJSONRoute
-from ..runs import build_run, check_shape_limits, model_dict, resolve_input
+from ..runs import build_run, model_dict, resolve_input
 from ..schemas import TraceRequest
 from ..wsutil import ClientGoneError
 
@@ -47,34 +48,62 @@ router = APIRouter(tags=["trace"], route_class=OffLoopJSONRoute)
 LIVE_MESSAGE_CHARS = 65536  # a live input is one character or one row of at most D numbers
 
 
+TRACE_RESPONSES: dict[int | str, dict] = {
+    200: {
+        "description": "The trace: JSON, or with `Accept: application/x-npz` (or `format: "
+        '"npz"`) an .npz of the same arrays (np.load reads it, no pickles) under their paths in '
+        "the JSON answer (`layers/0/gates/f`, `layers/0/c`, ...), plus `param_grads/<name>` "
+        "and `meta.json` (the rest of the answer). Arrays keep the run's dtype and its "
+        "non-finite values (JSON sends them as null). The JSON goes out compressed, zstd or "
+        "gzip, to clients that accept it (Accept-Encoding).",
+        "content": {npz.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    },
+    **RESPONSES,
+}
+
+
 @router.post(
-    "/api/trace", summary="Run a model over a sequence and record everything", responses=RESPONSES
+    "/api/trace",
+    summary="Run a model over a sequence and record everything",
+    responses=TRACE_RESPONSES,
 )
 async def post_trace(req: TraceRequest, request: Request) -> Response:
-    # One computation per distinct request (app/api/cache.py): it writes the answer part by
-    # part in a worker thread, the forward pass's part before the backward pass is computed,
-    # and every request for the same answer reads the parts as they are made. A run slot is
-    # held while it computes, never while a slow client reads. An error (a limit: 422, busy:
-    # 503, an engine failure: 500) comes before any byte; a failure after the first part can
-    # only cut the body short.
+    # One computation per distinct request and representation (app/api/cache.py): it writes
+    # the answer part by part in a worker thread, the forward pass's part before the backward
+    # pass is computed, compressed as it is made (app/api/encoding.py), and every request for
+    # the same answer reads the parts as they are made. A run slot is held while it computes,
+    # never while a slow client reads. An error (a limit: 422, busy: 503, an engine failure:
+    # 500) comes before any byte; a failure after the first part can only cut the body short.
     slots = request.app.state.slots
+    fmt = req.format or ("npz" if npz.wanted(request.headers.get("accept", "")) else "json")
+    coding = "identity" if fmt == "npz" else encoding.choose(request.headers)
+
+    def parts(run: Any, extra: dict[str, Any]) -> Iterator[bytes]:
+        if fmt == "npz":
+            return npz.trace_npz(run, extra)
+        return encoding.encoded(serialize.trace_parts(run, extra), coding)
 
     async def make(answer: Answer) -> None:
         run, extra = await run_in_threadpool(build_run, req, get_settings())
         async with slots.hold():
-            await fill(answer, lambda: serialize.trace_parts(run, extra))
+            await fill(answer, lambda: parts(run, extra))
 
-    key = await run_in_threadpool(request_key, req, "post")  # inline weights take a while
-    parts = request.app.state.cache.get(key, make).read()
-    first = await anext(parts)
+    key = await run_in_threadpool(request_key, req, f"post-{fmt}-{coding}")  # weights: slow
+    answer = request.app.state.cache.get(key, make)
+    parts_read = answer.read()
+    first = await anext(parts_read)
+    headers = encoding.headers(coding, vary="Accept, Accept-Encoding")
+    if answer.done and answer.error is None:  # kept whole: its length is known
+        headers["content-length"] = str(sum(len(p) for p in answer.parts))
 
     async def stream() -> AsyncIterator[bytes]:
-        async with contextlib.aclosing(parts):  # a client that leaves stops reading at once
+        async with contextlib.aclosing(parts_read):  # a client that leaves stops reading
             yield first
-            async for part in parts:
+            async for part in parts_read:
                 yield part
 
-    return StreamingResponse(stream(), media_type="application/json")
+    media = npz.MEDIA_TYPE if fmt == "npz" else "application/json"
+    return StreamingResponse(stream(), media_type=media, headers=headers)
 
 
 async def _error(ws: WebSocket, detail: Any, close: bool = True, code: int = 1008) -> None:
@@ -132,7 +161,7 @@ async def _answer(ws: WebSocket, req: TraceRequest) -> None:
         return
     async with contextlib.aclosing(answer.read()) as frames:  # closed when the client leaves
         async for frame in frames:
-            await _send(ws, frame, binary=isinstance(frame, serialize.BinaryFrame))
+            await _send(ws, frame, binary=isinstance(frame, binframes.BinaryFrame))
 
 
 def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | object]:
@@ -140,7 +169,7 @@ def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | ob
     ("step", DESIGN.md's protocol), or several steps per frame ("batch": "steps" and "grads"
     frames with one row per step, rows in time order, "grads" frames from the last down), or
     the same blocks as binary frames holding what the step page shows ("compact": see
-    serialize.binary_frame). The backward pass waits until a client has read the forward
+    binframes.binary_frame). The backward pass waits until a client has read the forward
     frames (PAUSE)."""
     T = run.X.shape[0]
     yield _start_frame(run, extra, T)  # the run holds a slot already: a busy answer came first
@@ -154,20 +183,20 @@ def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | ob
         yield from (serialize.step_frame(t, forward) for t in range(T))
     else:
         n = serialize.batch_rows(units * (G + 2))
-        encode = serialize.compact_steps if compact else serialize.steps_frame
+        encode = binframes.compact_steps if compact else serialize.steps_frame
         yield from (encode(t0, min(T, t0 + n), forward) for t0 in range(0, T, n))
     if compact:  # every unit's exact columns, each sent only to the clients showing it
-        yield from serialize.forward_columns(forward)
+        yield from binframes.forward_columns(forward)
     yield PAUSE
     trace = run.backward()
     if frames == "step":
         yield from (serialize.grad_frame(t, trace) for t in reversed(range(T)))
     else:
         n = serialize.batch_rows(2 * units + 4 * entries)  # dL/dh, dL/dc rows and four norms
-        grads = serialize.compact_grads if compact else serialize.grads_frame
+        grads = binframes.compact_grads if compact else serialize.grads_frame
         yield from (grads(max(0, t1 - n), t1, trace) for t1 in range(T, 0, -n))
     if compact:
-        yield from serialize.backward_columns(trace)
+        yield from binframes.backward_columns(trace)
     yield _end_frame(trace)
 
 
