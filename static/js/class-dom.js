@@ -110,26 +110,34 @@ export function tabId(key = "lstmx.class.tab") {
 // A duplicated tab ("Duplicate tab" copies sessionStorage) would share this tab's id: the page
 // asks the other pages of this browser whether one holds its id; the older answers, and the
 // newer takes a fresh id (onTaken(newId)). A page change or a reload leaves no older page.
+// Resolves once no answer came within CHECK_MS (the id is this tab's alone).
+const CHECK_MS = 50;
 export function guardTab(id, onTaken, key = "lstmx.class.tab") {
-  if (typeof BroadcastChannel !== "function") return;
+  if (typeof BroadcastChannel !== "function") return Promise.resolve();
   const channel = new BroadcastChannel("lstmx.class.tabs");
   let mine = id;
-  channel.onmessage = (ev) => {
-    if (ev.data?.ask === mine) channel.postMessage({ taken: mine });
-    else if (ev.data?.taken === mine && !answered) {
-      answered = true;
-      mine = randomHex();
-      try {
-        sessionStorage.setItem(key, mine);
-      } catch {
-        // storage disabled: this page only
+  let settled = false;
+  return new Promise((resolve) => {
+    channel.onmessage = (ev) => {
+      if (ev.data?.ask === mine) channel.postMessage({ taken: mine });
+      else if (ev.data?.taken === mine && !settled) {
+        settled = true;
+        mine = randomHex();
+        try {
+          sessionStorage.setItem(key, mine);
+        } catch {
+          // storage disabled: this page only
+        }
+        onTaken(mine);
       }
-      onTaken(mine);
-    }
-  };
-  let answered = false;
-  channel.postMessage({ ask: mine });
-  setTimeout(() => (answered = true), 2000); // only the first moments of a page can be a copy
+    };
+    channel.postMessage({ ask: mine });
+    setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      resolve();
+    }, CHECK_MS);
+  });
 }
 
 export function randomHex() {

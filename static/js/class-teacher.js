@@ -58,6 +58,7 @@ export function runTeacher(cls, header) {
   let members = { joined: 0, following: 0 };
   let answered = 0;
   let confirmed = false; // the server has said which role this tab has
+  let tabChecked = false; // no other page of this browser holds this tab's id
   let restoring = false; // fetching the class's model after a reload: no state goes out
   let inherited = null; // {key, path}: the class's model, which this page could not load
   let presetHide = null; // {question, hide} of the preset in the ask form
@@ -96,9 +97,13 @@ export function runTeacher(cls, header) {
     refused: (detail) => finish(`Class ${cls.code} is no longer running: ${detail}`),
     lost: (delay) => note(`Connection lost: reconnecting in ${Math.ceil(delay / 1000)} s…`),
   });
-  // a duplicated tab is not the driving tab: it rejoins under a fresh id, as a viewer
-  guardTab(tab, () => location.reload());
-  const relay = startRelay((message) => role === "teacher" && socket.send(message), cls);
+  // a duplicated tab is not the driving tab: it rejoins under a fresh id, as a viewer; nothing
+  // is sent until this tab's id is known to be its own
+  guardTab(tab, () => location.reload()).then(() => {
+    tabChecked = true;
+    schedule();
+  });
+  const relay = startRelay((message) => role === "teacher" && tabChecked && socket.send(message), cls);
 
   function setRole(next) {
     role = next;
@@ -122,7 +127,7 @@ export function runTeacher(cls, header) {
 
   function flush(now) {
     queued = false;
-    if (role !== "teacher" || !confirmed || restoring) return;
+    if (role !== "teacher" || !confirmed || !tabChecked || restoring) return;
     if (now - lastSentAt < MIN_GAP_MS) return schedule(); // the next frame sends the newest view
     const page = currentPage();
     const url = page?.url ? page.url() : location.pathname + location.search;
@@ -317,7 +322,7 @@ export function runTeacher(cls, header) {
   // A lesson stop's question becomes the class poll (lesson.js): true once it is sent.
   globalThis.lstmxClass = {
     ask(question, choices, hide = []) {
-      return role === "teacher" && sendPoll(question, choices, hide);
+      return role === "teacher" && confirmed && tabChecked && sendPoll(question, choices, hide);
     },
   };
   ui.closePoll.addEventListener("click", () => {
