@@ -64,6 +64,13 @@ def ranges(mask: np.ndarray) -> list[list[int]]:
     return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
+def longest_string_middle(mask: np.ndarray) -> int:
+    """A step in the middle of the window's longest string literal: the step worth opening at."""
+    runs = ranges(mask)
+    a, b = max(runs, key=lambda r: r[1] - r[0]) if runs else (0, 1)
+    return (a + b) // 2
+
+
 def one_hot(text: str, alphabet: str) -> np.ndarray:
     index = {ch: k for k, ch in enumerate(alphabet)}
     X = np.zeros((len(text), len(alphabet)))
@@ -117,12 +124,11 @@ def main(src: Path, dest: Path) -> None:
     for name, m in (("trained", model), ("untrained", untrained)):
         tr = trace(m, one_hot(window, alphabet))
         A = {"h": tr.layers[0].h, "c": tr.layers[0].c}
-        found[name] = {
-            "string": best(A, lambda X: units.score_steps(X, mask).score),
-            "line_position": best(A, lambda X: np.abs(units.score_values(X, units.line_position(window)))),
-            "indentation": best(A, lambda X: np.abs(units.score_values(X, indentation(window)))),
-            "bracket_depth": best(A, lambda X: np.abs(units.score_values(X, units.bracket_depth(window)))),
-        }
+        targets = {"line_position": units.line_position(window),
+                   "indentation": indentation(window), "bracket_depth": units.bracket_depth(window)}
+        found[name] = {"string": best(A, lambda X: units.score_steps(X, mask).score)}
+        for key, values in targets.items():
+            found[name][key] = best(A, lambda X, v=values: np.abs(units.score_values(X, v)))
         print(name, json.dumps(found[name]))
     t = found["trained"]
     s = t["string"]
@@ -155,7 +161,7 @@ def main(src: Path, dest: Path) -> None:
                        f"charlm text's files ({', '.join(meta['excluded_files'])})"),
         "heldout": (f"the default charlm text's last tenth ({count + 1:,} characters), scored "
                     f"in chunks of {CHUNK} from a zero state"),
-        "step": int(np.flatnonzero(mask)[0]) if mask.any() else 0,
+        "step": longest_string_middle(mask),
         "example": {"text": window},
         "look_for": (f"Unit {s['unit']} ({s['field']}) is a string cell: over held-out code it "
                      f"separates the characters inside string literals from the rest with AUC "

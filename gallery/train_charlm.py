@@ -101,10 +101,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--init", type=Path, default=None,
+                    help="continue from this charlm.safetensors (a run of this script)")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(args.seed + (1 if args.init else 0))  # new stream offsets
     args.out.mkdir(parents=True, exist_ok=True)
 
     index = {ch: k for k, ch in enumerate(ALPHABET)}
@@ -125,8 +127,15 @@ def main() -> None:
     offset = int(rng.integers(0, n_per))
     streams = np.stack([np.roll(ids, -offset)[b * n_per : (b + 1) * n_per] for b in range(B)])
     model = CharLM(V, args.hidden)
-    with torch.no_grad():  # forget-gate bias 1 (Jozefowicz et al. 2015)
-        model.lstm.bias_ih_l0[args.hidden : 2 * args.hidden] += 1.0
+    if args.init is not None:  # continue a run: its weights, this run's learning-rate schedule
+        from safetensors.numpy import load_file
+
+        sd = {k if k.startswith("readout.") else f"lstm.{k}": torch.from_numpy(v)
+              for k, v in load_file(str(args.init)).items()}
+        model.load_state_dict(sd)
+    else:
+        with torch.no_grad():  # forget-gate bias 1 (Jozefowicz et al. 2015)
+            model.lstm.bias_ih_l0[args.hidden : 2 * args.hidden] += 1.0
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     eye = torch.eye(V)
     budget = args.minutes * 60
@@ -184,7 +193,8 @@ def save(out, model, hb, unigram, step, chars, elapsed, names, args) -> None:
             "unigram_bits_per_char": round(unigram, 4), "steps": step, "characters_seen": chars,
             "minutes": round(elapsed / 60, 1), "hidden_size": args.hidden, "seq": args.seq,
             "batch": args.batch, "lr": args.lr, "seed": args.seed, "threads": args.threads,
-            "torch": torch.__version__, "train_files": len(names),
+            "torch": torch.__version__, "init": str(args.init) if args.init else None,
+            "train_files": len(names),
             "excluded_files": list(DEFAULT_FILES)}
     (out / "charlm.json").write_text(json.dumps(meta, indent=1))
 
