@@ -7,7 +7,6 @@ import threading
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from . import __version__
@@ -18,12 +17,13 @@ from .api.errors import (
     request_error_handler,
     validation_error_handler,
 )
-from .api.middleware import BodyLimit, OpenStreams, SecurityHeaders
+from .api.middleware import BodyLimit, GZip, OpenStreams, SecurityHeaders
 from .api.precompressed import PrecompressedStaticFiles
 from .api.routes import (
     classes,
     compare,
     docs,
+    gallery,
     health,
     html,
     lessons,
@@ -59,16 +59,15 @@ def create_app() -> FastAPI:
     app.state.cache = AnswerCache(settings.cache_bytes)
     app.add_exception_handler(RequestError, request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    modules = (health, trace, html, weights, compare, train, units, reference, lessons, pages,
-               docs, classes)  # fmt: skip
+    modules = (health, trace, html, weights, compare, train, units, reference, lessons, gallery,
+               pages, docs, classes)  # fmt: skip
     for module in modules:
         app.include_router(module.router)
     app.mount("/static", PrecompressedStaticFiles(directory=STATIC), name="static")
     threading.Thread(target=precompressed.warm, args=(pages.PLOTLY_JS,), daemon=True).start()
-    # JSON answers gzipped for clients that accept it, the streamed POST /api/trace part by
-    # part (each part flushed as it goes, nothing buffered); static files arrive gzipped
-    # already and pass through.
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    # JSON answers gzipped for clients that accept it; POST /api/trace compresses its own
+    # answers as it makes them and static files arrive gzipped already: both pass through.
+    app.add_middleware(GZip, minimum_size=1024)
     app.add_middleware(
         BodyLimit,
         limit=settings.max_body_bytes,

@@ -6,7 +6,10 @@
 Starts its own `uvicorn app.main:app` on a free 127.0.0.1 port and prints medians:
 
 - the engine's own time for the trace (forward + BPTT, in this process) against the round
-  trip of POST /api/trace on loopback (target: at most 2x: serialisation must not dominate);
+  trip of POST /api/trace on loopback (target: at most 2x: serialisation must not dominate),
+  side by side for the JSON answer plain, gzipped, zstd-compressed (curl --compressed:
+  received and decoded) and the .npz, each with its bytes on the wire; every repetition a
+  new seed, so no answer comes from the server's answer cache;
 - the time from sending the WebSocket request to the first frame (target: within 50 ms);
 - with --browser: the step-through page playing the same trace at 30 steps per second in
   Debian's Chromium; the 95th percentile of requestAnimationFrame intervals (target < 33 ms).
@@ -70,29 +73,41 @@ def post(url: str, body: bytes) -> bytes:
         return r.read()
 
 
-def curl_ms(url: str, body: bytes, n: int) -> tuple[float, float] | None:
-    """Round trips timed by curl itself: Python's HTTP clients take ~20 ms just to read
-    10 MiB, which would be the client's cost, not the server's (a browser reads like curl)."""
-    times = []
-    for _ in range(n + 1):
+CURL_WAYS = {  # curl's options for each way of asking
+    "JSON": ["-H", "Accept-Encoding: identity"],
+    "JSON, gzip": ["--compressed", "-H", "Accept-Encoding: gzip"],
+    "JSON, zstd": ["--compressed", "-H", "Accept-Encoding: zstd"],
+    "npz": ["-H", "Accept: application/x-npz"],
+}
+
+
+def curl_ms(url: str, bodies: list[bytes], way: str) -> tuple[float, float, int] | None:
+    """Round trips timed by curl itself, one per body after a warm-up on the first: Python's
+    HTTP clients take ~20 ms just to read 10 MiB, which would be the client's cost, not the
+    server's (a browser reads like curl). Median, min, and the bytes received."""
+    times, size = [], 0
+    for body in bodies:
         try:
             out = subprocess.run(
-                ["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}", "-H",
-                 "content-type: application/json", "--data-binary", "@-", url],
+                ["curl", "-s", "-o", "/dev/null", "-w", "%{time_total} %{size_download}",
+                 "-H", "content-type: application/json", *CURL_WAYS[way], "--data-binary",
+                 "@-", url],
                 input=body, capture_output=True, check=True, timeout=60,
             )  # fmt: skip
         except (OSError, subprocess.SubprocessError):
             return None
-        times.append(float(out.stdout) * 1000)
-    return statistics.median(times[1:]), min(times[1:])
+        seconds, size_text = out.stdout.split()
+        times.append(float(seconds) * 1000)
+        size = int(size_text)
+    return statistics.median(times[1:]), min(times[1:]), size
 
 
-async def first_frame_ms(ws_url: str, body: str, n: int) -> list[float]:
+async def first_frame_ms(ws_url: str, bodies: list[bytes]) -> list[float]:
     out = []
-    for _ in range(n + 1):
+    for body in bodies:
         async with connect(ws_url, max_size=None) as ws:
             t = time.perf_counter()
-            await ws.send(body)
+            await ws.send(body.decode())  # a text frame, as the page sends it
             await ws.recv()
             out.append((time.perf_counter() - t) * 1000)
             async for frame in ws:  # drain to the end, as a viewer does
@@ -140,8 +155,6 @@ def main() -> None:
     a = ap.parse_args()
     X, _ = generate("random", a.T, 1, 0)
     model = {"cell": "lstm", "input_size": X.shape[2], "hidden_size": a.H}
-    task = {"name": "random", "length": a.T, "seed": 0}
-    body = json.dumps({"model": {"cell": "lstm", "hidden_size": a.H}, "input": {"task": task}})
     print(
         f"LSTM T={a.T} H={a.H} D={X.shape[2]} float64, median (min) of {a.n}; "
         f"load {os.getloadavg()[0]:.2f}"
@@ -149,25 +162,35 @@ def main() -> None:
     engine_ms = median_ms(lambda: trace(model, X[0]), a.n)
     port = free_port()
     proc = start_server(port)
+
+    def request(seed: int) -> bytes:  # a new seed: never an answer the server has kept
+        task = {"name": "random", "length": a.T, "seed": seed}
+        return json.dumps(
+            {"model": {"cell": "lstm", "hidden_size": a.H}, "input": {"task": task}}
+        ).encode()
+
+    seeds = iter(range(1, 10**6))
     try:
         base = f"http://127.0.0.1:{port}"
-        size = len(post(f"{base}/api/trace", body.encode()))
-        api_ms = curl_ms(f"{base}/api/trace", body.encode(), a.n)
-        client = "curl"
-        if api_ms is None:
-            api_ms = median_ms(lambda: post(f"{base}/api/trace", body.encode()), a.n)
-            client = "urllib (curl missing; includes Python's slow read)"
-        first = asyncio.run(first_frame_ms(f"ws://127.0.0.1:{port}/ws/trace", body, a.n))
+        api: dict[str, tuple[float, float, int]] = {}
+        for way in CURL_WAYS:
+            got = curl_ms(f"{base}/api/trace", [request(next(seeds)) for _ in range(a.n + 1)], way)
+            if got is None:
+                raise SystemExit("curl is needed for the round trips")
+            api[way] = got
+        ws_url = f"ws://127.0.0.1:{port}/ws/trace"
+        first = asyncio.run(first_frame_ms(ws_url, [request(next(seeds)) for _ in range(a.n + 1)]))
         print(f"  engine trace() in process      {engine_ms[0]:8.1f} ms ({engine_ms[1]:.1f})")
+        for way, (median, least, size) in api.items():
+            print(f"  POST /api/trace, {way:11}  {median:8.1f} ms ({least:.1f}), "
+                  f"{size / 2**20:6.2f} MiB on the wire")  # fmt: skip
+        ratio = api["JSON"][0] / engine_ms[0]
         print(
-            f"  POST /api/trace round trip     {api_ms[0]:8.1f} ms ({api_ms[1]:.1f}), "
-            f"{size / 2**20:.1f} MiB of JSON, client {client}"
-        )
-        ratio = api_ms[0] / engine_ms[0]
-        print(
-            f"  ratio API / engine             {ratio:8.2f}   target <= 2   "
+            f"  ratio API (JSON) / engine      {ratio:8.2f}   target <= 2   "
             f"{'PASS' if ratio <= 2 else 'MISS'}"
         )
+        gz, zs = (api[way][0] / api["JSON"][0] for way in ("JSON, gzip", "JSON, zstd"))
+        print(f"  ratio gzip, zstd / plain JSON  {gz:8.2f}, {zs:.2f}  (bench/wire.py --api: httpx)")
         p50 = statistics.median(first)
         verdict = "PASS" if p50 <= 50 else "MISS"
         print(

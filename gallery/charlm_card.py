@@ -58,6 +58,12 @@ def indentation(text: str) -> np.ndarray:
     return out
 
 
+def ranges(mask: np.ndarray) -> list[list[int]]:
+    """Half-open [a, b) runs of True in mask."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
 def one_hot(text: str, alphabet: str) -> np.ndarray:
     index = {ch: k for k, ch in enumerate(alphabet)}
     X = np.zeros((len(text), len(alphabet)))
@@ -129,7 +135,9 @@ def main(src: Path, dest: Path) -> None:
         "model": {"output_size": len(alphabet)},
         "weights": "charlm.safetensors",
         "alphabet": alphabet,
-        "training": {"command": "/tmp/torchvenv/bin/python gallery/train_charlm.py --minutes "
+        "order": 7,
+        "training": {"trainer": f"torch {meta['torch']} (gallery/train_charlm.py)",
+                     "command": "/tmp/torchvenv/bin/python gallery/train_charlm.py --minutes "
                                 f"{meta['minutes']:.0f} --batch {meta['batch']} --out /tmp/charlm",
                      "card": "python gallery/charlm_card.py /tmp/charlm app/gallery/models/"
                              "charlm-python",
@@ -137,8 +145,9 @@ def main(src: Path, dest: Path) -> None:
                                              "hidden_size", "seq", "batch", "lr", "threads",
                                              "torch")},
                      "seconds": round(meta["minutes"] * 60)},
-        "metric": {"name": "bits_per_char", "value": round(float(bits), 4),
+        "metric": {"name": "bpc", "value": round(float(bits), 4),
                    "baseline": round(float(unigram), 4), "baseline_name": "unigram",
+                   "untrained_string_auc": round(found["untrained"]["string"]["score"], 4),
                    "lower_is_better": True},
         "trained_on": (f"{meta['train_files']} .py files of Python {sys.version.split()[0]}'s "
                        f"standard library (tests included, site-packages excluded), "
@@ -146,7 +155,7 @@ def main(src: Path, dest: Path) -> None:
                        f"charlm text's files ({', '.join(meta['excluded_files'])})"),
         "heldout": (f"the default charlm text's last tenth ({count + 1:,} characters), scored "
                     f"in chunks of {CHUNK} from a zero state"),
-        "step": int(start + np.flatnonzero(mask)[0]) - start if mask.any() else 0,
+        "step": int(np.flatnonzero(mask)[0]) if mask.any() else 0,
         "example": {"text": window},
         "look_for": (f"Unit {s['unit']} ({s['field']}) is a string cell: over held-out code it "
                      f"separates the characters inside string literals from the rest with AUC "
@@ -162,8 +171,12 @@ def main(src: Path, dest: Path) -> None:
             {"layer": 0, "unit": t["bracket_depth"]["unit"], "field": t["bracket_depth"]["field"],
              "what": "bracket depth"},
         ],
-        "search": {"window_start": start, "window_chars": CHUNK,
-                   "marked": int(mask.sum()), "trained": t, "untrained": found["untrained"]},
+        # the generic card test runs this search over `example` and checks rank and score
+        "search": {"field": s["field"], "target": {"steps": ranges(mask)}, "rank": 1,
+                   "score": s["score"],
+                   "why": "the characters inside string literals, by Python's tokenizer"},
+        "window": {"start": start, "chars": CHUNK, "marked": int(mask.sum())},
+        "cells": {"trained": t, "untrained": found["untrained"]},
     }
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(src / "charlm.safetensors", dest / "charlm.safetensors")

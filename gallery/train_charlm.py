@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import string
+import sys
 import sysconfig
 import time
 from pathlib import Path
@@ -36,26 +36,12 @@ import numpy as np
 import torch
 from torch import nn
 
-DEFAULT_FILES = ("textwrap.py", "shlex.py", "string.py", "fnmatch.py", "heapq.py", "bisect.py",
-                 "colorsys.py", "glob.py", "calendar.py", "pprint.py", "csv.py", "json/encoder.py",
-                 "json/decoder.py")  # fmt: skip  (as app/engine/training/charlm.py)
-PRINTABLE = set(string.printable) - set("\t\r\x0b\x0c")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the app's own corpus code (NumPy only): the same text and alphabet
+
+from app.engine.training.charlm import DEFAULT_FILES, PRINTABLE, default_text, normalise  # noqa: E402
+
 ALPHABET = "".join(sorted(PRINTABLE))  # 96 characters
-
-
-def normalise(text: str) -> str:  # as app/engine/training/charlm.py
-    text = text.replace("\r\n", "\n").replace("\t", "    ")
-    return "".join(ch if ch in PRINTABLE else "?" for ch in text)
-
-
-def default_text() -> str:  # as app/engine/training/charlm.py
-    root = Path(sysconfig.get_paths()["stdlib"])
-    parts = []
-    for name in DEFAULT_FILES:
-        path = root / name
-        if path.is_file():
-            parts.append(f"# ---- {name}\n" + path.read_text(encoding="utf-8", errors="replace"))
-    return normalise("\n".join(parts))
 
 
 def training_text() -> tuple[str, list[str]]:

@@ -37,7 +37,7 @@ def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
             proc.wait()
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     """Wait until the app at `url` answers GET /healthz with 200; RuntimeError if it has not
     within `timeout` seconds or `proc` has ended."""
     deadline = time.monotonic() + timeout

@@ -3,14 +3,17 @@
 Runs are seeded and deterministic, so an answer is a function of the validated request. Its
 key is the sha256 of the validated request dumped as JSON (every default filled in, fields in
 the schema's order, typed numbers as floats, so `{"live": false}` and nothing at all are one
-key) together with the kind of answer (the POST body, or one of the WebSocket framings).
-Anything that changes the answer is in the request, inline weights included; fields that only
-choose how it is sent (`live`, `frames`, `view`) are left out. Requests that differ only in ways the
-schema keeps (the order of the weights' names, 1 against 1.0 in a weight) are two keys: a
-miss, never a wrong answer.
+key) together with the kind of answer (the POST body in its format and content coding,
+"post-json-gzip", "post-npz-identity", ..., or one of the WebSocket framings). Anything that
+changes the answer is in the request, inline weights included; fields that only choose how
+it is sent (`live`, `frames`, `view`, `format`) are left out, the kind says it. Requests that
+differ only in ways the schema keeps (the order of the weights' names, 1 against 1.0 in a
+weight) are two keys: a miss, never a wrong answer.
 
-An entry is the answer's parts (bytes) in order. It is readable while it is being written:
-the first request for a key starts one computation in a task of its own, and every request
+An entry is the answer's parts (bytes) in order, as they go out: compressed already for a
+client that takes a compressed coding, so a kept answer costs each reader a copy. It is
+readable while it is being written: the first request for a key starts one computation in a
+task of its own, and every request
 for that key that arrives meanwhile follows the same parts as they are made (single-flight).
 A requester that leaves or is cancelled never stops the computation the others wait on; when
 the last one leaves before the answer is complete, the computation stops at its next part
@@ -33,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 PAUSE_POLL = 0.005  # seconds between looks at the readers' progress, while paused
 PART_OVERHEAD = 64  # bytes a Python bytes object and its list slot cost beyond their length
-PRESENTATION = {"live", "frames", "view"}  # request fields that choose how an answer is sent
+PRESENTATION = {"live", "frames", "view", "format"}  # fields that choose how it is sent
 
 
 def request_key(req: BaseModel, kind: str) -> str:

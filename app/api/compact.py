@@ -1,7 +1,7 @@
 """The compact frames of one client of WS /ws/trace (the step page's).
 
 Every client gets the shared frames of the cached answer as they come: "start", the heatmaps'
-rounded "steps" blocks, the exact "grads" norms, "end" (serialize's compact section). The
+rounded "steps" blocks, the exact "grads" norms, "end" (app/api/binframes.py). The
 answer also holds every unit's exact columns; a client gets only those of the view it shows,
 and the reading counts of its thresholds, counted here on the exact columns. Its first view
 comes with the request (`view`), later ones as {"type": "view", "layer", "unit", "lo", "hi",
@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
-from . import serialize, wsutil
+from . import binframes, serialize, wsutil
 from .schemas import ViewIn
 
 VIEW_CHARS = 1000  # a view message is a few numbers
@@ -83,7 +83,7 @@ class Client:
         v = self.view
         return (
             v is not None
-            and isinstance(part, serialize.ColumnFrame)
+            and isinstance(part, binframes.ColumnFrame)
             and part.layer == v.layer
             and (v.unit in (None, part.unit) or part.unit in v.also)
         )
@@ -109,7 +109,7 @@ class Client:
             return
         self.counted = want
         columns = self.parts[: self.forward_end]
-        frame = await run_in_threadpool(serialize.reading_frame, columns, *want)
+        frame = await run_in_threadpool(binframes.reading_frame, columns, *want)
         await wsutil.send(self.ws, frame, binary=True)
 
 
@@ -146,14 +146,14 @@ async def serve(ws: WebSocket, answer: Any, first_view: dict[str, Any] | None) -
                 if i == 0:
                     start = json.loads(part)
                 await take(i)
-                if isinstance(part, serialize.ForwardEnd):
+                if isinstance(part, binframes.ForwardEnd):
                     client.forward_end = i
                     await client.count()
-                elif isinstance(part, serialize.ColumnFrame):
+                elif isinstance(part, binframes.ColumnFrame):
                     if client.wants(part):
                         await client.send_column(i)
                 else:
-                    await wsutil.send(ws, part, binary=isinstance(part, serialize.BinaryFrame))
+                    await wsutil.send(ws, part, binary=isinstance(part, binframes.BinaryFrame))
                 i += 1
         while True:  # until the client leaves
             waiting = asyncio.ensure_future(messages.get())

@@ -38,7 +38,8 @@ def check_shape_limits(req: TraceRequest, T: int, D: int, s: Settings) -> None:
     gates = {"lstm": 4, "gru": 3, "rnn": 0}[m.cell]
     L = m.num_layers
     check_clamp_cost(req.clamp or [], T, max(widths), L * dirs, max(gates, 1))
-    numbers = T * dirs * sum(widths) * (gates + 4) + T * D
+    rows = 1 if m.readout == "final" else T  # the readout's logits ("outputs")
+    numbers = T * dirs * sum(widths) * (gates + 4) + T * D + rows * (m.output_size or 0)
     if numbers > s.max_answer_numbers:
         raise RequestError(
             ("body",),

@@ -1,5 +1,5 @@
-"""Pure ASGI middleware (security headers, body caps, a count of open WebSockets) and a
-route class that parses JSON bodies off the event loop."""
+"""Pure ASGI middleware (security headers, body caps, a count of open WebSockets, gzip for the
+answers not compressed already) and a route class that parses JSON bodies off the loop."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.gzip import (
+    DEFAULT_EXCLUDED_CONTENT_TYPES,
+    GZipMiddleware,
+    GZipResponder,
+    IdentityResponder,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import encoding
 
 # plotly.js inserts <style> elements when it loads, so styles need 'unsafe-inline' (scripts do
 # not: every script comes from this server). WebGL traces would need 'unsafe-eval': we use SVG.
@@ -136,6 +145,67 @@ class OpenStreams:
             await self.app(scope, receive, send)
         finally:
             self.counter["open"] -= 1
+
+
+class GZip(GZipMiddleware):
+    """Starlette's GZipMiddleware for the answers that are not compressed already.
+
+    What differs: gzip is ISA-L's, at encoding.GZIP_LEVEL, above 64 KiB off the event
+    loop; Accept-Encoding is read with its q-values ("gzip;q=0" is a refusal); an answer that
+    carries a Content-Encoding (POST /api/trace compresses its own, static files are gzipped
+    once) or is binary (an .npz) passes through untouched; a strong ETag on an answer it
+    compresses gets "-gzip" (two representations, two validators); Vary names each field once.
+    """
+
+    def __init__(self, app: ASGIApp, minimum_size: int = 1024) -> None:
+        binary = ("application/x-npz", "application/octet-stream")
+        super().__init__(app, minimum_size, compresslevel=encoding.GZIP_LEVEL,
+                         thread_minimum_size=64 * 1024,
+                         exclude_content_types=DEFAULT_EXCLUDED_CONTENT_TYPES + binary)  # fmt: skip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        encoded_by_app = False
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            async def note(message: Message) -> None:
+                nonlocal encoded_by_app
+                if message["type"] == "http.response.start":
+                    encoded_by_app = "content-encoding" in Headers(raw=message["headers"])
+                await send(message)
+
+            await self.app(scope, receive, note)
+
+        async def tidy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(raw=message["headers"])
+                if "vary" in headers:  # the app's Vary and the responder's, each name once
+                    names = [v.strip() for v in ",".join(headers.getlist("vary")).split(",")]
+                    headers["vary"] = ", ".join(dict.fromkeys(n for n in names if n))
+                etag = headers.get("etag", "")
+                gzipped = headers.get("content-encoding") == "gzip" and not encoded_by_app
+                if gzipped and etag.startswith('"') and not etag.endswith('-gzip"'):
+                    headers["etag"] = f'{etag[:-1]}-gzip"'
+            await send(message)
+
+        responder: ASGIApp
+        excluded = self.exclude_content_types
+        if encoding.accepts_gzip(Headers(scope=scope)):
+            responder = _IsalResponder(app, self.minimum_size, self.compresslevel,
+                                       thread_minimum_size=self.thread_minimum_size,
+                                       exclude_content_types=excluded)  # fmt: skip
+        else:
+            responder = IdentityResponder(app, self.minimum_size, exclude_content_types=excluded)
+        await responder(scope, receive, tidy)
+
+
+class _IsalResponder(GZipResponder):
+    @property
+    def compressor(self) -> Any:
+        if self._compressor is None:
+            self._compressor = encoding.gzip_compressobj(self.compresslevel)
+        return self._compressor
 
 
 class OffLoopJSONRoute(APIRoute):

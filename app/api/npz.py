@@ -1,12 +1,17 @@
-"""The .npz form of a trace answer (DESIGN.md, "Binary answers"): every array of the JSON
-answer as a member named by its path (`inputs`, `layers/0/gates/f`, `layers/0/c`, `outputs`,
-...), the parameters' gradients under `param_grads/<PyTorch name>`, arrays in the run's dtype;
-`meta.json` holds the rest of the answer (the same object with its arrays left out, and every
-object that held only arrays). `numpy.load(f)` reads it with allow_pickle=False.
+"""The binary answer of POST /api/trace: an .npz of the JSON answer's arrays.
 
-The wire branch (issue #19) writes the same format for POST /api/trace in a module of this
-name; when both meet, its version (built on serialize.trace_answer) replaces this one, with
-the same `trace_npz(run, extra)`.
+A client that asks for it (`Accept: application/x-npz`, or `"format": "npz"` in the body) gets
+a zip of .npy files that `numpy.load(f)` reads with its default allow_pickle=False. Every array
+of the JSON answer is a member named by its path in the answer, keys and list indices joined
+by "/" (`inputs`, `layers/0/gates/f`, `layers/0/c`, `layers/1/grad_h_norm`, `outputs`, ...),
+plus the parameters' gradients dL/dθ under `param_grads/<PyTorch name>` (`param_grads/
+weight_hh_l0`: too large for the JSON answer, cheap here). Arrays keep the run's dtype (float32
+is 4 bytes a number) and their non-finite values (NaN, ±inf; JSON sends them as null). The
+member `meta.json` holds the rest of the answer as JSON bytes: the same object with every array
+left out, and every object that held only arrays (`gates`); an array inside a list leaves null
+in its place. So `json.loads(z["meta.json"])` has `cell`, `steps`, `loss`, `nonfinite`, each
+layer's `layer` and `direction`, ... The flattening follows the answer's structure, whatever
+fields it holds.
 """
 
 from __future__ import annotations
@@ -18,15 +23,39 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Run
-from .serialize import dumps, first_nonfinite, hidden_size, layer_dict, model_extras
+from . import serialize
 
-_SKIP = object()  # an array's place in meta.json: left out
+MEDIA_TYPE = "application/x-npz"
+_STAMP = (1980, 1, 1, 0, 0, 0)  # fixed member times: one request, one byte string
+_SKIP = object()  # an array's place in meta.json, inside an object: left out
+
+
+def _q(params: list[str]) -> float:
+    for p in params:
+        if p.strip().lower().startswith("q="):
+            try:
+                return float(p.strip()[2:])
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def wanted(accept: str) -> bool:
+    """The Accept header asks for the .npz: it names application/x-npz with a q above 0 and
+    above application/json's (a client that names both at the same q gets JSON)."""
+    q: dict[str, float] = {}
+    for item in accept.split(","):
+        name, *params = item.split(";")
+        q[name.strip().lower()] = _q(params)
+    npz = q.get(MEDIA_TYPE, 0.0)
+    return npz > 0 and npz > q.get("application/json", 0.0)
 
 
 def flatten(obj: Any, name: str, arrays: dict[str, np.ndarray]) -> Any:
     """`obj`'s arrays into `arrays` under their paths; returns the rest (for meta.json)."""
     if isinstance(obj, np.ndarray) and obj.ndim > 0:
+        if obj.dtype.hasobject:
+            raise TypeError(f"{name}: an array of Python objects cannot go in an .npz")
         arrays[name] = obj
         return _SKIP
     if isinstance(obj, dict):
@@ -35,40 +64,32 @@ def flatten(obj: Any, name: str, arrays: dict[str, np.ndarray]) -> Any:
             rest = flatten(value, f"{name}/{key}" if name else str(key), arrays)
             if rest is not _SKIP:
                 out[str(key)] = rest
-        return _SKIP if obj and not out else out
+        return _SKIP if obj and not out else out  # an object of arrays only: left out too
     if isinstance(obj, (list, tuple)) and any(isinstance(v, (dict, list, tuple, np.ndarray))
                                               for v in obj):  # fmt: skip
         rest = [flatten(v, f"{name}/{n}", arrays) for n, v in enumerate(obj)]
         return [None if v is _SKIP else v for v in rest]
-    if isinstance(obj, np.generic):
+    if isinstance(obj, np.generic | np.ndarray):  # a scalar
         return obj.item()
     return obj
 
 
-def trace_npz(run: Run, extra: dict[str, Any]) -> Iterator[bytes]:
-    """Run forward and backward; the answer as .npz bytes (one part)."""
-    trace = run.backward()
-    spec = run.spec
-    answer: dict[str, Any] = {
-        "cell": spec.cell,
-        "steps": trace.steps,
-        "hidden_size": hidden_size(spec),
-        "num_layers": spec.num_layers,
-        **model_extras(spec),
-        "inputs": trace.inputs,
-        "layers": [layer_dict(layer) for layer in trace.layers],
-    }
-    if trace.tokens is not None:  # dL/d(embedding row read at step t), as in the JSON answer
-        answer["grad_embedding"] = trace.grad_inputs
-    loss = trace.loss if np.isfinite(trace.loss) else None
-    answer.update(loss=loss, outputs=trace.outputs, nonfinite=first_nonfinite(trace), **extra)
-    answer["param_grads"] = dict(trace.param_grads)
+def npz_bytes(answer: dict[str, Any]) -> bytes:
+    """The .npz of an answer object: its arrays as .npy members, the rest as meta.json."""
     arrays: dict[str, np.ndarray] = {}
     meta = flatten(answer, "", arrays)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, array in arrays.items():
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
-        archive.writestr("meta.json", dumps(meta))
-    yield buf.getvalue()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, a in arrays.items():
+            with zf.open(zipfile.ZipInfo(f"{name}.npy", _STAMP), "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
+        zf.writestr(zipfile.ZipInfo("meta.json", _STAMP), serialize.dumps(meta))
+    return out.getvalue()
+
+
+def trace_npz(run: Any, extra: dict[str, Any]) -> Iterator[bytes]:
+    """The .npz answer of POST /api/trace for a prepared run (one part, made when asked)."""
+    trace = run.backward()
+    answer = serialize.trace_answer(run, trace, extra)
+    answer["param_grads"] = dict(trace.param_grads)
+    yield npz_bytes(answer)

@@ -21,6 +21,8 @@ from starlette.datastructures import Headers
 from starlette.responses import FileResponse, Response
 from starlette.types import Scope
 
+from .encoding import accepts_gzip
+
 COMPRESSIBLE = {".js", ".mjs", ".css", ".svg", ".json", ".html", ".txt", ".map"}
 _lock = threading.Lock()  # one compression per file, however many ask for it at once
 
@@ -38,19 +40,6 @@ def gzipped(path: str | os.PathLike[str], stat: os.stat_result) -> bytes:
 def warm(path: Path) -> None:
     """Compress `path` now (call it from a thread: plotly.min.js takes a second or so)."""
     gzipped(path, path.stat())
-
-
-def accepts_gzip(headers: Headers) -> bool:
-    """Accept-Encoding names gzip (or *) with a q above 0."""
-    for item in headers.get("accept-encoding", "").split(","):
-        name, *params = (p.strip() for p in item.split(";"))
-        if name.lower() in ("gzip", "*"):
-            q = next((p[2:] for p in params if p.startswith("q=")), "1")
-            try:
-                return float(q) > 0
-            except ValueError:
-                return False
-    return False
 
 
 def negotiate(

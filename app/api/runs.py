@@ -23,6 +23,8 @@ def resolve_input(req: TraceRequest, s: Settings) -> tuple[np.ndarray, str | Non
     """The (T, D) input and, for text, its alphabet. Exactly one input kind must be given.
     For a model with an embedding, the token ids (T,) (checked against its vocabulary)."""
     inp = req.input
+    if inp.text is not None and inp.alphabet is None and inp.vocab is None:
+        inp.alphabet, inp.vocab = req.model.alphabet, req.model.vocab  # the model's symbols
     if uses_vocab(req):
         return text_through_vocab(req, s)
     given = [k for k in ("sequence", "text", "task", "tokens") if getattr(inp, k) is not None]
@@ -124,7 +126,7 @@ def build_run(req: TraceRequest, s: Settings) -> tuple[Run, dict[str, Any]]:
     emb = req.model.embedding
     D = X.shape[1] if emb is None else emb.embedding_dim
     model = model_dict(req, D)
-    loss = req.loss.model_dump() if req.loss.kind != "sum_last" else None
+    loss = req.loss.model_dump() if req.loss.kind is not None else None
     clamp = [c.model_dump() for c in req.clamp] if req.clamp else None
     try:
         run = prepare(model, X, loss, req.dtype, clamp)

@@ -45,6 +45,8 @@ class ModelIn(BaseModel):
 
     hidden_size: H, or one width per layer (a list of num_layers widths; num_layers may then
     be left out). bidirectional: every layer also runs backwards (parameters "*_reverse").
+    alphabet / vocab: the symbols a text model reads (GET /api/gallery/{slug} gives them); an
+    input text without its own alphabet or vocab is read with them.
     proj_size: LSTM projections, 0 < P < every width (0: none). nonlinearity: "relu" for an
     RNN only. embedding: an nn.Embedding in front; the input is then {"tokens": [ids]}."""
 
@@ -63,6 +65,17 @@ class ModelIn(BaseModel):
     proj_size: int = Field(0, ge=0, description="P, LSTM projections (0: none)")
     nonlinearity: Literal["tanh", "relu"] = Field("tanh", description="RNN only: tanh or relu")
     embedding: EmbeddingIn | None = Field(None, description="an embedding in front")
+    alphabet: str | None = Field(
+        None, max_length=_S.max_input, description="a text model's characters (gallery)"
+    )
+    vocab: list[Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_CHARS)]] | None = Field(
+        None, max_length=_S.max_vocab, description="a text model's tokens in id order (gallery)"
+    )
+    readout: Literal["every_step", "final"] = Field(
+        "every_step",
+        description="the readout reads the top h at every step, or once h_n (a bidirectional "
+        "model's [h_fwd at T-1 | h_rev at 0], as torch classifiers do; else the last step)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelIn:
@@ -74,6 +87,8 @@ class ModelIn(BaseModel):
                     f"hidden_size lists {len(self.hidden_size)} widths but num_layers is "
                     f"{self.num_layers}: give one width per layer"
                 )
+        if self.readout == "final" and self.output_size is None:
+            raise ValueError("readout 'final' needs a readout layer (output_size)")
         if self.nonlinearity != "tanh" and self.cell != "rnn":
             raise ValueError(f"nonlinearity {self.nonlinearity!r} applies to cell 'rnn' only")
         if self.proj_size:
@@ -116,8 +131,18 @@ class InputIn(BaseModel):
 
 
 class LossIn(BaseModel):
+    """The loss L whose gradients the run records (app/engine/cells/losses.py). kind left out:
+    the model's task's (next_token when the readout reads the inputs' vocabulary, cross_entropy
+    against the model's own answer for another readout, sum_last without a readout)."""
+
     model_config = Strict
-    kind: Literal["sum_last", "mse", "cross_entropy"] = "sum_last"
+    kind: Literal["sum_last", "next_token", "cross_entropy", "mse"] | None = Field(
+        None,
+        description="sum_last: Σ of the top layer's h at the last step; next_token: "
+        "cross-entropy of the readout at step t against input token t+1; cross_entropy: "
+        "against target (a class per step, or one), or without one the model's own answer; "
+        "mse: against target. Left out: the model's task's",
+    )
     at: Literal["last", "all"] = "last"
     target: Any = None
 
@@ -164,4 +189,9 @@ class TraceRequest(BaseModel):
     )
     view: ViewIn | None = Field(
         None, description="WebSocket, compact frames only: what the client shows first"
+    )
+    format: Literal["json", "npz"] | None = Field(
+        None,
+        description="POST only: the answer's format, JSON or an .npz of its arrays (np.load "
+        "reads it; no pickles); left out, the Accept header chooses (application/x-npz)",
     )

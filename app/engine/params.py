@@ -5,6 +5,7 @@ A model is described by the same dict the JSON API takes:
     {"cell": "lstm" | "gru" | "rnn", "input_size": D, "hidden_size": H, "num_layers": L,
      "variant": "standard" | "no_forget_gate" | "peephole" | "coupled",   (LSTM only)
      "output_size": O | None,                                            (readout, optional)
+     "readout": "every_step" | "final",      the readout reads every step's top h, or h_n only
      "init": {"seed": 0, "forget_bias": 0.0, "recurrent_init": "uniform" | "orthogonal",
               "recurrent_gain": 1.0},
      "weights": None | {name: array}}
@@ -54,6 +55,7 @@ GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"), "rnn": ()}
 N_BLOCKS = {"lstm": 4, "gru": 3, "rnn": 1}
 RECURRENT_INITS = ("uniform", "orthogonal")
 NONLINEARITIES = ("tanh", "relu")
+READOUTS = ("every_step", "final")
 
 
 class ModelError(ValueError):
@@ -87,6 +89,8 @@ class ModelSpec:
     proj_size: int = 0  # P, LSTM projections (0: none)
     nonlinearity: str = "tanh"  # RNN: "tanh" | "relu"
     embedding: EmbeddingSpec | None = None
+    # "final": the readout reads h_n, [h_fwd at T-1 | h_rev at 0] (torch's h_n of a classifier)
+    readout: str = "every_step"
 
     @property
     def n_blocks(self) -> int:
@@ -228,6 +232,11 @@ def spec_from_dict(model: Mapping[str, Any]) -> ModelSpec:
                 f"model.proj_size must be below every hidden size (as in PyTorch), "
                 f"got {proj_size} with hidden_size {hidden_size}"
             )
+    readout = model.get("readout") or "every_step"
+    if readout not in READOUTS:
+        raise ModelError(f"model.readout must be one of {READOUTS}, got {readout!r}")
+    if readout == "final" and output_size is None:
+        raise ModelError("model.readout 'final' needs a readout layer (model.output_size)")
     raw_init = dict(model.get("init") or {})
     unknown = set(raw_init) - set(InitSpec.__dataclass_fields__)
     if unknown:
@@ -242,6 +251,7 @@ def spec_from_dict(model: Mapping[str, Any]) -> ModelSpec:
         cell=cell, variant=variant, output_size=output_size, init=init, input_size=input_size,
         hidden_size=hidden_size, num_layers=num_layers, bidirectional=bool(bidirectional),
         proj_size=int(proj_size), nonlinearity=nonlinearity, embedding=embedding,
+        readout=readout,
     )  # fmt: skip
 
 
@@ -264,6 +274,8 @@ def spec_to_dict(spec: ModelSpec) -> dict[str, Any]:
     if spec.embedding is not None:
         out["embedding"] = {"num_embeddings": spec.embedding.num_embeddings,
                             "embedding_dim": spec.embedding.embedding_dim}  # fmt: skip
+    if spec.readout != "every_step":
+        out["readout"] = spec.readout
     return out
 
 

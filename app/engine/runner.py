@@ -48,6 +48,12 @@ class Run:
     start: int = 0  # the global index of the first step (a live run continuing a sequence)
     net: network.NetCache | None = None
     tokens: np.ndarray | None = None  # (T, 1) token ids when the model has an embedding
+    vocabulary: int | None = None  # V when the inputs are tokens (ids, or one-hot rows of V)
+
+    @property
+    def reads_vocabulary(self) -> bool:
+        """Whether the readout scores the inputs' own tokens (a language model's)."""
+        return self.spec.output_size is not None and self.spec.output_size == self.vocabulary
 
     def forward(self) -> list[dict[str, Any]]:
         """Run forward; return per (layer, direction) entry {"layer": k, "direction": d,
@@ -78,6 +84,8 @@ class Run:
             loss=L,
             layers=layers,
             outputs=net.Y[:, 0] if spec.output_size is not None else None,
+            loss_kind=self.loss.kind,
+            loss_steps=losses.per_step(self.loss, net.Y),
             param_grads=grads,
             grad_inputs=net.grad_inputs.plain()[:, 0],
             grad_h0=_stack([r["dh0"][0] for r in results]),
@@ -103,17 +111,20 @@ def prepare(
     """Check everything about a run (raising ValueError subclasses naming the field).
 
     model: the JSON `model` dict (see params.py); inputs: (T, D) rows, or token ids (T,) for a
-    model with an embedding; loss: None (sum of the top h_{T-1}) or
-    {"kind": "mse" | "cross_entropy", "target": ..., "at": "last" | "all"}; clamp: a list
+    model with an embedding; loss: None (the model's task's loss: next_token when its readout
+    reads its own vocabulary, cross_entropy against its own answer for another readout, else
+    sum_last, the sum of the top h_{T-1}) or {"kind": "sum_last" | "next_token" | "mse" |
+    "cross_entropy", "target": ..., "at": "last" | "all"} (cells/losses.py); clamp: a list
     of {"t", "gate", "value", "units"?, "layer"?}; initial_state: {"h": (L, H), "c": (L, H)}
     (or one row per layer of its own width) to continue from a previous run's final state
     (zeros by default); start: the global index of inputs[0], when `inputs` continue a
     sequence from `initial_state` one piece at a time; the numbers are then bit for bit those
     of the whole sequence run at once.
 
-    The default loss of a bidirectional model is torch's output[T-1].sum(): the sum of
+    sum_last of a bidirectional model is torch's output[T-1].sum(): the sum of
     [h_fwd | h_rev] at the last input position, where the reverse direction has read one
-    input (x_{T-1}) and the forward direction all of them.
+    input (x_{T-1}) and the forward direction all of them. A model with readout "final" reads
+    h_n = [h_fwd at T-1 | h_rev at 0] once: its outputs are one row.
     """
     if dtype not in DTYPES:
         raise ModelError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
@@ -135,13 +146,32 @@ def prepare(
             "a bidirectional model cannot continue a sequence (live mode): its reverse "
             "direction reads the whole input from the end"
         )
-    T = X.shape[0]
-    O = spec.output_size or spec.top_width
-    loss_spec = losses.parse(dict(loss) if loss else None, T, 1, O)
-    clamps = network.build_clamps(spec, [dict(c) for c in clamp or []], T)
+    loss_spec, vocabulary = task_loss(spec, X, tokens, loss)
+    clamps = network.build_clamps(spec, [dict(c) for c in clamp or []], X.shape[0])
     state0 = _state(spec, initial_state)
     X = X.astype(DTYPES[dtype])
-    return Run(spec, params, X, loss_spec, clamps, state0, start, tokens=tokens)
+    return Run(
+        spec, params, X, loss_spec, clamps, state0, start, tokens=tokens, vocabulary=vocabulary
+    )
+
+
+def task_loss(
+    spec: ModelSpec, X: np.ndarray, tokens: np.ndarray | None, loss: Mapping[str, Any] | None
+) -> tuple[losses.Loss, int | None]:
+    """The loss asked for, or (None, or no "kind") the one the model's task implies
+    (losses.default_kind): next_token when the readout reads the inputs' own vocabulary.
+    Also the size of that vocabulary (None: the inputs are not tokens)."""
+    ids = losses.next_tokens(tokens, X)  # (T, 1), or None: the inputs are not tokens
+    vocabulary = None
+    if ids is not None:
+        vocabulary = spec.embedding.num_embeddings if spec.embedding else spec.input_size
+    given = dict(loss or {})
+    if not given.get("kind"):
+        per_step = None if spec.readout == "final" else vocabulary  # next_token reads every step
+        kind = losses.default_kind(spec.output_size, per_step)
+        given = {"kind": kind} if kind != "cross_entropy" else {**given, "kind": kind}
+    T = 1 if spec.readout == "final" else X.shape[0]  # the output rows
+    return losses.parse(given, T, 1, spec.output_size or spec.top_width, ids), vocabulary
 
 
 def _recorded(prepare: Callable[P, Run]) -> Callable[P, Trace]:

@@ -40,7 +40,9 @@ class Trace:
     inputs: np.ndarray  # (T, D)
     loss: float
     layers: list[LayerTrace]
-    outputs: np.ndarray | None = None  # (T, O) readout of the top h, when there is one
+    outputs: np.ndarray | None = None  # (T, O) readout of the top h ((1, O): "final"), or None
+    loss_kind: str = "sum_last"  # L's kind (cells/losses.py): the one asked for, or the task's
+    loss_steps: np.ndarray | None = None  # each position's cross-entropy (losses.per_step)
     # Gradients a caller may want beyond the per-step records (not in the JSON answer):
     param_grads: dict[str, np.ndarray] = field(default_factory=dict)  # PyTorch names
     grad_inputs: np.ndarray | None = None  # (T, D) dL/dx_t (with an embedding: dL/d(row t))

@@ -77,6 +77,10 @@ PAGES: dict[str, dict[str, tuple[Any, Kind]]] = {
         "lo": (0.01, num(0, 1)),
         "hi": (0.95, num(0, 1)),
         "hold": ("", text(2000)),  # gates held, "f:1@5-9/u2;i:0@*" (static/js/holds.js)
+        "model": ("", text(64)),  # a gallery model's slug; "none": random weights
+        "loss": ("", one_of("", "sum_last", "next_token", "cross_entropy", "mse")),
+        "cls": (-1, int_(-1, 1000000)),  # cross_entropy's class (-1: the model's own answer)
+        "mse": (0, num(-1e6, 1e6)),  # mse's target value (static/js/loss-choice.js)
     },
     "compare": {
         "kind": (
@@ -99,6 +103,7 @@ PAGES: dict[str, dict[str, tuple[Any, Kind]]] = {
         "clampf": ("", text(200)),
         "dtype": ("float64", one_of("float64", "float32")),
         "k": (0, int_(0, 9999)),
+        "model": ("", text(64)),  # a gallery model: its trained LSTM and RNN
     },
     "train": {
         "task": (

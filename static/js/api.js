@@ -238,7 +238,7 @@ export function completeTrace(trace) {
 
 // --- compact binary frames -------------------------------------------------------------------
 
-// One binary frame (app/api/serialize.py binary_frame): a little-endian uint32 N, N bytes of a
+// One binary frame (app/api/binframes.py binary_frame): a little-endian uint32 N, N bytes of a
 // JSON header {type, t, n, arrays: [[name, layer, dtype, count], ...]}, then the arrays, each
 // little-endian in its dtype and padded to 8 bytes. Returns the header with `values`, a map
 // from "name/layer" to a typed array.

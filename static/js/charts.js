@@ -1,12 +1,9 @@
-// Plotly charts: heatmaps (time x unit) of every gate and state, and the backward-pass chart of
-// gradient norms per step. Data goes in with Plotly.react when the trace changes; the cursor is
-// an overlay moved with CSS, so playing at 30 steps per second redraws no plot. A focused
-// heatmap also has a keyboard cursor, one cell, that arrow keys move and Enter jumps to.
-import { COLOURS, NAMES, heatmapSeries, scaleFor, fmt } from "./encodings.js";
-
-const Plotly = globalThis.Plotly;
-const FONT = { family: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 15, color: "#1b2a3a" };
-const CONFIG = { displayModeBar: false, responsive: true, displaylogo: false, scrollZoom: false };
+// The heatmaps (time x unit) of every gate and state. Data goes in with Plotly.react when the
+// trace changes; the step cursor is chart-frame.js' overlay. A focused heatmap also has a
+// keyboard cursor, one cell, that arrow keys move and Enter jumps to. (The backward pass's
+// chart: grad-chart.js.)
+import { CONFIG, FONT, Plotly, axisMargin, makeCursor, placeCursor, stepAxis } from "./chart-frame.js";
+import { NAMES, heatmapSeries, scaleFor, fmt } from "./encodings.js";
 
 // (T, H) rows -> (H, T) so that time runs along x and units along y.
 export function transpose(rows, H) {
@@ -51,72 +48,6 @@ export function maxAbs(rows) {
   let m = 0;
   for (const row of rows) for (const v of row || []) if (v !== null && Math.abs(v) > m) m = Math.abs(v);
   return m;
-}
-
-// Step labels: the typed characters when there are few enough to read, else step numbers.
-function xAxis(steps, labels) {
-  const axis = { title: { text: "step t" }, range: [-0.5, steps - 0.5], fixedrange: true, zeroline: false };
-  if (labels && steps <= 40) {
-    axis.tickvals = labels.map((_, t) => t);
-    axis.ticktext = labels.map((ch) => (ch === " " ? "␣" : ch));
-    axis.title.text = "input character";
-  }
-  return axis;
-}
-
-// The step line's x is the currentTime of a paused animation, 1 ms to 1 px, so each step moves
-// it on the compositor. Written as a transform at every step, the same move made Chromium lay
-// the whole page out in layers again: 4 ms a frame at 60 steps/s (bench/step_page.py).
-const SLIDE_PX = 100000; // wider than any plot
-function slider(el) {
-  const slide = el.animate(
-    [{ transform: "translateX(0px)" }, { transform: `translateX(${SLIDE_PX}px)` }],
-    { duration: SLIDE_PX, fill: "both" },
-  );
-  slide.pause();
-  return slide;
-}
-
-function makeCursor(box) {
-  const x = document.createElement("div");
-  x.className = "cursor-x";
-  const y = document.createElement("div");
-  y.className = "cursor-y";
-  box.append(x, y);
-  return { x, y, slide: slider(x), xpx: null, box: "", row: "" };
-}
-
-// Place the overlay cursor at step t (and unit row, when given) using the plot's own geometry.
-// Only what changed is written: at 60 steps/s every write that changes nothing still costs a
-// style recalculation.
-function placeCursor(gd, cursor, t, steps, unit, units) {
-  const size = gd._fullLayout && gd._fullLayout._size;
-  if (!size || steps < 1) return;
-  const xpx = size.l + ((t + 0.5) / steps) * size.w;
-  if (xpx !== cursor.xpx) {
-    cursor.xpx = xpx;
-    cursor.slide.currentTime = xpx;
-  }
-  const box = `${size.t} ${size.h}`;
-  if (box !== cursor.box) {
-    cursor.box = box;
-    cursor.x.style.top = `${size.t}px`;
-    cursor.x.style.height = `${size.h}px`;
-  }
-  if (cursor.x.hidden) cursor.x.hidden = false;
-  if (unit === null || unit === undefined || !units) {
-    if (!cursor.y.hidden) cursor.y.hidden = true;
-    return;
-  }
-  const ypx = size.t + ((unit + 0.5) / units) * size.h; // unit 0 at the top
-  const row = `${ypx} ${size.l} ${size.w}`;
-  if (row !== cursor.row) {
-    cursor.row = row;
-    cursor.y.style.transform = `translateY(${ypx}px)`;
-    cursor.y.style.left = `${size.l}px`;
-    cursor.y.style.width = `${size.w}px`;
-  }
-  if (cursor.y.hidden) cursor.y.hidden = false;
 }
 
 function chartBox(parent, id, title, key) {
@@ -198,11 +129,12 @@ async function drawHeatmap(hm, ch, layer, steps, H, labels) {
     xgap: steps <= 60 ? 1 : 0,
     ygap: H <= 32 ? 1 : 0,
   }];
+  const xaxis = stepAxis(steps, labels, ch.box.clientWidth - 140); // less the margins and colour bar
   const layout = {
     font: FONT,
-    margin: { l: 56, r: 12, t: 8, b: 52 },
-    height: Math.min(320, 120 + H * 10),
-    xaxis: xAxis(steps, labels),
+    margin: { l: 56, r: 12, t: 8, b: axisMargin(xaxis) },
+    height: Math.min(320, 120 + H * 10) + axisMargin(xaxis) - 52,
+    xaxis,
     yaxis: { title: { text: "unit" }, autorange: "reversed", fixedrange: true, zeroline: false },
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "#ffffff",
@@ -340,80 +272,3 @@ function bindKeys(hm, ch) {
   });
 }
 
-// --- the backward pass ------------------------------------------------------------------
-
-// Ticks for an axis of log10 values: powers of ten (at most about six), or 1-2-5 steps when
-// the range spans under two decades. Labels are the norms themselves.
-export function powerTicks(lo, hi) {
-  if (hi - lo < 2) {
-    const vals = [];
-    for (let k = Math.floor(lo); k <= Math.ceil(hi); k += 1) {
-      for (const m of [1, 2, 5]) {
-        const v = k + Math.log10(m);
-        if (v >= lo && v <= hi) vals.push(v);
-      }
-    }
-    return { tickvals: vals, ticktext: vals.map((v) => String(Number((10 ** v).toPrecision(1)))) };
-  }
-  // a round stride (1, 2, 5, 10, 20, 50, ... decades) giving at most about six ticks
-  const raw = Math.max(1, (hi - lo) / 6);
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const stride = [1, 2, 5, 10].map((m) => m * mag).find((v) => v >= raw);
-  const vals = [];
-  for (let k = Math.floor(hi / stride) * stride; k >= lo; k -= stride) vals.push(k);
-  return { tickvals: vals, ticktext: vals.map((k) => (k === 0 ? "1" : `10<sup>${k}</sup>`)) };
-}
-
-export function createGradChart(box) {
-  return { box, cursor: null, steps: 0, t: 0, bound: false };
-}
-
-// Plot log10 norms (exact far below float range) for steps t >= revealFrom; earlier steps
-// are still to come, so the line fills in from right to left.
-export async function updateGradChart(gc, layer, steps, revealFrom, labels) {
-  const xs = Array.from({ length: steps }, (_, t) => t);
-  const shown = (arr) => xs.map((t) => (arr && t >= revealFrom && arr[t] !== undefined ? arr[t] : null));
-  const series = [["grad_h", "‖∂L/∂h<sub>t</sub>‖", layer.grad_h_log10_norm]];
-  if (layer.grad_c_log10_norm) series.push(["grad_c", "‖∂L/∂c<sub>t</sub>‖", layer.grad_c_log10_norm]);
-  const data = series.map(([key, name, arr]) => ({
-    type: "scatter",
-    mode: steps <= 80 ? "lines+markers" : "lines",
-    name,
-    x: xs,
-    y: shown(arr),
-    line: { color: COLOURS[key], width: 3, dash: key === "grad_c" ? "dash" : "solid" },
-    marker: { size: 7 },
-    hovertemplate: `t=%{x}<br>${name} = 10^%{y:.3f}<extra></extra>`,
-  }));
-  const finite = series.flatMap(([, , arr]) => (arr || []).filter((v) => v !== null && Number.isFinite(v)));
-  const lo = finite.length ? Math.min(...finite) : -3;
-  const hi = finite.length ? Math.max(...finite) : 1;
-  const pad = Math.max(0.25, (hi - lo) * 0.08);
-  const layout = {
-    font: FONT,
-    margin: { l: 72, r: 16, t: 40, b: 52 },
-    height: 260,
-    xaxis: xAxis(steps, labels),
-    yaxis: { title: { text: "norm (log scale)" }, range: [lo - pad, hi + pad], fixedrange: true, ...powerTicks(lo - pad, hi + pad) },
-    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 15 } },
-    paper_bgcolor: "rgba(0,0,0,0)",
-    plot_bgcolor: "#ffffff",
-    showlegend: true,
-  };
-  await Plotly.react(gc.box, data, layout, CONFIG);
-  gc.steps = steps;
-  if (!gc.cursor) gc.cursor = makeCursor(gc.box);
-  if (!gc.bound) {
-    gc.bound = true;
-    gc.box.on("plotly_afterplot", () => placeCursor(gc.box, gc.cursor, gc.t, gc.steps, null, 0));
-  }
-}
-
-export function moveGradCursor(gc, t) {
-  gc.t = t;
-  if (gc.cursor) placeCursor(gc.box, gc.cursor, t, gc.steps, null, 0);
-}
-
-export function gradText(value) {
-  return value === null || value === undefined ? "not yet" : `10^${fmt(value, 4)}`;
-}

@@ -6,7 +6,7 @@
 // The fields of a model object /api/trace takes (an upload's answer may carry more).
 export const MODEL_FIELDS = [
   "cell", "input_size", "hidden_size", "num_layers", "variant", "output_size", "init", "weights",
-  "bidirectional", "proj_size", "nonlinearity", "embedding",
+  "bidirectional", "proj_size", "nonlinearity", "embedding", "readout",
 ];
 
 export function modelFields(model) {
@@ -14,6 +14,7 @@ export function modelFields(model) {
 }
 
 export class NeedsNonlinearity extends Error {}
+export class NeedsReadout extends Error {}
 
 async function detailOf(response) {
   try {
@@ -25,16 +26,19 @@ async function detailOf(response) {
   }
 }
 
-// POST /api/weights; a plain RNN's file cannot say tanh or relu: the server is asked to say so
-// (nonlinearity "ask" answers {needs: "nonlinearity"}), and NeedsNonlinearity is thrown.
-export async function uploadModel(file, nonlinearity = "") {
+// POST /api/weights; a plain RNN's file cannot say tanh or relu, nor a bidirectional state_dict
+// what its head reads: the server is asked to say so ("ask" answers {needs: ...}), and
+// NeedsNonlinearity or NeedsReadout is thrown.
+export async function uploadModel(file, nonlinearity = "", readout = "") {
   const form = new FormData();
   form.append("file", file);
   form.append("nonlinearity", nonlinearity || "ask");
+  form.append("readout", readout || "ask");
   const response = await fetch("/api/weights", { method: "POST", body: form });
   if (!response.ok) throw new Error((await detailOf(response)).msg);
   const answer = await response.json();
   if (answer.needs === "nonlinearity") throw new NeedsNonlinearity(answer.detail);
+  if (answer.needs === "readout") throw new NeedsReadout(answer.detail);
   return answer;
 }
 

@@ -1,8 +1,9 @@
 // The self-contained view's charts without Plotly (3.5 MB): each heatmap is one canvas, the
 // backward-pass chart one SVG. They read like the step page's (charts.js): the same colour
 // scales, column binning, log-scale ticks, cursors and keyboard path (arrows move a marked cell,
-// Enter jumps there), whose pure parts they import from charts.js.
-import { binSteps, cellText, heatmapLabel, keyedCell, clampCell, maxAbs, powerTicks } from "./charts.js";
+// Enter jumps there), whose pure parts they import from charts.js and grad-chart.js.
+import { binSteps, cellText, heatmapLabel, keyedCell, clampCell, maxAbs } from "./charts.js";
+import { powerTicks } from "./grad-chart.js";
 import { h } from "./class-dom.js";
 import { COLOURS, scaleFor } from "./encodings.js";
 

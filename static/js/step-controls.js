@@ -3,15 +3,17 @@
 // (pagelink.js): a class's follower applies the teacher's URL state and model here.
 import * as imported from "./imported.js";
 import { brackets, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToText } from "./inputs.js";
+import { lossInfo, lossOptions } from "./loss-choice.js";
 import { registerPage } from "./pagelink.js";
 import { parse, serialise, traceKey } from "./state.js";
 import { $, dom, page, saveUrl, showError, showModelNote, state } from "./step-context.js";
+import { leaveGallery } from "./step-gallery.js";
 import { liveTyped } from "./step-live.js";
 import { player } from "./step-player.js";
 import { render, updateCharts } from "./step-render.js";
 import { fillUnits, run } from "./step-run.js";
 
-const FIELDS = ["cell", "variant", "hidden", "layers", "seed", "fbias", "rinit", "gain", "kind", "text", "len", "iseed", "lo", "hi"];
+const FIELDS = ["cell", "variant", "hidden", "layers", "seed", "fbias", "rinit", "gain", "kind", "text", "len", "iseed", "lo", "hi", "loss", "cls", "mse"];
 export function fillControls() {
   for (const key of FIELDS) $(key).value = String(state[key]);
   $("live").checked = state.live;
@@ -22,6 +24,23 @@ export function fillControls() {
     dom.speed.value = String(state.speed);
   }
   showInputGroups();
+  showLoss();
+}
+
+// The loss selector: the losses this model has (the others disabled, and why), and the field
+// of the chosen one's target.
+export function showLoss() {
+  const options = lossOptions(lossInfo(page.uploadedModel, page.vocab.tokens));
+  for (const o of options) {
+    const opt = $("loss").querySelector(`option[value="${o.value}"]`);
+    opt.disabled = Boolean(o.why);
+    opt.textContent = o.why ? `${o.label} (${o.why})` : o.label;
+  }
+  const chosen = options.find((o) => o.value === state.loss);
+  $("loss").value = chosen && !chosen.why ? state.loss : "";
+  $("cls-group").hidden = $("loss").value !== "cross_entropy";
+  $("mse-group").hidden = $("loss").value !== "mse";
+  $("loss-why").textContent = chosen?.why ? `The link asks for ${chosen.label}, but ${chosen.why}: the task's loss is used.` : "";
 }
 
 function showInputGroups() {
@@ -35,7 +54,10 @@ function showInputGroups() {
   // A model with its own weights: the random draw's settings do nothing, and its text goes
   // through its vocabulary when it has an embedding
   const model = page.uploadedModel;
-  $("variant").disabled = state.cell !== "lstm";
+  $("variant").disabled = state.cell !== "lstm" || Boolean(model);
+  $("cell").disabled = Boolean(model); // the file's architecture: read-only while it is loaded
+  for (const id of ["hidden", "layers"]) $(id).readOnly = Boolean(model);
+  $("arch-note").hidden = !model;
   $("fbias").disabled = state.cell !== "lstm" || Boolean(model);
   for (const id of ["seed", "rinit", "gain"]) $(id).disabled = Boolean(model);
   $("kind").querySelector('option[value="text"]').textContent = model?.embedding
@@ -49,7 +71,7 @@ function showInputGroups() {
   }
 }
 
-const NUMERIC = new Set(["hidden", "layers", "seed", "fbias", "gain", "len", "iseed", "lo", "hi"]);
+const NUMERIC = new Set(["hidden", "layers", "seed", "fbias", "gain", "len", "iseed", "lo", "hi", "cls", "mse"]);
 
 dom.form.addEventListener("submit", (ev) => {
   ev.preventDefault();
@@ -83,9 +105,11 @@ dom.form.addEventListener("change", (ev) => {
   }
   if (["cell", "hidden", "layers", "variant"].includes(key) && page.uploadedModel) {
     page.uploadedModel = null; // a new architecture: the page's own random weights again
+    leaveGallery();
     showModelNote("");
   }
-  state.t = 0;
+  if (["loss", "cls", "mse"].includes(key)) showLoss();
+  else state.t = 0; // a new loss keeps the step on show
   showInputGroups();
   saveUrl(true);
   run();

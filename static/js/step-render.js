@@ -4,15 +4,36 @@
 import * as cellView from "./cell.js";
 import { withPowers } from "./class-dom.js";
 import * as charts from "./charts.js";
+import * as gradChart from "./grad-chart.js";
 import * as equations from "./equations.js";
 import { NAMES } from "./encodings.js";
 import { createCodePanel } from "./code.js";
 import * as exact from "./step-exact.js";
 import * as imported from "./imported.js";
+import { defaultKind, lossInfo, lossText } from "./loss-choice.js";
+import { createPredictionsPanel } from "./predictions.js";
 import { $, dom, page, state } from "./step-context.js";
 import { charLabels, gradLabel, inputLabel, readingRows, stepView } from "./view.js";
 
-const gradChart = charts.createGradChart(dom.grad);
+const grads = gradChart.createGradChart(dom.grad);
+const predictions = createPredictionsPanel({
+  root: $("predictions-panel"),
+  onPick(t) {
+    page.player.pause();
+    page.player.seek(t);
+  },
+});
+// A token's name: the vocabulary's, the alphabet's character, or its id.
+const tokenLabel = (tr) => (id) => page.vocab.tokens?.[id] ?? tr.alphabet?.[id] ?? `#${id}`;
+
+// What L is, under the gradient chart, and the Predictions panel at step t.
+function renderLoss(tr, t) {
+  const loss = tr.request?.loss ?? {};
+  const info = lossInfo(page.uploadedModel, page.vocab.tokens);
+  $("grad-loss").textContent = lossText(tr.loss_kind ?? loss.kind ?? defaultKind(info), info, loss.target);
+  predictions.show(tr, t, tokenLabel(tr), charLabels(tr));
+}
+
 export const codePanel = createCodePanel({
   root: $("code"), file: $("code-file"), forwardButton: $("code-forward"), backwardButton: $("code-backward"),
 });
@@ -63,13 +84,14 @@ export function render(tr, t) {
   if (text) {
     renderReading(readingRows(tr, where));
     equations.render(dom.equations, tr.cell, state.variant, { ...slice, ...slice.gates, mean: unit === "mean", unit });
+    renderLoss(tr, t);
   }
   dom.inputNow.textContent = inputLabel(tr, t, state.layer);
   dom.scrubber.max = String(Math.max(0, tr.steps - 1));
   dom.scrubber.value = String(t);
   dom.tLabel.textContent = `${t} (of 0–${tr.steps - 1})`; // t counts from 0, as in the equations
   if (page.heat) charts.moveHeatmapCursor(page.heat, t, unit === "mean" ? null : Number(unit));
-  charts.moveGradCursor(gradChart, t);
+  gradChart.moveGradCursor(grads, t);
   const reveal = Math.max(tr.gradFrom, page.hideGradsFrom);
   page.holdControls.mark(dom.diagram, where);
   if (text) {
@@ -99,7 +121,7 @@ export function scheduleRender() {
 export async function updateGradOnly() {
   const layer = page.trace.layers[state.layer];
   page.plottedReveal = Math.max(page.trace.gradFrom, page.hideGradsFrom);
-  await charts.updateGradChart(gradChart, layer, page.trace.steps, page.plottedReveal, charLabels(page.trace));
+  await gradChart.updateGradChart(grads, layer, page.trace.steps, page.plottedReveal, charLabels(page.trace));
 }
 
 export async function updateCharts() {

@@ -11,6 +11,7 @@ import { createHoldControls } from "./hold-form.js";
 import * as holds from "./holds.js";
 import * as imported from "./imported.js";
 import { buildInput } from "./inputs.js";
+import { lossBody, lossInfo } from "./loss-choice.js";
 import { traceKey } from "./state.js";
 import { $, dom, page, saveUrl, showError, showStatus, state } from "./step-context.js";
 import { viewOf } from "./step-exact.js";
@@ -18,10 +19,27 @@ import { sendBackward } from "./step-live.js";
 import { player } from "./step-player.js";
 import { codePanel, render, scheduleCharts, scheduleRender, updateCharts } from "./step-render.js";
 import { createUnitsPanel } from "./units-panel.js";
+import { completedText, placeholderTokens, targetsMisfit } from "./tokens.js";
 import { charLabels } from "./view.js";
 
-export function requestBody() {
+// The model shown: the uploaded one, else the page's random draw.
+const modelShown = () => page.uploadedModel ?? { cell: state.cell };
+
+// The input: the controls' (text through the model's vocabulary when it has one); a model with
+// an embedding and no vocabulary yet reads token ids 0, 1, 2, ... so it shows at once.
+function requestInput() {
+  const emb = page.uploadedModel?.embedding;
+  if (emb && !page.vocab.tokens && state.kind === "text") return { tokens: placeholderTokens(emb.num_embeddings) };
   const input = imported.textInput(buildInput(state), page.uploadedModel, page.vocab.tokens, page.vocab.level);
+  // live typing into words: a word is one step once a space ends it
+  if (liveTokens() && page.vocab.level === "word") input.text = completedText(input.text);
+  return input;
+}
+// Live typing sends tokens to a model with an embedding and a vocabulary.
+const liveTokens = () => state.live && state.kind === "text" && Boolean(page.uploadedModel?.embedding && page.vocab.tokens);
+
+export function requestBody() {
+  const input = requestInput();
   const model = page.uploadedModel
     ? imported.modelFields(page.uploadedModel)
     : {
@@ -37,9 +55,11 @@ export function requestBody() {
   if (page.uploadedModel?.alphabet && input.text !== undefined) input.alphabet = page.uploadedModel.alphabet;
   // frames: binary blocks of what the views show, the exact numbers of the view (the JSON
   // protocol stays for API clients)
-  const body = { model, input, loss: { kind: "sum_last" }, dtype: "float64", frames: "compact", view: viewOf(state) };
-  // live typing feeds one-hot characters: not through a vocabulary or an embedding
-  if (state.live && state.kind === "text" && !body.input.vocab && !page.uploadedModel?.embedding) body.live = true;
+  const loss = lossBody(state, lossInfo(modelShown(), page.vocab.tokens));
+  const body = { model, input, loss, dtype: "float64", frames: "compact", view: viewOf(state) };
+  // live typing feeds one-hot characters, or tokens to a model with an embedding
+  const oneHot = !body.input.vocab && !page.uploadedModel?.embedding;
+  if (state.live && state.kind === "text" && !model.bidirectional && (oneHot || liveTokens())) body.live = true;
   else addHolds(body);
   return body;
 }
@@ -47,7 +67,8 @@ export function requestBody() {
 // The URL's holds as the request's clamp list (live runs grow step by step: no holds there).
 function addHolds(body) {
   const { model, input } = body;
-  const clamp = holds.toClamp(holds.parseHolds(state.hold), holdModel(model, (input.text ?? input.sequence).length));
+  const steps = (input.text ?? input.sequence ?? input.tokens).length; // a word text: at most this
+  const clamp = holds.toClamp(holds.parseHolds(state.hold), holdModel(model, steps));
   if (clamp.length) body.clamp = clamp;
 }
 const holdModel = (model, steps) => ({
@@ -97,8 +118,13 @@ export function run() {
   page.socket = api.openTraceSocket(body, {
     start: mine((frame) => startTrace(frame)),
     step: mine((frame) => {
-      const x = frame.t >= (page.trace.pendingInputs?.length ?? 0) ? page.live.pendingX.shift() : undefined;
-      api.addStep(page.trace, frame, x);
+      const typed = frame.t >= (page.trace.pendingInputs?.length ?? 0) ? page.live.pendingX.shift() : undefined;
+      api.addStep(page.trace, frame, typed?.x);
+      if (typed?.token !== undefined) {
+        page.trace.tokens[frame.t] = typed.token;
+        page.trace.labels[frame.t] = typed.label;
+      }
+      if (frame.predictions) addPrediction(page.trace, frame.t, frame.predictions);
       player.setLength(page.trace.steps);
       if (page.live.ready) {
         player.seek(frame.t); // live typing: follow the newest step
@@ -120,15 +146,18 @@ export function run() {
     }),
     ready: mine(() => {
       page.live.ready = true;
-      finish(page.wantT, "Live: type in the text box; each character is one step.");
+      const each = Array.isArray(page.trace.tokens) && page.vocab.level === "word" ? "each word, once a space ends it," : "each character";
+      finish(page.wantT, `Live: type in the text box; ${each} is one step.`);
       if (page.trace.steps > 0) sendBackward();
     }),
     end: mine((frame) => {
       ended = true;
       page.trace.loss = frame.loss;
+      Object.assign(page.trace, { loss_kind: frame.loss_kind, loss_steps: frame.loss_steps, predictions: frame.predictions });
       if (!page.live.ready) finish(page.wantT, `Done: ${page.trace.steps} steps, loss L = ${fmt(frame.loss)}.`);
       else {
         scheduleCharts(true);
+        scheduleRender(); // the loss per step and the predictions came with the gradients
         unitsPanel.show(page.trace); // live typing added steps
       }
     }),
@@ -156,6 +185,13 @@ export function run() {
         });
     },
   });
+}
+
+// A live step's predictions: row t of the trace's (the whole set comes with each "end").
+function addPrediction(trace, t, row) {
+  trace.predictions ??= { kind: row.kind, readout: row.readout, ids: [], p: [] };
+  trace.predictions.ids[t] = row.ids;
+  trace.predictions.p[t] = row.p;
 }
 
 function startTrace(start) {
@@ -218,10 +254,16 @@ const unitsPanel = createUnitsPanel({
   body() {
     const body = requestBody();
     delete body.live;
-    const chars = charLabels(page.trace);
-    if (chars) body.input = { text: chars.join(""), alphabet: page.trace.alphabet };
+    const tr = page.trace;
+    if (tr.alphabet) body.input = { text: charLabels(tr).join(""), alphabet: tr.alphabet };
+    else if (Array.isArray(tr.tokens)) {
+      // the tokens read, as text when they are characters (the ready-made targets read it)
+      const chars = page.vocab.level === "char" && tr.labels?.every((label) => [...label].length === 1);
+      body.input = chars ? { text: tr.labels.join(""), vocab: page.vocab.tokens, level: "char" } : { tokens: tr.tokens };
+    }
     return body;
   },
+  targetsMisfit: () => targetsMisfit(page.trace, page.vocab.tokens, page.vocab.level),
   select(layer, unit) {
     state.layer = layer;
     state.unit = String(unit);

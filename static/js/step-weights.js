@@ -7,47 +7,76 @@ import * as api from "./api.js";
 import * as exporter from "./export.js";
 import * as imported from "./imported.js";
 import { joiningClass } from "./pagelink.js";
-import { $, page, showError, showModelNote, showStatus, state } from "./step-context.js";
-import { fillControls } from "./step-controls.js";
+import { $, page, saveUrl, showError, showModelNote, showStatus, state } from "./step-context.js";
+import { fillControls, showLoss } from "./step-controls.js";
+import { leaveGallery } from "./step-gallery.js";
 import { requestBody, run } from "./step-run.js";
+import { vocabMisfit } from "./tokens.js";
 
 // Weights: POST /api/weights answers a model with its weights inline; a plain RNN's file
-// cannot say tanh or ReLU, so the page asks and sends the file again.
+// cannot say tanh or ReLU, nor a bidirectional state_dict what its head reads, so the page asks
+// and sends the file again. The uploaded model shows at once, in a run of its own.
 let weightsFile = null;
 async function useWeights(file) {
   showError("");
-  const ask = $("nonlinearity");
+  const asks = { nonlinearity: imported.NeedsNonlinearity, readout: imported.NeedsReadout };
   try {
-    page.uploadedModel = await imported.uploadModel(file, ask.value);
-    Object.assign(state, {
-      cell: page.uploadedModel.cell, hidden: imported.widthOf(page.uploadedModel, 0),
-      layers: page.uploadedModel.num_layers, variant: page.uploadedModel.variant || "standard", layer: 0,
-    });
-    fillControls();
-    showModelNote(`Using weights from ${file.name}: ${imported.describeModel(page.uploadedModel)} (not kept in the link).`);
-    run();
+import { $, page, saveUrl, showError, showModelNote, showStatus, state } from "./step-context.js";
+import { fillControls, showLoss } from "./step-controls.js";
+import { leaveGallery } from "./step-gallery.js";
+import { requestBody, run } from "./step-run.js";
+import { vocabMisfit } from "./tokens.js";
   } catch (err) {
-    const needs = err instanceof imported.NeedsNonlinearity;
-    $("nonlinearity-group").hidden = !needs && ask.value === "";
-    if (needs) ask.focus();
+    const needs = Object.keys(asks).find((k) => err instanceof asks[k]);
+    for (const k of Object.keys(asks)) $(`${k}-group`).hidden = k !== needs && $(k).value === "";
+    if (needs) $(needs).focus();
     showError(needs ? `${file.name}: ${err.message}` : `Could not use ${file.name}: ${err.message}`);
   }
+}
+
+function adopt(model, name) {
+  page.uploadedModel = model;
+  leaveGallery();
+  Object.assign(state, {
+    cell: model.cell, hidden: imported.widthOf(model, 0), layers: model.num_layers,
+    variant: model.variant || "standard", layer: 0, t: 0, hold: "",
+  });
+  const misfit = vocabMisfit(model, page.vocab.tokens);
+  if (misfit) { // a vocabulary loaded for another model
+    page.vocab.tokens = null;
+    $("vocab-file").value = "";
+    $("vocab-status").textContent = `The vocabulary loaded before does not fit this model (${misfit}): it was cleared.`;
+  }
+  fillControls();
+  const waiting = model.embedding && !page.vocab.tokens
+    ? " It reads token ids 0, 1, 2, … until you upload its vocabulary." : "";
+  showModelNote(`Using weights from ${name}: ${imported.describeModel(model)} (not kept in the link).${waiting}`);
+  page.lastRun.key = ""; // a new model is a new run, even with the same controls
+  run();
 }
 $("weights-file").addEventListener("change", (ev) => {
   weightsFile = ev.target.files[0] || null;
   $("nonlinearity").value = "";
+  $("readout").value = "";
   if (weightsFile) useWeights(weightsFile);
 });
-$("nonlinearity").addEventListener("change", () => {
-  if (weightsFile && $("nonlinearity").value) useWeights(weightsFile);
-});
+for (const id of ["nonlinearity", "readout"]) {
+  $(id).addEventListener("change", () => {
+    if (weightsFile && $(id).value) useWeights(weightsFile);
+  });
+}
 $("vocab-file").addEventListener("change", async (ev) => {
   const file = ev.target.files[0];
   if (!file) return;
   showError("");
   try {
-    page.vocab.tokens = await imported.uploadVocab(file);
+    const tokens = await imported.uploadVocab(file);
+    const misfit = vocabMisfit(page.uploadedModel, tokens);
+    if (misfit) throw new Error(`it does not fit the model: ${misfit}`);
+    page.vocab.tokens = tokens;
     $("vocab-status").textContent = `Vocabulary: ${page.vocab.tokens.length} tokens from ${file.name}.`;
+    if (page.uploadedModel && weightsFile) showModelNote(`Using weights from ${weightsFile?.name ?? "the upload"}: ${imported.describeModel(page.uploadedModel)} (not kept in the link).`);
+    showLoss();
     run();
   } catch (err) {
     showError(`Could not use ${file.name}: ${err.message}`);
@@ -59,8 +88,11 @@ $("vocab-level").addEventListener("change", (ev) => {
 });
 $("weights-clear").addEventListener("click", () => {
   page.uploadedModel = null;
+  leaveGallery();
+  saveUrl(true);
   weightsFile = null;
   $("nonlinearity-group").hidden = true;
+  $("readout-group").hidden = true;
   showModelNote("");
   fillControls();
   run();

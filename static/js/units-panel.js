@@ -2,8 +2,9 @@
 // ready-made target, and POST /api/units/search ranks the hidden units by how well they track
 // it (LSTMVis' threshold matching; Karpathy et al.'s cells). Each result colours the input by
 // that unit's activation, and choosing it selects the unit and layer on the whole page.
-// The page hands in three functions: body() the trace request for what is shown, trace() the
-// trace shown, and select(layer, unit).
+// The page hands in four functions: body() the trace request for what is shown, trace() the
+// trace shown, select(layer, unit), and targetsMisfit() why the ready-made targets (which read
+// characters) cannot read this input, or null.
 
 import { formatDetail } from "./api.js";
 import { activationColour, spanText, stepsOf, valueRows, valueText } from "./units-view.js";
@@ -11,7 +12,7 @@ import { activationColour, spanText, stepsOf, valueRows, valueText } from "./uni
 const $ = (id) => document.getElementById(id);
 const TOP = 5;
 
-export function createUnitsPanel({ body, trace, select }) {
+export function createUnitsPanel({ body, trace, select, targetsMisfit }) {
   const strip = $("unit-strip");
   const say = $("unit-selection");
   const results = $("unit-results");
@@ -35,18 +36,20 @@ export function createUnitsPanel({ body, trace, select }) {
     say.textContent = r === null ? "Nothing selected." : `Selected ${spanText(labels, r)}.`;
   }
 
-  // The input, one span per step; text is shown as its characters.
+  // The input, one span per step; text is shown as its characters or tokens.
   function show(tr) {
     labels = stepsOf(tr);
-    const text = tr.alphabet !== null && tr.alphabet !== undefined;
-    strip.classList.toggle("numeric", !text);
+    strip.classList.toggle("numeric", labels.every((label, t) => label === String(t)));
+    strip.classList.toggle("words", labels.some((label) => label.length > 1));
     strip.replaceChildren(...labels.map((label, t) => {
       const el = document.createElement("span");
       el.dataset.t = String(t);
       el.textContent = label;
       return el;
     }));
-    for (const id of ["unit-quotes", "unit-depth", "unit-column"]) $(id).disabled = !text;
+    const why = targetsMisfit();
+    for (const id of ["unit-quotes", "unit-depth", "unit-column"]) $(id).disabled = Boolean(why);
+    $("unit-targets-why").textContent = why ? `The ready-made targets are off: ${why}.` : "";
     const field = $("unit-field");
     const fields = ["h", ...(tr.cell === "lstm" ? ["c"] : []), ...(tr.gates || Object.keys(tr.layers[0].gates))];
     if ([...field.options].map((o) => o.value).join() !== fields.join()) {

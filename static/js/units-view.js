@@ -14,7 +14,8 @@ export function stepsOf(trace) {
 export function spanText(labels, [a, b]) {
   const where = b - a === 1 ? `step ${a}` : `steps ${a}–${b - 1}`;
   const numeric = labels.every((label, t) => label === String(t));
-  return numeric ? where : `${where}: “${labels.slice(a, b).join("")}”`;
+  const words = labels.some((label) => label.length > 1); // tokens longer than a character
+  return numeric ? where : `${where}: “${labels.slice(a, b).join(words ? " " : "")}”`;
 }
 
 // Okabe-Ito orange for positive, sky blue for negative, white at 0: a diverging scale that

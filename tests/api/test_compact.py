@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api import serialize
+from app.api import binframes
 from app.main import app
 
 client = TestClient(app)
@@ -35,7 +35,7 @@ def read_all(ws):
             if frame["type"] in ("end", "error"):
                 return out
         else:
-            head, arrays = serialize.read_frame(msg["bytes"])
+            head, arrays = binframes.read_frame(msg["bytes"])
             out.append((head["type"], head, arrays))
 
 
@@ -44,7 +44,7 @@ def next_frames(ws, n):
     for _ in range(n):
         msg = ws.receive()
         text = msg.get("text")
-        frames.append(json.loads(text) if text else serialize.read_frame(msg["bytes"]))
+        frames.append(json.loads(text) if text else binframes.read_frame(msg["bytes"]))
     return frames
 
 
@@ -59,19 +59,19 @@ def test_rounding_is_the_one_to_fixed_prints_ties_and_negatives_included():
     rng = np.random.default_rng(0)
     values = np.concatenate([ties, rng.uniform(-3, 3, 20000), rng.integers(-30000, 30000, 500) / 1e4
                              + 5e-5, rng.standard_normal(100).astype(np.float32)])  # fmt: skip
-    got = serialize.rounded(values)
+    got = binframes.rounded(values)
     want = [fixed4(float(v)) for v in values]
     assert got.tolist() == want
-    assert serialize.rounded(np.array([0.03125]))[0] == 313  # an exact tie goes up, as toFixed
-    assert np.isnan(serialize.rounded(np.array([np.nan, np.inf]))).all()
+    assert binframes.rounded(np.array([0.03125]))[0] == 313  # an exact tie goes up, as toFixed
+    assert np.isnan(binframes.rounded(np.array([np.nan, np.inf]))).all()
 
 
 def test_heat_takes_the_smallest_integer_type_and_marks_non_finite_values():
-    small = serialize.heat(np.array([[0.5, -1.0], [np.nan, 3.2767]]))
+    small = binframes.heat(np.array([[0.5, -1.0], [np.nan, 3.2767]]))
     assert small.dtype == np.int16 and small.tolist() == [[5000, -10000], [-32768, 32767]]
-    big = serialize.heat(np.array([3.2768, -100.0]))
+    big = binframes.heat(np.array([3.2768, -100.0]))
     assert big.dtype == np.int32 and big.tolist() == [32768, -1000000]
-    huge = serialize.heat(np.array([1e6, 2.0]))
+    huge = binframes.heat(np.array([1e6, 2.0]))
     assert huge.dtype == np.float64 and huge.tolist() == [1e6, 2.0]
 
 

@@ -345,3 +345,41 @@ def test_graceful_shutdown_within_seconds_with_streams_open(server_factory):
         elapsed = time.monotonic() - t0
     assert elapsed < 6, f"shutdown took {elapsed:.1f} s"
     assert not any(e in server.stderr() for e in ERRORS), server.stderr()
+
+
+def test_a_compressing_answer_whose_client_leaves_stops_and_keeps_nothing(server_factory):
+    """POST /api/trace compressing as it computes (app/api/encoding.py: a maker thread and a
+    compressing thread): after a client that reads the first bytes and resets the connection,
+    the run slot is free, nothing is kept in the answer cache, no error is logged and the
+    server answers on (that the maker stops early: test_encoding.py)."""
+    import zlib
+
+    server = server_factory()
+    for coding in ("identity", "gzip", "zstd"):
+        c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        c.request("POST", "/api/trace", body=json.dumps(BIG_STREAM),
+                  headers={"content-type": "application/json",
+                           "accept-encoding": coding})  # fmt: skip
+        r = c.getresponse()
+        assert r.status == 200 and r.getheader("content-encoding", "identity") == coding
+        assert r.read(65536)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.sock.close()
+        r.close()  # (the response holds the socket open too)
+        assert server.wait_idle(30)["active_runs"] == 0
+        deadline = time.monotonic() + 10
+        while (cache := server.detail()["cache"])["computing"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cache["computing"] == 0 and cache["entries"] == 0
+    status, body, headers = server.request("POST", "/api/trace", SMALL_STREAM)
+    assert status == 200 and json.loads(body)["steps"] == 200  # http.client asks for nothing
+    c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    c.request(
+        "POST",
+        "/api/trace",
+        body=json.dumps(SMALL_STREAM),
+        headers={"content-type": "application/json", "accept-encoding": "gzip"},
+    )
+    assert zlib.decompress(c.getresponse().read(), 31) == body
+    log = server.stderr()
+    assert not any(e in log for e in ERRORS), log

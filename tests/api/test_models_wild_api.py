@@ -138,7 +138,7 @@ def test_live_mode_refuses_a_bidirectional_model():
         ws.send_text(json.dumps({"model": {"bidirectional": True},
                                  "input": {"sequence": [[1.0]]}, "live": True}))  # fmt: skip
         frame = json.loads(ws.receive_text())
-    assert frame["type"] == "error" and "unidirectional" in json.dumps(frame["detail"])
+    assert frame["type"] == "error" and "bidirectional model" in json.dumps(frame["detail"])
 
 
 def test_units_search_scores_both_directions_of_a_bidirectional_layer():

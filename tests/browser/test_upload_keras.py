@@ -122,9 +122,14 @@ def test_keras_file_and_vocabulary_show_the_gates_of_both_layers_with_tokens(
     )
     assert page.locator("#kind option[value='text']").inner_text() == "typed text (tokens)"
     assert all(page.locator(f"#{c}").is_disabled() for c in ("seed", "fbias", "rinit", "gain"))
-    page.fill("#hidden", "4")  # a new architecture: back to the page's own random weights
-    page.press("#hidden", "Enter")
+    # the architecture is the file's: read-only while it is loaded (issue #19)
+    assert page.locator("#hidden").get_attribute("readonly") is not None
+    assert page.locator("#layers").get_attribute("readonly") is not None
+    assert page.locator("#cell").is_disabled()
+    expect(page.locator("#arch-note")).to_be_visible()
+    page.click("#weights-clear")  # back to the page's own random weights
     expect(page.locator("#weights-status")).to_have_text("")
+    assert page.locator("#hidden").get_attribute("readonly") is None
     assert page.locator("#weights-clear").is_hidden()
     assert page.locator("#kind option[value='text']").inner_text() == "typed text (one-hot)"
     assert not page.locator("#seed").is_disabled()

@@ -22,8 +22,10 @@ import pytest
 from app.engine import trace
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-# wild_*.npz (bidirectional, projections, ...) have their own layout: test_models_wild.py
-CASES = sorted(p.stem for p in FIXTURES.glob("*.npz") if not p.stem.startswith("wild_"))
+# wild_*.npz (bidirectional, projections, ...) and readout_*.npz (readouts on h_n, the
+# next-token loss) have their own layouts: test_models_wild.py, test_readout_loss.py
+OWN_LAYOUT = ("wild_", "readout_")
+CASES = sorted(p.stem for p in FIXTURES.glob("*.npz") if not p.stem.startswith(OWN_LAYOUT))
 GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"), "rnn": ()}
 
 RTOL64, ATOL64 = 1e-10, 1e-12

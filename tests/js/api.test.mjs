@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { addGrad, addStep, decodeFrame, stepFrames, traceFromStart } from "../../static/js/api.js";
 
-// A binary frame laid out as app/api/serialize.py binary_frame writes it.
+// A binary frame laid out as app/api/binframes.py binary_frame writes it.
 function encode(header, arrays) {
   const head = new TextEncoder().encode(JSON.stringify({ ...header, arrays: arrays.map(([n, k, d, v]) => [n, k, d, v.length]) }));
   const pad8 = (x) => x + ((8 - (x % 8)) % 8);

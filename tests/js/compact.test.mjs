@@ -7,7 +7,7 @@ import { valueRows, valueText } from "../../static/js/units-view.js";
 
 const TYPES = { float64: Float64Array, float32: Float32Array, int16: Int16Array, int32: Int32Array, uint16: Uint16Array };
 
-// A binary frame laid out as app/api/serialize.py binary_frame writes it.
+// A binary frame laid out as app/api/binframes.py binary_frame writes it.
 function encode(header, arrays) {
   const head = new TextEncoder().encode(JSON.stringify({ ...header, arrays: arrays.map(([n, k, d, v]) => [n, k, d, v.length]) }));
   const pad8 = (x) => x + ((8 - (x % 8)) % 8);
@@ -38,7 +38,7 @@ function compactTrace() {
 }
 
 test("every integer a heatmap can carry prints, to 4 decimals, its own digits", () => {
-  // serialize.rounded sends n = the integer toFixed(4) prints of v; n / 10^4 must print n again
+  // binframes.rounded sends n = the integer toFixed(4) prints of v; n / 10^4 must print n again
   for (let n = -32767; n <= 32767; n += 1) {
     const digits = `${n < 0 ? "-" : ""}${Math.floor(Math.abs(n) / 1e4)}.${String(Math.abs(n) % 1e4).padStart(4, "0")}`;
     assert.equal((n / 1e4).toFixed(4), digits === "-0.0000" ? "0.0000" : digits, String(n));

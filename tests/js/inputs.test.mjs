@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { sine, random, adding, brackets, parseNumbers, rowsToUrl, urlToText, buildInput } from "../../static/js/inputs.js";
 import { defaults } from "../../static/js/state.js";
 import { formatDetail } from "../../static/js/api.js";
-import { powerTicks, transpose } from "../../static/js/charts.js";
+import { transpose } from "../../static/js/charts.js";
+import { powerTicks } from "../../static/js/grad-chart.js";
 
 test("generators are deterministic in their seed and have the asked length", () => {
   for (const gen of [sine, random, adding]) {

@@ -20,7 +20,7 @@ from ...engine.analysis import decay as analysis
 from ...engine.params import LSTM_VARIANTS, model_params
 from ...engine.training import tasks
 from ...settings import Settings, get_settings
-from .. import serialize
+from .. import encoding, serialize
 from ..cache import Answer, request_key
 from ..errors import RESPONSES, RequestError
 from ..limits import check_clamp_cost, check_settings
@@ -78,17 +78,22 @@ def compare_page(request: Request) -> HTMLResponse:
 )
 async def post_compare(req: CompareRequest, request: Request) -> Response:
     # identical lab settings (a classroom moving one slider together) are computed once
+    # and kept compressed as the client takes it (app/api/encoding.py)
     slots = request.app.state.slots
+    coding = encoding.choose(request.headers)
+
+    def made(X: np.ndarray) -> bytes:
+        return encoding.whole(serialize.dumps(compare(req, X)), coding)
 
     async def make(answer: Answer) -> None:
         X = check_and_resolve(req, get_settings())
         with slots.take():
-            answer.add(await run_in_threadpool(lambda: serialize.dumps(compare(req, X))))
+            answer.add(await run_in_threadpool(made, X))
 
-    key = await run_in_threadpool(request_key, req, "compare")  # inline weights: a while
+    key = await run_in_threadpool(request_key, req, f"compare-{coding}")  # weights: a while
     answer = request.app.state.cache.get(key, make)
     body = b"".join([part async for part in answer.read()])
-    return Response(body, media_type="application/json")
+    return Response(body, media_type="application/json", headers=encoding.headers(coding))
 
 
 def _input_shape(inp: InputIn) -> tuple[int, int]:

@@ -5,10 +5,14 @@ WebSocket protocol (DESIGN.md): the client sends the request body once; the serv
 "end" (with "nonfinite": the first field, layer and step holding NaN or infinity, or null: a
 diverging run is reported as diverged at step t, and its non-finite numbers are sent as null).
 With "live": true the socket stays open after the forward frames ("ready"): the client
-sends {"type": "input", "x": [...]} or {"type": "input", "char": "a"} for one more step, or
-{"type": "backward"} for the gradient frames of everything so far. Bad input: an "error" frame
-and close code 1008 (for a bad live input the socket stays open). Busy (every run slot taken):
-an "error" frame and close code 1013, "try again later"; over HTTP, 503 with Retry-After.
+sends {"type": "input", "x": [...]}, {"type": "input", "char": "a"} or, to a model with an
+embedding, {"type": "input", "token": id} for one more step (its "step" frame carries the
+readout's "predictions" for that step, when the model has a readout), or {"type": "backward"}
+for the gradient frames of everything so far. Every "end" frame carries the loss's kind, each
+position's loss ("loss_steps") and the predictions (app/api/predictions.py). Bad input: an
+"error" frame and close code 1008 (for a bad live input the socket stays open). Busy (every
+run slot taken): an "error" frame and close code 1013, "try again later"; over HTTP, 503 with
+Retry-After.
 Everything that allocates arrays (prepare, forward, backward) runs off the event loop.
 "frames" in the request chooses the framing of a non-live stream: "step" (the default, one
 frame per step as above), "batch" ("steps" and "grads" frames of several steps each, for
@@ -35,7 +39,7 @@ from starlette.websockets import WebSocketDisconnect
 from ...engine import prepare
 from ...engine.params import model_params
 from ...settings import get_settings
-from .. import compact, serialize, wsutil
+from .. import binframes, compact, encoding, npz, predictions, serialize, wsutil
 from ..cache import PAUSE, Answer, fill, request_key
 from ..errors import RESPONSES, RequestError, clean_errors
 from ..limits import check_shape_limits
@@ -48,34 +52,62 @@ router = APIRouter(tags=["trace"], route_class=OffLoopJSONRoute)
 LIVE_MESSAGE_CHARS = 65536  # a live input is one character or one row of at most D numbers
 
 
+TRACE_RESPONSES: dict[int | str, dict] = {
+    200: {
+        "description": "The trace: JSON, or with `Accept: application/x-npz` (or `format: "
+        '"npz"`) an .npz of the same arrays (np.load reads it, no pickles) under their paths in '
+        "the JSON answer (`layers/0/gates/f`, `layers/0/c`, ...), plus `param_grads/<name>` "
+        "and `meta.json` (the rest of the answer). Arrays keep the run's dtype and its "
+        "non-finite values (JSON sends them as null). The JSON goes out compressed, zstd or "
+        "gzip, to clients that accept it (Accept-Encoding).",
+        "content": {npz.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    },
+    **RESPONSES,
+}
+
+
 @router.post(
-    "/api/trace", summary="Run a model over a sequence and record everything", responses=RESPONSES
+    "/api/trace",
+    summary="Run a model over a sequence and record everything",
+    responses=TRACE_RESPONSES,
 )
 async def post_trace(req: TraceRequest, request: Request) -> Response:
-    # One computation per distinct request (app/api/cache.py): it writes the answer part by
-    # part in a worker thread, the forward pass's part before the backward pass is computed,
-    # and every request for the same answer reads the parts as they are made. A run slot is
-    # held while it computes, never while a slow client reads. An error (a limit: 422, busy:
-    # 503, an engine failure: 500) comes before any byte; a failure after the first part can
-    # only cut the body short.
+    # One computation per distinct request and representation (app/api/cache.py): it writes
+    # the answer part by part in a worker thread, the forward pass's part before the backward
+    # pass is computed, compressed as it is made (app/api/encoding.py), and every request for
+    # the same answer reads the parts as they are made. A run slot is held while it computes,
+    # never while a slow client reads. An error (a limit: 422, busy: 503, an engine failure:
+    # 500) comes before any byte; a failure after the first part can only cut the body short.
     slots = request.app.state.slots
+    fmt = req.format or ("npz" if npz.wanted(request.headers.get("accept", "")) else "json")
+    coding = "identity" if fmt == "npz" else encoding.choose(request.headers)
+
+    def parts(run: Any, extra: dict[str, Any]) -> Iterator[bytes]:
+        if fmt == "npz":
+            return npz.trace_npz(run, extra)
+        return encoding.encoded(serialize.trace_parts(run, extra), coding)
 
     async def make(answer: Answer) -> None:
         run, extra = await run_in_threadpool(build_run, req, get_settings())
         async with slots.hold():
-            await fill(answer, lambda: serialize.trace_parts(run, extra))
+            await fill(answer, lambda: parts(run, extra))
 
-    key = await run_in_threadpool(request_key, req, "post")  # inline weights take a while
-    parts = request.app.state.cache.get(key, make).read()
-    first = await anext(parts)
+    key = await run_in_threadpool(request_key, req, f"post-{fmt}-{coding}")  # weights: slow
+    answer = request.app.state.cache.get(key, make)
+    parts_read = answer.read()
+    first = await anext(parts_read)
+    headers = encoding.headers(coding, vary="Accept, Accept-Encoding")
+    if answer.done and answer.error is None:  # kept whole: its length is known
+        headers["content-length"] = str(sum(len(p) for p in answer.parts))
 
     async def stream() -> AsyncIterator[bytes]:
-        async with contextlib.aclosing(parts):  # a client that leaves stops reading at once
+        async with contextlib.aclosing(parts_read):  # a client that leaves stops reading
             yield first
-            async for part in parts:
+            async for part in parts_read:
                 yield part
 
-    return StreamingResponse(stream(), media_type="application/json")
+    media = npz.MEDIA_TYPE if fmt == "npz" else "application/json"
+    return StreamingResponse(stream(), media_type=media, headers=headers)
 
 
 async def _error(ws: WebSocket, detail: Any, close: bool = True, code: int = 1008) -> None:
@@ -86,10 +118,11 @@ async def _error(ws: WebSocket, detail: Any, close: bool = True, code: int = 100
         raise ClientGoneError
 
 
-def _end_frame(trace: Any) -> bytes:
-    return serialize.dumps(
-        {"type": "end", "loss": trace.loss, "nonfinite": serialize.first_nonfinite(trace)}
-    )
+def _end_frame(trace: Any, run: Any) -> bytes:
+    return serialize.dumps({
+        "type": "end", "loss": trace.loss, **predictions.end_fields(run, trace),
+        "nonfinite": serialize.first_nonfinite(trace),
+    })  # fmt: skip
 
 
 _send = wsutil.send
@@ -110,8 +143,14 @@ async def _stream(ws: WebSocket, run: Any, t0: int = 0) -> Any:
     slot is held while the engine computes, not while frames go out."""
     async with ws.app.state.slots.hold():
         forward = await run_in_threadpool(run.forward)
+    guess = predictions.block(run, run.net.Y[:, 0])  # the readout's, if any
     for t in range(run.X.shape[0]):
-        await _send(ws, serialize.step_frame(t, forward, offset=t0))
+        extra = (
+            {"predictions": {**guess, "ids": guess["ids"][t], "p": guess["p"][t]}}
+            if guess
+            else None
+        )
+        await _send(ws, serialize.step_frame(t, forward, offset=t0, extra=extra))
     return forward
 
 
@@ -133,7 +172,7 @@ async def _answer(ws: WebSocket, req: TraceRequest) -> None:
         return
     async with contextlib.aclosing(answer.read()) as frames:  # closed when the client leaves
         async for frame in frames:
-            await _send(ws, frame, binary=isinstance(frame, serialize.BinaryFrame))
+            await _send(ws, frame, binary=isinstance(frame, binframes.BinaryFrame))
 
 
 def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | object]:
@@ -141,7 +180,7 @@ def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | ob
     ("step", DESIGN.md's protocol), or several steps per frame ("batch": "steps" and "grads"
     frames with one row per step, rows in time order, "grads" frames from the last down), or
     the same blocks as binary frames holding what the step page shows ("compact": see
-    serialize.binary_frame). The backward pass waits until a client has read the forward
+    binframes.binary_frame). The backward pass waits until a client has read the forward
     frames (PAUSE)."""
     T = run.X.shape[0]
     yield _start_frame(run, extra, T)  # the run holds a slot already: a busy answer came first
@@ -155,21 +194,21 @@ def _frames(run: Any, extra: dict[str, Any], frames: str) -> Iterator[bytes | ob
         yield from (serialize.step_frame(t, forward) for t in range(T))
     else:
         n = serialize.batch_rows(units * (G + 2))
-        encode = serialize.compact_steps if compact else serialize.steps_frame
+        encode = binframes.compact_steps if compact else serialize.steps_frame
         yield from (encode(t0, min(T, t0 + n), forward) for t0 in range(0, T, n))
     if compact:  # every unit's exact columns, each sent only to the clients showing it
-        yield from serialize.forward_columns(forward)
+        yield from binframes.forward_columns(forward)
     yield PAUSE
     trace = run.backward()
     if frames == "step":
         yield from (serialize.grad_frame(t, trace) for t in reversed(range(T)))
     else:
         n = serialize.batch_rows(2 * units + 4 * entries)  # dL/dh, dL/dc rows and four norms
-        grads = serialize.compact_grads if compact else serialize.grads_frame
+        grads = binframes.compact_grads if compact else serialize.grads_frame
         yield from (grads(max(0, t1 - n), t1, trace) for t1 in range(T, 0, -n))
     if compact:
-        yield from serialize.backward_columns(trace)
-    yield _end_frame(trace)
+        yield from binframes.backward_columns(trace)
+    yield _end_frame(trace, run)
 
 
 @router.websocket("/ws/trace")
@@ -209,15 +248,20 @@ async def ws_trace(ws: WebSocket) -> None:
 async def _live(ws: WebSocket, req: TraceRequest) -> None:
     """Live mode: one step per input message, gradients on request."""
     settings, slots = get_settings(), ws.app.state.slots  # slots: for live backward
-    if req.model.bidirectional or req.model.embedding is not None:
+    if req.model.bidirectional:
         raise RequestError(
             ("body", "live"),
-            "live mode feeds one vector or character at a time: it needs a unidirectional "
-            "model without an embedding",
+            "live mode feeds one step at a time: a bidirectional model reads the whole input "
+            "from the end too",
         )
-    X, alphabet = await run_in_threadpool(resolve_input, req, settings)
-    model = model_dict(req, X.shape[1])
-    D = X.shape[1]
+    emb = req.model.embedding
+    X: np.ndarray = np.zeros(0, dtype=np.int64)  # typing may start from nothing: no token yet
+    alphabet = None
+    if emb is None or req.input.text != "":
+        X, alphabet = await run_in_threadpool(resolve_input, req, settings)
+    D = X.shape[1] if emb is None else emb.embedding_dim
+    model = model_dict(req, D)
+    loss = req.loss.model_dump() if req.loss.kind is not None else None
     try:  # the parameters once, not per keystroke (inline weights arrive as nested lists)
         model["weights"] = (await run_in_threadpool(model_params, model))[1]
     except ValueError as exc:
@@ -230,7 +274,7 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
 
     def whole_run() -> Any:
         check_shape_limits(req, len(rows), D, settings)
-        return prepare(model, np.stack(rows), dtype=req.dtype)
+        return prepare(model, np.stack(rows), loss, dtype=req.dtype)
 
     def final_state(forward: list[dict[str, Any]]) -> dict[str, list[np.ndarray]]:
         st = {"h": [rec["h"][-1] for rec in forward]}  # one row per layer, its own width
@@ -239,12 +283,13 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
         return st
 
     try:
-        first = await run_in_threadpool(
-            prepare, model, X if len(X) else np.zeros((1, D)), None, req.dtype
-        )
+        blank = np.zeros(1, dtype=np.int64) if emb is not None else np.zeros((1, D))
+        first = await run_in_threadpool(prepare, model, X if len(X) else blank, None, req.dtype)
     except ValueError as exc:
         raise RequestError(("body",), str(exc)) from None
     extra = {"input_size": D, "alphabet": alphabet, "dtype": req.dtype, "live": True}
+    if emb is not None:
+        extra["tokens"] = X
     await _send(ws, _start_frame(first, extra, len(X)))
     if len(X):
         state = final_state(await _stream(ws, first))
@@ -259,7 +304,7 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
             msg = {}
         kind = msg.get("type")
         if kind == "input":
-            x = _live_input(msg, alphabet, D)
+            x = _live_input(msg, alphabet, D) if emb is None else _live_token(msg, emb)
             if isinstance(x, str):
                 await _error(ws, x, close=False)
                 continue
@@ -284,9 +329,17 @@ async def _live(ws: WebSocket, req: TraceRequest) -> None:
                 continue
             for t in reversed(range(trace.steps)):
                 await _send(ws, serialize.grad_frame(t, trace))
-            await _send(ws, _end_frame(trace))
+            await _send(ws, _end_frame(trace, run))
         else:
             await _error(ws, "expected {'type': 'input'} or {'type': 'backward'}", close=False)
+
+
+def _live_token(msg: dict, emb: Any) -> np.ndarray | str:
+    """The token id of a live message to a model with an embedding, or an error message."""
+    token = msg.get("token")
+    if not isinstance(token, int) or isinstance(token, bool) or not 0 <= token < emb.num_embeddings:
+        return f"token must be a token id in [0, {emb.num_embeddings - 1}]"
+    return np.array(token, dtype=np.int64)
 
 
 def _live_input(msg: dict, alphabet: str | None, D: int) -> np.ndarray | str:

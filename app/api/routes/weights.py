@@ -40,6 +40,15 @@ async def post_weights(
             "asking is part of opening such a file, not a failure"
         ),
     ] = None,
+    readout: Annotated[
+        Literal["every_step", "final", "ask"] | None,
+        Form(
+            description="what the head reads: every step's top h, or h_n once ('final', a "
+            "classifier's [h_fwd at T-1 | h_rev at 0]). A bidirectional state_dict with a head "
+            "cannot say: not given, that is a 400 at body.readout; 'ask' answers "
+            '{"needs": "readout", "choices": [...], "detail": ...} as for nonlinearity'
+        ),
+    ] = None,
 ) -> Response:
     limit = get_settings().max_upload_bytes  # also caps a .keras' unpacked size
     data = await _read_capped(file, limit)
@@ -53,7 +62,32 @@ async def post_weights(
             raise RequestError(("body", "nonlinearity"), str(exc), 400) from None
     except WeightsError as exc:
         raise RequestError(("body", "file"), str(exc), 400) from None
+    if "needs" not in model:
+        model = _with_readout(model, name, readout)
     return Response(serialize.dumps(model), media_type="application/json")
+
+
+def _with_readout(model: dict, filename: str, readout: str | None) -> dict:
+    """The model with the readout stated, or the question when the file cannot say: a Keras
+    file's config (or its layout) says it; a state_dict's bidirectional model with a head does
+    not (an nn.Linear on output[t] and one on h_n have the same shapes)."""
+    if model.get("output_size") is None:
+        if readout == "final":
+            raise RequestError(("body", "readout"), "the model has no head to read h_n", 400)
+        return model
+    if readout in ("every_step", "final"):
+        return {**model, "readout": readout}
+    keras = filename.lower().endswith((".keras", ".h5", ".hdf5"))
+    if not model.get("bidirectional") or keras:
+        return model
+    detail = (
+        "this bidirectional model has a head, and a state_dict cannot say what it reads: "
+        "h_n once, [forward at the last step | reverse at the first] (a classifier: 'final'), "
+        "or [forward | reverse] at every step (a tagger: 'every_step')"
+    )
+    if readout == "ask":
+        return {"needs": "readout", "choices": ["final", "every_step"], "detail": detail}
+    raise RequestError(("body", "readout"), detail, 400)
 
 
 @router.post(

@@ -41,6 +41,7 @@ from .common import (
     rescale_exponent,
     scratch,
 )
+from .lstm_grads import gradients
 
 
 @dataclass
@@ -311,7 +312,7 @@ def backward(
     grad_c = ScaledGrad(R[:T, 0].transpose(0, 2, 1), e)
     dZ = R[:T, 1:5].transpose(0, 3, 1, 2).reshape(T, B, 4 * H)  # a view, as the forward's A
     dh0, dc0 = R[0, 6].T, R[0, 5].T
-    return _gradients(p, cache, dZ, e, grad_h, grad_c, dh0, dc0, E, ws)
+    return gradients(p, cache, dZ, e, grad_h, grad_c, dh0, dc0, E, ws)
 
 
 def _trace_block(lo, hi, M, R, U_rows, dZ_rows, dH_rows, W, mv, sumsq, ext, has_ext, exp, E):
@@ -350,69 +351,3 @@ def _step_bytes(H: int, B: int, dt: np.dtype) -> int:
 def _matmul_left(dz: np.ndarray, W_T: np.ndarray, out: np.ndarray) -> None:
     """dh_{t-1} (H, B) = W_hh^T dz_t: the batched case of np.dot(dz, W_hh) on rows."""
     np.matmul(W_T, dz, out=out)
-
-
-def _gradients(p, cache, dZ, exp, grad_h, grad_c, dh0, dc0, E, ws=None) -> dict[str, object]:
-    T, B, H = cache.C.shape
-    if ws is not None:
-        grads = _lean_gradients(p, cache, dZ, ws)
-        return {**grads, "grad_h": grad_h, "grad_c": grad_c, "dh0": dh0, "dc0": dc0}
-    dZ_true = ScaledGrad(dZ, exp).plain()  # (T, B, 4H)
-    flat = dZ_true.reshape(-1, 4 * H)  # a copy: dZ is a view on the backward's rows
-    scaled = dZ.reshape(T * B, 4 * H) if exp.any() else flat  # the same numbers when unscaled
-    H_prev = cache.S[:T, 6].transpose(0, 2, 1)  # (T, B, H) h_{t-1}
-    with np.errstate(all="ignore"):  # an exploded gradient is inf: kept as it is
-        return {
-            "params": _param_grads(p, cache, dZ_true, flat, H_prev),
-            # dL/dx_t, in the same per-step scale
-            "dX": ScaledGrad((scaled @ p.W_ih).reshape(T, B, -1), exp),
-            "grad_h": grad_h,
-            "grad_c": grad_c,
-            "dh0": np.ldexp(dh0, E),
-            "dc0": np.ldexp(dc0, E),
-        }
-
-
-def _param_grads(p, cache, dZ_true, flat, H_prev) -> dict[str, np.ndarray]:
-    H = cache.C.shape[2]
-    db = flat.sum(0)
-    grads = {
-        "W_ih": flat.T @ cache.X.reshape(flat.shape[0], -1),
-        "W_hh": flat.T @ H_prev.reshape(flat.shape[0], -1),
-        "b_ih": db,
-        "b_hh": db.copy(),
-    }
-    if p.w_ci is not None:
-        C_prev = cache.S[: len(cache.C), 0].transpose(0, 2, 1)
-        grads["w_ci"] = np.einsum("tbh,tbh->h", dZ_true[..., :H], C_prev)
-        grads["w_cf"] = np.einsum("tbh,tbh->h", dZ_true[..., H : 2 * H], C_prev)
-        grads["w_co"] = np.einsum("tbh,tbh->h", dZ_true[..., 3 * H :], cache.C)
-    return grads
-
-
-def _lean_gradients(p, cache, dZ, ws) -> dict[str, object]:
-    """The parameter gradients and dL/dx of the lean mode (unscaled), from matrices over all
-    steps and batch rows, (4H, T·B) and (H, T·B): copied from the batch-last rows with
-    contiguous runs of B, which costs a fraction of gathering them batch first."""
-    T, B, H = cache.C.shape
-    dt = dZ.dtype
-    G = scratch(ws, "G", (4, H, T, B), dt)  # dz
-    np.copyto(G, dZ.reshape(T, B, 4, H).transpose(2, 3, 0, 1))
-    P = scratch(ws, "P", (H, T, B), dt)  # h_{t-1}
-    np.copyto(P, cache.S[:T, 6].transpose(1, 0, 2))
-    dz = G.reshape(4 * H, T * B)
-    db = dz.sum(1)
-    grads = {
-        "W_ih": dz @ cache.X.reshape(T * B, -1),
-        "W_hh": dz @ P.reshape(H, T * B).T,
-        "b_ih": db,
-        "b_hh": db.copy(),
-    }
-    if p.w_ci is not None:
-        C_prev, C = cache.S[:T, 0].transpose(1, 0, 2), cache.S[1:, 0].transpose(1, 0, 2)
-        grads["w_ci"] = np.einsum("htb,htb->h", G[0], C_prev)
-        grads["w_cf"] = np.einsum("htb,htb->h", G[1], C_prev)
-        grads["w_co"] = np.einsum("htb,htb->h", G[3], C)
-    with np.errstate(all="ignore"):  # an exploded gradient is inf: kept as it is
-        dX = (dz.T @ p.W_ih).reshape(T, B, -1)
-    return {"params": grads, "dX": ScaledGrad(dX, np.zeros(T, dtype=np.int64))}

@@ -1,6 +1,8 @@
 """Stacked layers, the optional readout, and BPTT through the whole network.
 
-Layer k > 0 reads layer k-1's h. The readout y = W_out h + b_out sits on the top layer's h.
+Layer k > 0 reads layer k-1's h. The readout y = W_out h + b_out sits on the top layer's h:
+at every step ("every_step"), or once on h_n ("final": [h_fwd at T-1 | h_rev at 0] for a
+bidirectional model, as torch classifiers read it; the last step's h for a one-way one).
 Everything is time-major here: inputs (T, B, D).
 
 Bidirectional layers (as torch.nn.LSTM(bidirectional=True)): the reverse direction runs the
@@ -110,7 +112,7 @@ def build_clamps(spec: ModelSpec, entries: Sequence[dict] | None, T: int) -> lis
 @dataclass
 class NetCache:
     caches: list[Any]  # one cell Cache per (layer, direction) entry, ModelSpec.entries order
-    Y: np.ndarray  # (T, B, O) readout of the top h, or the top h itself
+    Y: np.ndarray  # (T, B, O) readout of the top h ((1, B, O) of h_n: "final"), or the top h
     top: np.ndarray | None = None  # (T, B, N·R) the top layer's output (what the readout reads)
     tokens: np.ndarray | None = None  # (T, B) token ids, when the model has an embedding
     grad_inputs: ScaledGrad | None = None  # dL/dX (T, B, D), set by backward
@@ -169,8 +171,60 @@ def forward(
         inp = outs[0] if n_dirs == 1 else np.concatenate(outs, axis=2)
     Y = inp
     if spec.output_size is not None:
-        Y = inp @ params["readout.weight"].T.astype(dtype) + params["readout.bias"].astype(dtype)
+        read = final_state(spec, inp) if spec.readout == "final" else inp
+        Y = read @ params["readout.weight"].T.astype(dtype) + params["readout.bias"].astype(dtype)
     return NetCache(caches, Y, inp, tokens)
+
+
+def final_state(spec: ModelSpec, top: np.ndarray) -> np.ndarray:
+    """h_n (1, B, N·R) of the top layer's output (T, B, N·R): the forward direction after the
+    last input, the reverse one after the first (it reads from the end), as torch's h_n."""
+    if len(spec.directions) == 1:
+        return top[-1:]
+    R = top.shape[2] // 2
+    return np.concatenate([top[-1:, :, :R], top[:1, :, R:]], axis=2)
+
+
+def _to_top(spec: ModelSpec, dread: np.ndarray, T: int) -> np.ndarray:
+    """dL/d(top output) (T, B, N·R) from dL/d(what the readout reads): final_state's adjoint."""
+    if spec.readout != "final":
+        return dread
+    dtop = np.zeros((T,) + dread.shape[1:], dtype=dread.dtype)
+    R = dread.shape[2] // len(spec.directions)
+    dtop[-1, :, :R] = dread[0, :, :R]
+    if len(spec.directions) == 2:
+        dtop[0, :, R:] = dread[0, :, R:]
+    return dtop
+
+
+def _loss_gradient(spec, params, net: NetCache, loss: Loss, grads: dict) -> tuple[float, Any, Any]:
+    """The loss, dL/d(top output) (T, B, N·R) and the steps where it is not zero (input order);
+    the readout's gradients go into grads."""
+    top = net.top if net.top is not None else net.caches[-1].Hs
+    T, B, _ = top.shape
+    has_ext = np.zeros(T, dtype=bool)
+    has_ext[-1] = True
+    if loss.kind == "sum_last":  # Σ of the top h at T-1: the readout plays no part
+        dtop = np.zeros_like(top)
+        dtop[-1] = 1.0
+        if spec.output_size is not None:
+            grads["readout.weight"] = np.zeros_like(params["readout.weight"], dtype=top.dtype)
+            grads["readout.bias"] = np.zeros_like(params["readout.bias"], dtype=top.dtype)
+        return float(top[-1].sum()), dtop, has_ext
+    L, dY = value_and_grad(loss, net.Y)
+    if spec.output_size is None:
+        dtop = dY
+    else:
+        read = final_state(spec, top) if spec.readout == "final" else top
+        flat_dY = dY.reshape(-1, dY.shape[2])
+        grads["readout.weight"] = flat_dY.T @ read.reshape(flat_dY.shape[0], -1)
+        grads["readout.bias"] = flat_dY.sum(0)
+        dtop = _to_top(spec, dY @ params["readout.weight"].astype(top.dtype), T)
+    if spec.readout == "final":
+        has_ext[0] = True  # the reverse direction's h_n sits at position 0
+    elif loss.kind == "next_token" or loss.at == "all":
+        has_ext[:] = True
+    return L, dtop, has_ext
 
 
 _NAMES = (("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh"),
@@ -185,22 +239,11 @@ def backward(
     """The loss, each entry's backward results (ModelSpec.entries order; a reverse entry's in
     its own processing order) and the parameter gradients under PyTorch names.
     Sets net.grad_inputs. ws: the lean mode, the forward's scratch (see lstm.py)."""
-    T, B, _ = net.Y.shape
     dtype = net.Y.dtype
-    L, dY = value_and_grad(loss, net.Y)
     grads: dict[str, np.ndarray] = {}
-    top = net.top if net.top is not None else net.caches[-1].Hs
-    if spec.output_size is not None:
-        W_out = params["readout.weight"].astype(dtype)
-        flat_dY = dY.reshape(T * B, -1)
-        grads["readout.weight"] = flat_dY.T @ top.reshape(T * B, -1)
-        grads["readout.bias"] = flat_dY.sum(0)
-        dY = dY @ W_out  # (T, B, N·R) dL/dh_t of the top layer from the loss
-    has_ext = np.zeros(T, dtype=bool)
-    has_ext[-1] = True
-    if loss.kind != "sum_last" and loss.at == "all":
-        has_ext[:] = True
-    ext = ScaledGrad(dY.astype(dtype), np.zeros(T, dtype=np.int64))
+    L, dtop, has_ext = _loss_gradient(spec, params, net, loss, grads)  # dtop: (T, B, N·R)
+    T, B, _ = dtop.shape
+    ext = ScaledGrad(dtop.astype(dtype), np.zeros(T, dtype=np.int64))
     n_dirs = len(spec.directions)
     results: list[dict] = [{}] * (spec.num_layers * n_dirs)
     cell = module(spec)

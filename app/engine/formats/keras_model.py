@@ -162,13 +162,8 @@ def build_model(
                 "only, yet feeds another recurrent layer that reads every step: save it with "
                 "return_sequences=True"
             )
-    top = recurrent[-1]
-    if top.bidirectional and not top.return_sequences and dense:
-        raise WeightsError(
-            f"Bidirectional {top.name!r} returns its final states (the backward one is at the "
-            "first step) to Dense {dense[0].name!r}; the readout here reads one step's "
-            "[forward | backward] row: save it with return_sequences=True"
-        )
+    # return_sequences=False: the Dense reads h_n once, [forward at T-1 | backward at 0]
+    final = bool(dense) and not recurrent[-1].return_sequences
     cell, bidirectional = recurrent[0].cell, recurrent[0].bidirectional
     stated = {la.nonlinearity for la in recurrent} - {None}
     if cell == "rnn":
@@ -204,4 +199,5 @@ def build_model(
             )
         params["readout.weight"] = kernel.T
         params["readout.bias"] = bias[0] if bias else np.zeros(kernel.shape[1])
-    return describe(str(cell), params, widths, bidirectional, nonlinearity)
+    model = describe(str(cell), params, widths, bidirectional, nonlinearity)
+    return {**model, "readout": "final"} if final else model

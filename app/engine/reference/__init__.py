@@ -62,7 +62,11 @@ def trace(model, inputs, loss=None, clamp=None) -> dict[str, Any]:
         raise ValueError("the reference covers the plain stacked cells of params.py only")
     X = np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1)  # (T, D)
     T, H = len(X), spec.widths[0]
-    target = engine_losses.parse(dict(loss) if loss else None, T, 1, spec.output_size or H)
+    tokens = engine_losses.next_tokens(None, X[:, None, :])  # one-hot rows: their indices
+    if not loss:  # the model's task's loss (see app/engine/cells/losses.py)
+        vocabulary = None if tokens is None else X.shape[1]
+        loss = {"kind": engine_losses.default_kind(spec.output_size, vocabulary)}
+    target = engine_losses.parse(dict(loss), T, 1, spec.output_size or H, tokens)
     kind, at = target.kind, target.at
     holds = make_holds(spec, clamp, T)
     cell = CELLS[spec.cell]
@@ -81,10 +85,12 @@ def trace(model, inputs, loss=None, clamp=None) -> dict[str, Any]:
     W_out, b_out = params.get("readout.weight"), params.get("readout.bias")
     y = x if W_out is None else {t: W_out @ x[t] + b_out for t in range(T)}  # readout
     goal = None if target.target is None else target.target[:, 0]  # (T', O) or (T',)
-    L, dy = loss_and_grad(kind, at, y, goal)
+    L, dy = loss_and_grad(kind, at, x if kind == "sum_last" else y, goal)
     grads: dict[str, np.ndarray] = {}
     dh_out = dy
-    if W_out is not None:
+    if W_out is not None and kind == "sum_last":  # L reads the top h: the readout has no part
+        grads["readout.weight"], grads["readout.bias"] = np.zeros_like(W_out), np.zeros_like(b_out)
+    elif W_out is not None:
         grads["readout.weight"] = np.sum([np.outer(dy[t], x[t]) for t in range(T)], axis=0)
         grads["readout.bias"] = np.sum([dy[t] for t in range(T)], axis=0)
         dh_out = {t: W_out.T @ dy[t] for t in range(T)}
