@@ -4,9 +4,10 @@ the protocol."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from .schemas import Strict
 
@@ -27,6 +28,10 @@ class Hello(BaseModel):
         None, pattern=r"^[0-9a-f]{32}$",
         description="a student's id, kept by the tab: a page change is the same student",
     )  # fmt: skip
+    tab: str | None = Field(
+        None, pattern=r"^[0-9a-f]{32}$",
+        description="the teacher's tab, kept across its pages: one tab drives, others view",
+    )  # fmt: skip
 
 
 class StateIn(BaseModel):
@@ -37,13 +42,22 @@ class StateIn(BaseModel):
     url: str | None = Field(None, max_length=MAX_URL, pattern=LOCAL_URL)
     mode: Literal["follow", "explore"] | None = None
     playing: bool | None = None
-    model: str | None = Field(None, pattern=MODEL_KEY, description="model store key, or null")
+    model_key: str | None = Field(
+        None, pattern=MODEL_KEY, description="the page's model by its model store key, or null"
+    )
     seq: int | None = Field(None, description="ignored: the server numbers states")
 
 
 class RecallIn(BaseModel):
     model_config = Strict
     type: Literal["recall"]
+
+
+class TakeOverIn(BaseModel):
+    """From a viewer tab of the teacher's browser: drive the class from this tab."""
+
+    model_config = Strict
+    type: Literal["take_over"]
 
 
 class EndIn(BaseModel):
@@ -58,6 +72,10 @@ class PollIn(BaseModel):
     choices: list[Annotated[str, Field(min_length=1, max_length=MAX_CHOICE)]] = Field(
         min_length=2, max_length=MAX_CHOICES
     )
+    hide: list[Literal["i", "f", "g", "o", "c", "h"]] = Field(
+        [], max_length=6,
+        description="what the question is about: every screen hides its reading while it is open",
+    )  # fmt: skip
 
 
 class ClosePollIn(BaseModel):
@@ -80,12 +98,23 @@ class StatusIn(BaseModel):
 
 class RelayFrame(BaseModel):
     """One frame of the teacher's training (WS /ws/train) for one of its networks; its other
-    fields pass as they are (the whole message stays within class_message_bytes)."""
+    fields pass as they are (the whole message stays within class_message_bytes). A snapshot
+    carries the key of its trace (POST /api/classes/{code}/snapshots), not the trace."""
 
     model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
     cell: Literal["lstm", "gru", "rnn"]
-    type: Literal["start", "queued", "progress", "eval", "sample", "paused", "resumed", "done",
-                  "error"]  # fmt: skip
+    type: Literal["start", "queued", "progress", "eval", "snapshot", "sample", "paused", "resumed",
+                  "done", "error"]  # fmt: skip
+
+    @model_validator(mode="after")
+    def _snapshot_by_key(self) -> RelayFrame:
+        extra = self.model_extra or {}
+        key = extra.get("key")
+        if self.type == "snapshot" and not (isinstance(key, str) and re.fullmatch(MODEL_KEY, key)):
+            raise ValueError("a relayed snapshot names its trace by key (64 hex digits)")
+        if "trace" in extra:
+            raise ValueError("a trace is stored (POST /api/classes/{code}/snapshots), not relayed")
+        return self
 
 
 class RelayIn(BaseModel):
@@ -103,7 +132,16 @@ class RelayIn(BaseModel):
 
 
 ClientMessage = Annotated[
-    StateIn | RecallIn | EndIn | PollIn | ClosePollIn | AnswerIn | StatusIn | RelayIn | Hello,
+    StateIn
+    | RecallIn
+    | TakeOverIn
+    | EndIn
+    | PollIn
+    | ClosePollIn
+    | AnswerIn
+    | StatusIn
+    | RelayIn
+    | Hello,
     Field(discriminator="type"),
 ]
 MESSAGE = TypeAdapter(ClientMessage)

@@ -3,15 +3,14 @@ a class under the SHA-256 of its canonical JSON; followers fetch it once by that
 
 In-process: an LRU within a byte budget (LSTMX_MODEL_STORE_BYTES). With LSTMX_REDIS_URL: Redis
 keys with a time to live (LSTMX_MODEL_STORE_SECONDS, renewed by every fetch), so every server
-process answers for every model (redis_hub.RedisModelStore).
+process answers for every model (redis_hub.RedisModelStore; backends.make_model_store chooses).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
-from ..settings import Settings
-from .hub import Hub, LimitError
+from .protocol import LimitError
 
 
 class ModelStore:
@@ -44,12 +43,3 @@ class MemoryModelStore(ModelStore):
         if data is not None:
             self.models.move_to_end(key)
         return data
-
-
-def make_model_store(settings: Settings, hub: Hub) -> ModelStore:
-    if settings.redis_url.strip() not in ("", "memory://"):
-        from .redis_hub import RedisHub, RedisModelStore
-
-        assert isinstance(hub, RedisHub)
-        return RedisModelStore(hub, settings.model_store_seconds, settings.model_store_bytes)
-    return MemoryModelStore(settings.model_store_bytes)

@@ -1,7 +1,8 @@
 """The Redis hub (LSTMX_REDIS_URL=redis://host:port/0): classes shared by every server process.
 
 Per class code C, with the idle time as their time to live (renewed by every operation):
-    lstmx:c:C     hash: digest, seq, rev, state (JSON), poll (JSON or ""), poll_id, poll_n, polls
+    lstmx:c:C     hash: digest, seq, rev, state (JSON), poll (JSON or ""), poll_id, poll_n, polls,
+                  driver (the teacher's tab that drives the class)
     lstmx:c:C:m   hash: student member id -> "1" following | "0" exploring
     lstmx:c:C:a   hash: student member id -> choice index (answers to the open poll)
     lstmx:c:C:n   hash: student member id -> its sockets (a page change overlaps two)
@@ -33,10 +34,11 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..settings import Settings
-from .hub import (
+from .hub import Hub
+from .models import ModelStore
+from .protocol import (
     AUDIENCES,
     ClassGoneError,
-    Hub,
     HubUnavailableError,
     LimitError,
     ProtocolError,
@@ -44,7 +46,7 @@ from .hub import (
     dumps,
     initial_state,
 )
-from .models import ModelStore
+from .redis_scripts import EXISTS, MISS, PREAMBLE, SCRIPTS
 
 PREFIX = "lstmx:"
 CHANNEL = PREFIX + "ch:"
@@ -52,187 +54,6 @@ UNREACHABLE = "the class service (Redis) is unreachable"
 POOL = 16  # connections to Redis per process (the pub/sub one aside)
 BATCH = 1000  # pub/sub messages handed out at most before the sockets' senders run
 AUDIENCE_CODES = set(AUDIENCES.values())
-
-# KEYS: room, members, answers, classes, sockets. ARGV: now (ms), idle (ms), channel, code,
-# op args...
-PREAMBLE = """
-local room, mem, ans, all, socks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local now, idle, chan, code = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local function touch()
-  redis.call('PEXPIRE', room, idle)
-  redis.call('PEXPIRE', mem, idle)
-  redis.call('PEXPIRE', ans, idle)
-  redis.call('PEXPIRE', socks, idle)
-  redis.call('ZADD', all, now + idle, code)
-end
-local function publish(aud, frame)
-  local rev = redis.call('HINCRBY', room, 'rev', 1)
-  redis.call('PUBLISH', chan, aud .. '|' .. rev .. '|' .. frame)
-end
-local function counts()
-  local vals = redis.call('HVALS', mem)
-  local k = 0
-  for _, v in ipairs(vals) do if v == '1' then k = k + 1 end end
-  return #vals, k
-end
-local function members_frame()
-  local n, k = counts()
-  return '{"type":"members","members":' .. n .. ',"following":' .. k ..
-         ',"exploring":' .. (n - k) .. '}'
-end
-local function tally(kind)
-  local pid = redis.call('HGET', room, 'poll_id')
-  if not pid or pid == '' then return nil end
-  local c = {}
-  for i = 1, tonumber(redis.call('HGET', room, 'poll_n')) do c[i] = 0 end
-  local vals = redis.call('HVALS', ans)
-  for _, v in ipairs(vals) do local j = tonumber(v) + 1; c[j] = c[j] + 1 end
-  return '{"type":"' .. kind .. '","poll":' .. pid .. ',"counts":[' .. table.concat(c, ',') ..
-         '],"answered":' .. #vals .. ',"members":' .. redis.call('HLEN', mem) .. '}'
-end
-local function members_changed()
-  publish('t', members_frame())
-  local t = tally('tally')
-  if t then publish('t', t) end
-end
-"""
-EXISTS = "if redis.call('EXISTS', room) == 0 then return 'gone' end\n"
-
-SCRIPTS = {
-    # ARGV[5] digest, [6] max classes, [7] the initial state
-    "create": """
-redis.call('ZREMRANGEBYSCORE', all, '-inf', now)
-if redis.call('EXISTS', room) == 1 then return 'taken' end
-if redis.call('ZCARD', all) >= tonumber(ARGV[6]) then return 'full' end
-redis.call('DEL', mem, ans, socks)
-redis.call('HSET', room, 'digest', ARGV[5], 'seq', 0, 'rev', 0, 'state', ARGV[7], 'poll', '',
-           'poll_id', '', 'poll_n', 0, 'polls', 0)
-touch()
-return 'ok'
-""",
-    # ARGV[5] member id ('' for a teacher socket), [6] max members
-    "join": """
-local member = ARGV[5]
-local answer = 'null'
-if member ~= '' then
-  local known = redis.call('HEXISTS', mem, member) == 1
-  if not known and redis.call('HLEN', mem) >= tonumber(ARGV[6]) then return 'full' end
-  redis.call('HINCRBY', socks, member, 1)
-  redis.call('HSET', mem, member, '1')
-  answer = redis.call('HGET', ans, member) or 'null'
-  touch()
-  members_changed()
-else
-  touch()
-end
-local n, k = counts()
-local poll = redis.call('HGET', room, 'poll')
-if poll == '' then poll = 'null' end
-return '{"state":' .. redis.call('HGET', room, 'state') .. ',"members":' .. n ..
-       ',"following":' .. k .. ',"poll":' .. poll .. ',"tally":' .. (tally('tally') or 'null') ..
-       ',"answer":' .. answer .. ',"rev":' .. redis.call('HGET', room, 'rev') .. '}'
-""",
-    # ARGV[5] member id
-    # (their answer stays in the open poll's tally)
-    "leave": """
-touch()
-if redis.call('HINCRBY', socks, ARGV[5], -1) > 0 then return 'ok' end
-redis.call('HDEL', socks, ARGV[5])
-redis.call('HDEL', mem, ARGV[5])
-members_changed()
-return 'ok'
-""",
-    # ARGV[5] member id, [6] '1' following | '0' exploring
-    "status": """
-touch()
-local old = redis.call('HGET', mem, ARGV[5])
-if old and old ~= ARGV[6] then
-  redis.call('HSET', mem, ARGV[5], ARGV[6])
-  publish('t', members_frame())
-end
-return 'ok'
-""",
-    # ARGV[5] the fields to merge (JSON object), [6] '1' recall
-    "state": """
-local st = cjson.decode(redis.call('HGET', room, 'state'))
-for k, v in pairs(cjson.decode(ARGV[5])) do st[k] = v end
-st['seq'] = redis.call('HINCRBY', room, 'seq', 1)
-local recall = ARGV[6] == '1'
-if recall then
-  st['mode'] = 'follow'
-  for _, id in ipairs(redis.call('HKEYS', mem)) do redis.call('HSET', mem, id, '1') end
-end
-local s = cjson.encode(st)
-redis.call('HSET', room, 'state', s)
-touch()
-if recall then
-  st['recall'] = true
-  publish('a', cjson.encode(st))
-  publish('t', members_frame())
-else
-  publish('v', s)
-end
-return 'ok'
-""",
-    # ARGV[5] {"question", "choices"} (JSON), [6] number of choices
-    "poll": """
-local old = tally('poll_closed')
-if old then publish('a', old) end
-local pid = redis.call('HINCRBY', room, 'polls', 1)
-local p = cjson.decode(ARGV[5])
-p['type'] = 'poll'
-p['poll'] = pid
-local pj = cjson.encode(p)
-redis.call('DEL', ans)
-redis.call('HSET', room, 'poll', pj, 'poll_id', pid, 'poll_n', ARGV[6])
-touch()
-publish('a', pj)
-publish('t', tally('tally'))
-return 'ok'
-""",
-    # ARGV[5] member id, [6] poll id, [7] choice index
-    "answer": """
-if redis.call('HGET', room, 'poll_id') ~= ARGV[6] then return 'closed' end
-if tonumber(ARGV[7]) >= tonumber(redis.call('HGET', room, 'poll_n')) then return 'choice' end
-if redis.call('HEXISTS', mem, ARGV[5]) == 0 then return 'member' end
-redis.call('HSET', ans, ARGV[5], ARGV[7])
-touch()
-publish('t', tally('tally'))
-return 'ok'
-""",
-    "close_poll": """
-local t = tally('poll_closed')
-if not t then return 'none' end
-redis.call('HSET', room, 'poll', '', 'poll_id', '')
-redis.call('DEL', ans)
-touch()
-publish('a', t)
-return 'ok'
-""",
-    # ARGV[5] the frame (JSON), for the students
-    "relay": """
-touch()
-publish('s', ARGV[5])
-return 'ok'
-""",
-    # ARGV[5] the "ended" frame
-    "end": """
-publish('x', ARGV[5])
-redis.call('DEL', room, mem, ans, socks)
-redis.call('ZREM', all, code)
-return 'ok'
-""",
-    # ARGV[5] '1': count as activity
-    "alive": """
-if ARGV[5] == '1' then touch() end
-return 'ok'
-""",
-}
-MISS = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n
-"""
 
 
 class RedisHub(Hub):
@@ -281,8 +102,9 @@ class RedisHub(Hub):
             raise HubUnavailableError(f"{UNREACHABLE}: {type(exc).__name__}") from None
         return _text(out) if out is not None else None
 
-    async def join(self, code: str, member: str | None) -> dict[str, Any]:
-        out = await self._run("join", code, member or "", self.settings.max_class_members)
+    async def join(self, code: str, member: str | None, tab: str | None = None) -> dict[str, Any]:
+        out = await self._run("join", code, member or "", self.settings.max_class_members,
+                              tab or "")  # fmt: skip
         if out == b"full":
             raise LimitError(
                 f"the class is full: at most {self.settings.max_class_members} students"
@@ -299,8 +121,13 @@ class RedisHub(Hub):
     async def set_state(self, code: str, fields: dict[str, Any], recall: bool = False) -> None:
         await self._run("state", code, dumps(fields), "1" if recall else "0")
 
-    async def open_poll(self, code: str, question: str, choices: list[str]) -> None:
-        body = dumps({"question": question, "choices": choices})
+    async def open_poll(
+        self, code: str, question: str, choices: list[str], hide: list[str] | None = None
+    ) -> None:
+        poll: dict[str, Any] = {"question": question, "choices": choices}
+        if hide:  # cjson would write an empty list as {}
+            poll["hide"] = hide
+        body = dumps(poll)
         await self._run("poll", code, body, len(choices))
 
     async def answer(self, code: str, member: str, poll: int, choice: int) -> None:
@@ -311,6 +138,16 @@ class RedisHub(Hub):
             raise ProtocolError("choice is not one of the poll's choices")
         if out == b"member":
             raise ProtocolError("only a student in the class may answer")
+
+    async def take_over(self, code: str, tab: str) -> None:
+        await self._run("take_over", code, tab)
+
+    async def driver(self, code: str) -> str | None:
+        try:
+            out = await self.redis.hget(f"{PREFIX}c:{code}", "driver")
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise HubUnavailableError(f"{UNREACHABLE}: {type(exc).__name__}") from None
+        return _text(out) or None if out is not None else None
 
     async def relay(self, code: str, frame: dict[str, Any]) -> None:
         await self._run("relay", code, dumps(frame))

@@ -31,7 +31,9 @@ MAX_STOPS = 30
 MAX_SAY_CHARS = 900
 LIMITS = {"title": 80, "summary": 300, "stop": 80, "question": 300, "choice": 80}
 LESSON_KEYS = ("title", "slug", "summary")
-STOP_KEYS = ("stop", "page", "view", "highlight", "say", "check", "question", "choice", "answer")
+STOP_KEYS = ("stop", "page", "view", "highlight", "say", "check", "question", "choice", "answer",
+             "hide")  # fmt: skip
+HIDEABLE = ("i", "f", "g", "o", "c", "h")  # what a question may hide on every class screen
 REPEATABLE = ("say", "check", "choice")
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -272,8 +274,9 @@ def _question(
     page: str, stop: _Stop, state: dict[str, Any], kinds: dict[str, Any]
 ) -> dict[str, Any] | None:
     q_f, choices, ans_f = stop.one("question"), stop.all("choice"), stop.one("answer")
+    hide_f = stop.one("hide")
     if q_f is None:
-        stray = choices[0] if choices else ans_f
+        stray = choices[0] if choices else ans_f or hide_f
         if stray:
             raise LessonError(stray.line, f"“{stray.key}” without a “question:” line")
         return None
@@ -321,7 +324,20 @@ def _question(
         raise LessonError(
             bad.line, "every choice needs “when CONDITION” (or give “answer: reading GATE[t,u]”)"
         )
-    return {"text": text, "choices": parsed, "answer": answer}
+    return {"text": text, "choices": parsed, "answer": answer, "hide": _hide(hide_f, answer)}
+
+
+def _hide(f: _Field | None, answer: dict[str, Any] | None) -> list[str]:
+    """What the question is about, hidden on every class screen while it is the class poll:
+    `hide: i` (gates and states, i f g o c h, space-separated); by default the gate whose
+    reading answers it."""
+    if f is None:
+        return [answer["name"]] if answer and answer.get("name") in HIDEABLE else []
+    words = f.value.replace(",", " ").split()
+    bad = [w for w in words if w not in HIDEABLE]
+    if bad or not words:
+        raise LessonError(f.line, f"hide: name what to hide among {' '.join(HIDEABLE)}")
+    return list(dict.fromkeys(words))
 
 
 def _bounds(out: dict[str, Any], state: dict[str, Any], page: str, stop: _Stop) -> None:

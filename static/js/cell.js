@@ -67,7 +67,7 @@ function gateBlock(parent, x, gate, refs, hook = "data-gate") {
   const cx = x + 9; // text centred in the part right of the gauge
   const sym = el("text", { x: cx, y: top + 27, "text-anchor": "middle", class: "gate-sym" }, g);
   sym.textContent = `${gate}  ${SIGMOID.has(gate) ? "σ" : "tanh"}`;
-  const value = el("text", { x: cx, y: top + 64, "text-anchor": "middle", class: "gate-num" }, g);
+  const value = el("text", { x: cx, y: top + 64, "text-anchor": "middle", class: "gate-num", lengthAdjust: "spacingAndGlyphs" }, g);
   const word = el("text", { x, y: top + h + 22, "text-anchor": "middle", class: "gate-word halo" }, g);
   const gauge = { bottom: top + h - 8, height: h - 16 }; // the fill rises from the bottom
   refs.gates[gate] = { g, fill, tint, value, word, gauge };
@@ -78,6 +78,7 @@ function gateBlock(parent, x, gate, refs, hook = "data-gate") {
 function gatedWire(parent, d, gate, refs) {
   const p = wire(parent, d, "wire gated");
   p.setAttribute("stroke", COLOURS[gate]);
+  p.dataset.flow = gate; // class.css hides its width while a class question asks about the gate
   (refs.flows[gate] ||= []).push(p);
   return p;
 }
@@ -231,6 +232,9 @@ export function update(refs, view) {
     parts.fill.classList.toggle("negative", !SIGMOID.has(gate) && v < 0);
     parts.tint.style.fillOpacity = String(0.05 + 0.3 * open);
     parts.value.textContent = fmt(v, 3);
+    // a long number (−0.734, 1.2e-5) is fitted into the box, never spilling out of it
+    if (parts.value.textContent.length > 5) parts.value.setAttribute("textLength", "86");
+    else parts.value.removeAttribute("textLength");
     parts.word.textContent = SIGMOID.has(gate) ? gateReading(v, view.lo, view.hi) : "";
   }
   for (const [gate, paths] of Object.entries(refs.flows)) {

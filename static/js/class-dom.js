@@ -60,3 +60,87 @@ export function withPowers(el, text) {
     return sup;
   }));
 }
+
+// A class's docked element (the teacher's strip, a student's bar and poll) sits at the bottom
+// of the window; the page makes room for it: --class-dock on the root is its height, which the
+// body's padding and the lesson panel's scrolling read. Never over the page, at any size.
+export function dock(el) {
+  const root = document.documentElement;
+  const set = () => {
+    root.style.setProperty("--class-dock", `${Math.ceil(el.getBoundingClientRect().height)}px`);
+    window.dispatchEvent(new Event("lstmx:dock"));
+  };
+  new ResizeObserver(set).observe(el);
+  set();
+  document.body.classList.add("has-class-dock");
+  return () => {
+    root.style.removeProperty("--class-dock");
+    document.body.classList.remove("has-class-dock");
+  };
+}
+
+// While a poll about a quantity is open, every screen hides its value and reading
+// (class.css does, by body[data-class-hide~="i"]) until the teacher closes the poll.
+export function setHidden(list) {
+  const words = (list || []).filter((q) => /^[ifgoch]$/.test(q));
+  if (words.length) document.body.dataset.classHide = words.join(" ");
+  else delete document.body.dataset.classHide;
+}
+
+// This tab's id, kept across its pages and reloads (sessionStorage): the class knows which
+// tab of the teacher's browser drives it.
+export function tabId(key = "lstmx.class.tab") {
+  let id = null;
+  try {
+    id = sessionStorage.getItem(key);
+  } catch {
+    id = null;
+  }
+  if (!/^[0-9a-f]{32}$/.test(id ?? "")) {
+    id = randomHex();
+    try {
+      sessionStorage.setItem(key, id);
+    } catch {
+      // storage disabled: a tab id for this page only
+    }
+  }
+  return id;
+}
+
+// A duplicated tab ("Duplicate tab" copies sessionStorage) would share this tab's id: the page
+// asks the other pages of this browser whether one holds its id; the older answers, and the
+// newer takes a fresh id (onTaken(newId)). A page change or a reload leaves no older page.
+// Resolves once no answer came within CHECK_MS (the id is this tab's alone).
+const CHECK_MS = 50;
+export function guardTab(id, onTaken, key = "lstmx.class.tab") {
+  if (typeof BroadcastChannel !== "function") return Promise.resolve();
+  const channel = new BroadcastChannel("lstmx.class.tabs");
+  let mine = id;
+  let settled = false;
+  return new Promise((resolve) => {
+    channel.onmessage = (ev) => {
+      if (ev.data?.ask === mine) channel.postMessage({ taken: mine });
+      else if (ev.data?.taken === mine && !settled) {
+        settled = true;
+        mine = randomHex();
+        try {
+          sessionStorage.setItem(key, mine);
+        } catch {
+          // storage disabled: this page only
+        }
+        onTaken(mine);
+      }
+    };
+    channel.postMessage({ ask: mine });
+    setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      resolve();
+    }, CHECK_MS);
+  });
+}
+
+export function randomHex() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -22,14 +22,27 @@ export function splitUrl(url) {
 }
 
 // What a follower does with a teacher's state: "navigate" to another page, "apply" the URL
-// state through the page's own parse-and-render, or nothing ("none") when it already shows it.
-// here: {path, search, model} of the follower's page; state: the teacher's state message.
+// state through the page's own parse-and-render, "stop": show another stop of the same lesson
+// in place (the lesson panel checks that its page is this one; else the follower navigates),
+// or nothing ("none") when it already shows it.
+// here: {path, search, model} of the follower's page (model: the key of the model it shows);
+// state: the teacher's state message.
 export function followAction(here, state) {
   const there = splitUrl(state.url);
   if (!there) return "none";
-  if (there.path !== here.path) return "navigate";
-  if (there.search !== here.search || (state.model ?? null) !== (here.model ?? null)) return "apply";
+  if (there.path !== here.path) {
+    const a = lessonStop(here.path);
+    const b = lessonStop(there.path);
+    return a && b && a.lesson === b.lesson ? "stop" : "navigate";
+  }
+  if (there.search !== here.search || (state.model_key ?? null) !== (here.model ?? null)) return "apply";
   return "none";
+}
+
+// /lessons/<slug>/<k> or /lessons/own/<page>/<k> -> {lesson, k}; null for any other path.
+export function lessonStop(path) {
+  const m = /^\/lessons\/((?:own\/)?[a-z0-9-]+)\/(\d+)\/?$/.exec(path);
+  return m ? { lesson: m[1], k: Number(m[2]) } : null;
 }
 
 // Reconnect delays: 0.5 s, 1 s, 2 s, ... up to 15 s, with up to 25 % jitter so thirty laptops
@@ -39,12 +52,17 @@ export function backoff(attempt, random = Math.random) {
   return Math.round(base * (1 + 0.25 * random()));
 }
 
-// The one-click prediction for the step page's current view.
-export function forgetGatePoll(t, unit) {
+// The one-click prediction for the step page's current view: about the NEXT step (the one shown
+// would give its answer away), with the forget gate hidden on every screen while it is open.
+// null at the last step (steps: the sequence's length), where there is no next one.
+export function forgetGatePoll(t, unit, steps = Infinity) {
+  const next = t + 1;
+  if (next >= steps) return null;
   const who = unit === "mean" || unit === undefined ? "the units (on average)" : `unit ${unit}`;
   return {
-    question: `At step ${t}, will the forget gate of ${who} be closed, partly open or open?`,
+    question: `At the next step (${next}), will the forget gate of ${who} be closed, partly open or open?`,
     choices: ["closed", "partly open", "open"],
+    hide: ["f"],
   };
 }
 

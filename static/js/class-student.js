@@ -4,7 +4,8 @@
 // leave. Class membership lives in sessionStorage, so a navigation rejoins by itself.
 
 import { formatDetail } from "./api.js";
-import { h, readJson, writeJson } from "./class-dom.js";
+import { dock, h, randomHex, readJson, setHidden, writeJson } from "./class-dom.js";
+import { fetchModel } from "./class-models.js";
 import { openClassSocket } from "./class-socket.js";
 import { followAction, splitUrl } from "./class-state.js";
 import { MEMBER_KEY, currentPage, joiningClass } from "./pagelink.js";
@@ -16,6 +17,7 @@ const FREE_KEYS = new Set(["Tab", "Shift", "Control", "Alt", "Meta", "Escape", "
 
 // exploring: this tab was exploring on its own when it left its last page.
 export function runStudent(code, { onJoinPage = null, exploring = false } = {}) {
+  document.body.dataset.classRole = "student";
   const ui = buildBar(code);
   let status = exploring ? "exploring" : "following";
   let mode = exploring ? "explore" : "follow";
@@ -23,7 +25,7 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
   let started = Boolean(currentPage()) && !joiningClass(); // the page showed its own view
   // This tab's id in the class, kept with its membership: a page change is the same student
   const kept = readJson(sessionStorage, MEMBER_KEY);
-  const id = kept?.code === code && /^[0-9a-f]{32}$/.test(kept.id ?? "") ? kept.id : newMemberId();
+  const id = kept?.code === code && /^[0-9a-f]{32}$/.test(kept.id ?? "") ? kept.id : randomHex();
   writeJson(sessionStorage, MEMBER_KEY, { code, exploring, id });
   let appliedModel = null; // the model key the page shows (null: its own seeded model)
   let navigating = false;
@@ -78,39 +80,46 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
     const there = splitUrl(st.url);
     if (!there) return;
     const page = currentPage();
-    // another page, or one that cannot apply a URL state itself: load the teacher's URL
-    if (there.path !== location.pathname || (!page && `${location.pathname}${location.search}` !== st.url)) {
+    const search = (page?.url ? page.url() : location.search).split("?")[1] || "";
+    const here = { path: location.pathname, search, model: appliedModel };
+    const action = followAction(here, st);
+    // another page, or one that cannot apply a URL state itself: load the teacher's URL. Another
+    // stop of this lesson on the same page is shown in place (no reload).
+    const inPlace = action === "stop" && page && globalThis.lstmxLesson?.canShow?.(there.path);
+    if ((action === "navigate" || action === "stop") && !inPlace) {
       navigating = true;
       location.assign(st.url);
       return;
     }
-    if (!page) return;
+    if (!page) {
+      if (`${location.pathname}${location.search}` !== st.url) {
+        navigating = true;
+        location.assign(st.url);
+      }
+      return;
+    }
     let model = null;
-    if (st.model) {
-      const got = models.get(st.model) ?? fetchModel(st.model);
+    if (st.model_key) {
+      const got = models.get(st.model_key) ?? fetchOnce(st.model_key);
       if (got.pending) return; // follow(latest) again when it arrives
       if (got.error) return showMissing(got.error);
       model = got.model;
     }
     showMissing("");
-    const search = (page.url ? page.url() : location.search).split("?")[1] || "";
-    const here = { path: location.pathname, search, model: appliedModel };
-    if (started && followAction(here, st) === "none") return;
+    if (started && action === "none") return;
     started = true;
-    appliedModel = st.model ?? null;
+    appliedModel = st.model_key ?? null;
+    if (inPlace) history.replaceState(null, "", st.url); // the page writes its state under this path
     page.apply(there.search, { model, playing: Boolean(st.playing) });
+    if (inPlace) globalThis.lstmxLesson.showPath(there.path); // its numbers read the new view
   }
 
   // GET /api/models/{key} once per key; a model that cannot be had is said, never replaced.
-  function fetchModel(key) {
+  function fetchOnce(key) {
     const entry = { pending: true };
     models.set(key, entry);
-    fetch(`/api/models/${encodeURIComponent(key)}`)
-      .then(async (r) => {
-        const body = await r.json().catch(() => ({}));
-        if (!r.ok) throw new Error(body.detail ? plainDetail(body.detail) : `${r.status} ${r.statusText}`);
-        models.set(key, { model: body.model ?? body });
-      })
+    fetchModel(key)
+      .then((model) => models.set(key, { model }))
       .catch((err) => models.set(key, { error: err.message }))
       .finally(() => follow(latest));
     return entry;
@@ -179,7 +188,7 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
     addEventListener(type, guard, { capture: true, passive: false });
   }
 
-  // --- polls ------------------------------------------------------------------------------------
+  // --- polls: a compact part of the dock; the question gets the focus, never a choice ----------
   function showPoll(p) {
     poll = { id: p.poll ?? p.id ?? null, choices: p.choices || [] };
     ui.pollQuestion.textContent = p.question || "";
@@ -190,10 +199,14 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
           onclick: () => answer(k) }),
       ),
     );
+    setHidden(p.hide);
+    collapse(false);
+    ui.pollFold.hidden = true;
+    delete ui.poll.dataset.answered;
     ui.poll.hidden = false;
-    // one tap away for a keyboard too, unless the student is busy in a field of their own
+    // the question is read first (a screen reader, a keyboard), unless the student is busy
     if (!document.activeElement || document.activeElement === document.body) {
-      ui.pollChoices.querySelector("button")?.focus({ preventScroll: true });
+      ui.pollQuestion.focus({ preventScroll: true });
     }
   }
 
@@ -212,12 +225,23 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
     for (const b of ui.pollChoices.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.choice === String(k)));
     ui.poll.dataset.answered = "1";
     ui.pollNote.textContent = `Your answer: ${poll.choices[k]}. Tap another to change it.`;
+    ui.pollFolded.textContent = `You answered “${poll.choices[k]}”.`;
+    ui.pollFold.hidden = false;
   }
+
+  // After answering, the student may fold the question away (one line stays in the dock).
+  function collapse(folded) {
+    ui.poll.dataset.folded = String(folded);
+    ui.pollFold.textContent = folded ? "Show the question" : "Hide the question";
+    ui.pollFold.setAttribute("aria-expanded", String(!folded));
+  }
+  ui.pollFold.addEventListener("click", () => collapse(ui.poll.dataset.folded !== "true"));
 
   function hidePoll() {
     poll = null;
     ui.poll.hidden = true;
     delete ui.poll.dataset.answered;
+    setHidden([]);
   }
 
   // --- leaving and ending -------------------------------------------------------------------------
@@ -228,6 +252,7 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
       removeEventListener(type, guard, { capture: true });
     }
     document.body.dataset.classStatus = "left";
+    delete document.body.dataset.classRole;
     delete document.body.dataset.classMode;
     delete document.body.dataset.classPlaying;
     hidePoll();
@@ -245,15 +270,11 @@ export function runStudent(code, { onJoinPage = null, exploring = false } = {}) 
   });
   ui.leave.addEventListener("click", () => end(`You left class ${code}. Everything here is yours to change.`));
   ui.dismiss.addEventListener("click", () => {
-    ui.bar.remove();
-    document.body.classList.remove("has-class-bar");
+    ui.undock();
+    ui.dock.remove();
+    delete document.body.dataset.classRole;
   });
   document.body.dataset.classStatus = status;
-}
-
-// An error answer's message without its location ("expired: ..." rather than "path.key: expired: ...").
-function plainDetail(detail) {
-  return Array.isArray(detail) ? detail.map((d) => d.msg ?? formatDetail([d])).join("; ") : formatDetail(detail);
 }
 
 function buildBar(code) {
@@ -263,31 +284,27 @@ function buildBar(code) {
     leave: h("button", { type: "button", text: "Leave the class" }),
     dismiss: h("button", { type: "button", hidden: true, text: "Close" }),
     missing: h("p", { class: "class-missing", role: "alert", hidden: true }),
-    pollQuestion: h("p", { class: "poll-question", id: "poll-question" }),
+    pollQuestion: h("p", { class: "poll-question", id: "poll-question", tabindex: "-1" }),
     pollChoices: h("div", { class: "poll-choices", role: "group", "aria-labelledby": "poll-question" }),
     pollNote: h("p", { class: "poll-note", "aria-live": "polite" }),
+    pollFolded: h("p", { class: "poll-folded" }),
+    pollFold: h("button", { type: "button", class: "poll-fold", hidden: true, "aria-controls": "poll-body" }),
   };
   ui.poll = h(
     "section",
-    { class: "class-poll class-ui", "aria-labelledby": "poll-title", hidden: true },
-    h("h2", { id: "poll-title", text: "The teacher asks" }),
-    ui.pollQuestion,
-    ui.pollChoices,
-    ui.pollNote,
+    { class: "class-poll", "aria-labelledby": "poll-title", hidden: true },
+    h("div", { class: "poll-head" }, h("h2", { id: "poll-title", text: "The teacher asks" }), ui.pollFolded, ui.pollFold),
+    h("div", { class: "poll-body", id: "poll-body" }, ui.pollQuestion, ui.pollChoices, ui.pollNote),
   );
   ui.bar = h(
     "section",
-    { class: "class-bar class-ui", "aria-label": `Class ${code}` },
+    { class: "class-bar", "aria-label": `Class ${code}` },
     h("p", { class: "class-bar-code" }, "Class ", h("strong", { text: code })),
     ui.text,
     h("div", { class: "class-actions" }, ui.back, ui.leave, ui.dismiss),
   );
-  document.body.append(ui.missing, ui.poll, ui.bar);
-  document.body.classList.add("has-class-bar");
+  ui.dock = h("div", { class: "class-dock class-ui" }, ui.missing, ui.poll, ui.bar);
+  document.body.append(ui.dock);
+  ui.undock = dock(ui.dock);
   return ui;
-}
-
-function newMemberId() {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

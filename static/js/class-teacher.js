@@ -1,24 +1,25 @@
-// The teacher's side of a class: the panel (code, join link, QR, counts, explore / bring back,
-// polls and their tally, end), and the sync: every change of the page's URL state, and every
-// step of its player, goes out as a state, at most one per animation frame.
+// The teacher's side of a class: the sync (every change of the page's URL state, and every
+// step of its player, goes out as a state, at most one per animation frame), the roles (one
+// tab of the teacher's browser drives; another is a viewer until it takes over), the model
+// kept with the class by key (a reload restores it), polls and their tally. The panel's DOM is
+// class-panel.js; the relay of a training, class-relay.js.
 
 import { formatDetail } from "./api.js";
-import { h, readJson, renderBars, writeJson } from "./class-dom.js";
+import { guardTab, readJson, renderBars, setHidden, tabId, writeJson } from "./class-dom.js";
+import { buildPanel } from "./class-panel.js";
+import { startRelay } from "./class-relay.js";
+import { fetchModel, modelSharer } from "./class-models.js";
 import { openClassSocket } from "./class-socket.js";
-import { forgetGatePoll, parseChoices, tallyBars, thinned } from "./class-state.js";
-import { MEMBER_KEY, currentPage, onPageChanged, setRelaySender } from "./pagelink.js";
+import { forgetGatePoll, parseChoices, splitUrl, tallyBars } from "./class-state.js";
+import { MEMBER_KEY, currentPage, onPageChanged } from "./pagelink.js";
 
 export const TEACHER_KEY = "lstmx.class.teacher"; // localStorage: {code, token, join_url}
+const ROLE_KEY = "lstmx.class.role"; // sessionStorage: this tab's role on its last page
 const MAX_URL = 4096; // the server's cap on a state's url
 // POST /api/models takes a model as /api/trace does; a page that knows its model's fields
 // better says so (modelBody), others send these.
 const MODEL_FIELDS = ["cell", "input_size", "hidden_size", "num_layers", "variant", "output_size", "init", "weights"];
 const MIN_GAP_MS = 1000 / 32; // at most ~30 states a second: a 30 steps/s play, under the server's rate cap
-const RELAY_GAP_MS = 250; // relayed training frames go out in batches, four a second
-const RELAY_BYTES = 7000; // a batch's frames, under the server's 8192-byte message cap
-const RELAY_FRAMES = 64; // and its cap on frames per message
-const REPLAY_POINTS = 200; // progress frames per network in a replay for a late joiner
-const REPLAY_WAIT_MS = 500; // students joining within this time share one replay
 
 export function savedClass() {
   const saved = readJson(localStorage, TEACHER_KEY);
@@ -46,8 +47,9 @@ export async function startClass(header) {
 // header: {button} the header's class button, which then opens and closes the panel.
 export function runTeacher(cls, header) {
   writeJson(sessionStorage, MEMBER_KEY, null); // a teacher's tab follows nobody
-  document.body.dataset.classRole = "teacher";
+  const tab = tabId();
   const ui = buildPanel(cls);
+  let role = "pending"; // until the welcome says whether this tab drives (nothing is sent before)
   let mode = "follow";
   let lastSent = "";
   let lastSentAt = -Infinity;
@@ -55,18 +57,33 @@ export function runTeacher(cls, header) {
   let poll = null; // {id, question, choices} while a poll is open
   let members = { joined: 0, following: 0 };
   let answered = 0;
-  const modelKeys = new WeakMap(); // model object -> {key} | {pending} | {error}
+  let confirmed = false; // the server has said which role this tab has
+  let tabChecked = false; // no other page of this browser holds this tab's id
+  let restoring = false; // fetching the class's model after a reload: no state goes out
+  let inherited = null; // {key, path}: the class's model, which this page could not load
+  let presetHide = null; // {question, hide} of the preset in the ask form
+  const models = modelSharer(note, () => schedule());
+  setRole(lastRole() || "pending"); // shown as it was on this tab's last page: no flicker
 
-  const socket = openClassSocket(cls.code, () => ({ type: "hello", role: "teacher", token: cls.token }), {
+  const socket = openClassSocket(cls.code, () => ({ type: "hello", role: "teacher", token: cls.token, tab }), {
     welcome(f) {
       if (f.state?.mode) mode = f.state.mode;
       setMembers({ members: f.members, following: f.following });
       if (f.poll) showPoll(f.poll);
+      else hidePoll();
       if (f.tally) showTally(f.tally);
       note("");
+      confirmed = true;
+      setRole(f.role === "teacher" ? "teacher" : "viewer");
+      restore(f.state);
       lastSent = ""; // this page's view goes out at once, even if the class already had it
       schedule();
       showMode();
+    },
+    driver(f) {
+      setRole(f.tab === tab ? "teacher" : "viewer");
+      lastSent = "";
+      schedule();
     },
     members: setMembers,
     tally: showTally,
@@ -80,56 +97,25 @@ export function runTeacher(cls, header) {
     refused: (detail) => finish(`Class ${cls.code} is no longer running: ${detail}`),
     lost: (delay) => note(`Connection lost: reconnecting in ${Math.ceil(delay / 1000)} s…`),
   });
-
-  // --- frames of work that runs on this page only (a training), for the students' pages ------
-  // Live frames go out in batches; a student who joins mid-run is sent the run so far again
-  // (a replay, its progress thinned to REPLAY_POINTS per network), which the others skip.
-  let relayRun = null;
-  let relayHistory = []; // this run's frames so far
-  const relayQueue = [];
-  let relayTimer = null;
-  let replayTimer = null;
-  const byteLength = (frame) => new TextEncoder().encode(JSON.stringify(frame)).length;
-  setRelaySender((run, frame) => {
-    if (run !== relayRun) {
-      flushRelay(); // the old run's last frames first
-      relayRun = run;
-      relayHistory = [];
-    }
-    if (byteLength(frame) > RELAY_BYTES) return; // no frame of a training comes near it
-    relayQueue.push(frame);
-    relayHistory.push(frame);
-    relayTimer ??= setTimeout(flushRelay, RELAY_GAP_MS);
+  // a duplicated tab is not the driving tab: it rejoins under a fresh id, as a viewer; nothing
+  // is sent until this tab's id is known to be its own
+  guardTab(tab, () => location.reload()).then(() => {
+    tabChecked = true;
+    schedule();
   });
-  // replay: 0 for live frames, else the number of the first part
-  function sendFrames(frames, replay = 0) {
-    for (let i = 0; i < frames.length; ) {
-      const batch = [];
-      let bytes = 0;
-      while (i < frames.length && batch.length < RELAY_FRAMES) {
-        const size = byteLength(frames[i]) + 1;
-        if (batch.length && bytes + size > RELAY_BYTES) break;
-        batch.push(frames[i++]);
-        bytes += size;
+  const relay = startRelay((message) => role === "teacher" && tabChecked && socket.send(message), cls);
+
+  function setRole(next) {
+    role = next;
+    document.body.dataset.classRole = role === "pending" ? "teacher" : role;
+    ui.panel.dataset.role = role;
+    if (role !== "pending") {
+      try {
+        sessionStorage.setItem(ROLE_KEY, role);
+      } catch {
+        // storage disabled: the panel waits for the welcome on each page
       }
-      const message = { type: "relay", run: relayRun, frames: batch };
-      if (replay) message.replay = replay++;
-      socket.send(message); // lost while reconnecting: a curve's gap
     }
-  }
-  function flushRelay() {
-    clearTimeout(relayTimer);
-    relayTimer = null;
-    sendFrames(relayQueue.splice(0));
-  }
-  function replayRelay() {
-    replayTimer = null;
-    if (!relayHistory.length) return;
-    flushRelay();
-    sendFrames(thinned(relayHistory, REPLAY_POINTS), 1);
-  }
-  function studentJoined() {
-    if (relayRun !== null) replayTimer ??= setTimeout(replayRelay, REPLAY_WAIT_MS); // one for a wave
   }
 
   // --- the sync -------------------------------------------------------------------------------
@@ -141,6 +127,7 @@ export function runTeacher(cls, header) {
 
   function flush(now) {
     queued = false;
+    if (role !== "teacher" || !confirmed || !tabChecked || restoring) return;
     if (now - lastSentAt < MIN_GAP_MS) return schedule(); // the next frame sends the newest view
     const page = currentPage();
     const url = page?.url ? page.url() : location.pathname + location.search;
@@ -150,10 +137,12 @@ export function runTeacher(cls, header) {
     const model = page?.model?.() ?? null;
     let key = null;
     if (model) {
-      key = sharedModelKey(model, page.modelBody ? page.modelBody(model) : pick(model));
+      key = models.keyFor(model, page.modelBody ? page.modelBody(model) : pick(model));
       if (!key) return; // sent once the model is stored (or the panel says why it cannot be)
+    } else if (inherited && inherited.path === location.pathname) {
+      key = inherited.key; // gone from the server: the class keeps saying so, never seeded weights
     }
-    const state = { type: "state", url, mode, playing: Boolean(page?.playing?.()), model: key };
+    const state = { type: "state", url, mode, playing: Boolean(page?.playing?.()), model_key: key };
     const signature = JSON.stringify(state);
     if (signature === lastSent) return;
     if (socket.send(state)) {
@@ -162,29 +151,30 @@ export function runTeacher(cls, header) {
     }
   }
 
-  // The page's model that is not in its URL travels as a key: POST /api/models once per model.
-  function sharedModelKey(model, body) {
-    const known = modelKeys.get(model);
-    if (known) return known.key || null;
-    modelKeys.set(model, { pending: true });
-    note("Sharing the model with the class…");
-    fetch("/api/models", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    })
-      .then(async (r) => {
-        const answer = await r.json().catch(() => ({}));
-        if (!r.ok || !answer.key) throw new Error(answer.detail ? formatDetail(answer.detail) : `${r.status} ${r.statusText}`);
-        modelKeys.set(model, { key: answer.key });
-        note("");
-        schedule();
+  // A reload (or a new page of the driving tab at the class's URL) shows the class's model: the
+  // state names it by key, and this page, which no longer has it, fetches it and applies it.
+  function restore(state) {
+    const page = currentPage();
+    const there = splitUrl(state?.url);
+    if (!state?.model_key || !page?.apply || !there || there.path !== location.pathname) return;
+    if (page.model?.()) return; // the page kept its own model (it is the class's, or newer)
+    const key = state.model_key;
+    restoring = true;
+    fetchModel(key)
+      .then((model) => {
+        models.known(model, key);
+        ui.showMissing("");
+        const search = (page.url ? page.url() : location.search).split("?")[1] || "";
+        page.apply(search, { model, playing: false });
       })
       .catch((err) => {
-        modelKeys.set(model, { error: err.message });
-        note(`The model could not be shared (${err.message}): the class still shows the last view it had.`);
+        inherited = { key, path: there.path };
+        ui.showMissing(err.message);
+      })
+      .finally(() => {
+        restoring = false;
+        schedule();
       });
-    return null;
   }
 
   for (const name of ["replaceState", "pushState"]) {
@@ -200,7 +190,7 @@ export function runTeacher(cls, header) {
   // --- the panel --------------------------------------------------------------------------------
   // m: a members frame {members, following}, or a part of one.
   function setMembers(m) {
-    if ((m.members ?? 0) > members.joined) studentJoined();
+    if ((m.members ?? 0) > members.joined) relay.joined();
     members = { joined: m.members ?? members.joined, following: m.following ?? members.following };
     if (m.answered !== undefined) answered = m.answered;
     ui.counts.joined.textContent = String(members.joined);
@@ -227,8 +217,10 @@ export function runTeacher(cls, header) {
     ui.live.hidden = false;
     ui.panel.dataset.polling = "true";
     ui.closePoll.hidden = false;
+    ui.closePoll.textContent = p.hide?.length ? "Close poll and reveal" : "Close poll";
     ui.liveTitle.textContent = "The class answers";
     ui.liveQuestion.textContent = p.question;
+    setHidden(p.hide);
     answered = 0;
     renderBars(ui.bars, tallyBars(poll.choices, []));
     setMembers({ answered: 0 });
@@ -243,8 +235,10 @@ export function runTeacher(cls, header) {
     ui.bars.dataset.answered = String(answered);
   }
 
-  // The last tally stays on screen, marked final, until the next question.
+  // The last tally stays on screen, marked final, until the next question; what the question
+  // hid is shown again.
   function hidePoll() {
+    setHidden([]);
     if (!poll) return;
     poll = null;
     ui.closePoll.hidden = true;
@@ -253,30 +247,36 @@ export function runTeacher(cls, header) {
     ui.ask.hidden = false;
   }
 
+  function sendPoll(question, choices, hide = []) {
+    const message = { type: "poll", question, choices };
+    if (hide.length) message.hide = hide;
+    if (!socket.send(message)) return false;
+    showPoll(message);
+    return true;
+  }
+
   function finish(message) {
-    setRelaySender(null);
-    clearTimeout(relayTimer);
-    clearTimeout(replayTimer);
+    relay.stop();
     socket.close();
     writeJson(localStorage, TEACHER_KEY, null);
     delete document.body.dataset.classRole;
+    setHidden([]);
+    ui.undock();
     ui.panel.remove();
+    ui.codeView.remove();
     header.ended(message);
   }
 
-  ui.minimise.addEventListener("click", () => setOpen(ui.panel.dataset.minimised === "true"));
-  function setOpen(open) {
-    ui.panel.dataset.minimised = String(!open);
-    ui.minimise.setAttribute("aria-expanded", String(open));
-    ui.minimise.textContent = open ? "Minimise" : "Show class";
-    header.button.setAttribute("aria-expanded", String(open));
-  }
+  ui.minimise.addEventListener("click", () => ui.setOpen(ui.panel.dataset.minimised === "true", header));
   header.running(cls.code, () => {
-    setOpen(ui.panel.dataset.minimised === "true");
+    ui.setOpen(ui.panel.dataset.minimised === "true", header);
     if (ui.panel.dataset.minimised === "false") ui.minimise.focus();
   });
-  setOpen(true);
+  ui.setOpen(!ui.wasMinimised(), header);
 
+  ui.takeOver.addEventListener("click", () => {
+    if (!socket.send({ type: "take_over" })) note("Not connected: try again in a moment.");
+  });
   ui.explore.addEventListener("click", () => {
     mode = "explore";
     showMode();
@@ -300,6 +300,7 @@ export function runTeacher(cls, header) {
     if (!p) return;
     ui.question.value = p.question;
     ui.choices.value = p.choices.join("\n");
+    presetHide = { question: p.question, hide: p.hide };
   });
   ui.cancel.addEventListener("click", () => {
     ui.askForm.hidden = true;
@@ -311,19 +312,17 @@ export function runTeacher(cls, header) {
     const parsed = parseChoices(ui.choices.value);
     if (!question) return note("Type a question first.");
     if (parsed.error) return note(parsed.error);
-    if (!socket.send({ type: "poll", question, choices: parsed.choices })) {
+    const hide = presetHide?.question === question ? presetHide.hide : [];
+    if (!sendPoll(question, parsed.choices, hide)) {
       return note("Not connected: the question was not sent. Try again in a moment.");
     }
     note("");
-    showPoll({ question, choices: parsed.choices });
     ui.closePoll.focus();
   });
   // A lesson stop's question becomes the class poll (lesson.js): true once it is sent.
   globalThis.lstmxClass = {
-    ask(question, choices) {
-      if (!socket.send({ type: "poll", question, choices })) return false;
-      showPoll({ question, choices });
-      return true;
+    ask(question, choices, hide = []) {
+      return role === "teacher" && confirmed && tabChecked && sendPoll(question, choices, hide);
     },
   };
   ui.closePoll.addEventListener("click", () => {
@@ -348,124 +347,27 @@ export function runTeacher(cls, header) {
   showMode();
 }
 
+function lastRole() {
+  try {
+    const role = sessionStorage.getItem(ROLE_KEY);
+    return role === "teacher" || role === "viewer" ? role : null;
+  } catch {
+    return null;
+  }
+}
+
 function pick(model) {
   return Object.fromEntries(MODEL_FIELDS.filter((k) => model[k] !== undefined).map((k) => [k, model[k]]));
 }
 
-// On the step page, with an LSTM that has a forget gate: the preset for its current view.
+// On the step page, with an LSTM that has a forget gate: the preset asks about the next step
+// (the one shown would give the answer away), or the one before at the last step.
 function stepPageForgetGate() {
   const page = currentPage();
   if (location.pathname !== "/" || !page?.url) return null;
   const params = new URLSearchParams(page.url().split("?")[1] || "");
   const cell = params.get("cell") || "lstm";
   if (cell !== "lstm" || params.get("variant") === "no_forget_gate") return null;
-  return forgetGatePoll(Number(params.get("t") || 0), params.get("unit") || "0");
-}
-
-function buildPanel(cls) {
-  const link = new URL(cls.join_url || `/c/${cls.code}`, location.origin).href;
-  const count = (name, label) => {
-    const value = h("strong", { text: "0" });
-    return [h("span", { class: "class-count" }, value, ` ${label}`), value];
-  };
-  const [joinedBox, joined] = count("joined", "joined");
-  const [followingBox, following] = count("following", "following");
-  const [answeredBox, answered] = count("answered", "answered");
-  const ui = {
-    minimise: h("button", { type: "button", class: "class-min", "aria-controls": "class-body" }),
-    mini: h("span", { class: "class-mini" }),
-    modeText: h("p", { class: "class-mode" }),
-    explore: h("button", { type: "button", class: "primary", text: "Let the class explore" }),
-    recall: h("button", { type: "button", class: "primary", text: "Bring everyone back" }),
-    ask: h("button", { type: "button", text: "Ask the class" }),
-    end: h("button", { type: "button", class: "class-end", text: "End class" }),
-    endYes: h("button", { type: "button", class: "class-end", text: "Yes, end the class" }),
-    endNo: h("button", { type: "button", text: "Keep the class" }),
-    question: h("input", { id: "class-question", type: "text", maxlength: "200", autocomplete: "off" }),
-    choices: h("textarea", { id: "class-choices", rows: "4", spellcheck: "false" }),
-    preset: h("button", { type: "button", text: "Forget gate at this step" }),
-    cancel: h("button", { type: "button", text: "Cancel" }),
-    liveQuestion: h("p", { class: "class-question-text" }),
-    bars: h("div", { class: "tally", role: "group", "aria-label": "Answers so far" }),
-    closePoll: h("button", { type: "button", text: "Close poll" }),
-    liveTitle: h("h3", { text: "The class answers" }),
-    note: h("p", { class: "class-note", role: "status", "aria-live": "polite" }),
-    counts: { joined, following, answered },
-  };
-  ui.link = h("p", { class: "class-link" });
-  ui.setLink = (url) => {
-    const cut = url.indexOf("/c/");
-    // the line may break after the host, never inside it
-    ui.link.replaceChildren(h("span", { text: url.slice(0, cut) }), h("wbr"), h("span", { text: url.slice(cut) }));
-    ui.qr.alt = `QR code of the join link ${url}`;
-  };
-  ui.countsBox = h("p", { class: "class-counts", "aria-live": "polite" }, joinedBox, followingBox, answeredBox);
-  ui.endConfirm = h("div", { class: "class-actions", hidden: true }, ui.endYes, ui.endNo);
-  ui.askForm = h(
-    "form",
-    { class: "class-ask", hidden: true, "aria-label": "Ask the class" },
-    h("label", { for: "class-question", text: "Question" }),
-    ui.question,
-    h("label", { for: "class-choices", text: "Choices, one per line (2 to 4)" }),
-    ui.choices,
-    h("div", { class: "class-actions" }, h("button", { type: "submit", class: "primary", text: "Ask" }), ui.preset, ui.cancel),
-  );
-  ui.live = h(
-    "div",
-    { class: "class-live", hidden: true },
-    ui.liveTitle,
-    ui.liveQuestion,
-    ui.bars,
-    h("div", { class: "class-actions" }, ui.closePoll),
-  );
-  ui.qr = h("img", {
-    class: "class-qr",
-    src: `/api/classes/${encodeURIComponent(cls.code)}/qr.svg`,
-    alt: `QR code of the join link ${link}`,
-    width: "200",
-    height: "200",
-  });
-  ui.panel = h(
-    "section",
-    { class: "class-panel", id: "class-panel", "aria-labelledby": "class-panel-title" },
-    h(
-      "div",
-      { class: "class-head" },
-      h("h2", { id: "class-panel-title" }, "Class ", h("span", { class: "class-code-small", text: cls.code })),
-      ui.mini,
-      ui.minimise,
-    ),
-    h(
-      "div",
-      { class: "class-body", id: "class-body" },
-      h(
-        "div",
-        { class: "class-join" },
-        h("p", { class: "class-label", text: "Join with the code" }),
-        h("p", { class: "class-code", "data-class-code": cls.code, text: cls.code }),
-        h(
-          "div",
-          { class: "class-join-row" },
-          h("div", {}, h("p", { class: "class-label", text: "or open the link, or scan it" }),
-            ui.link),
-          ui.qr,
-        ),
-      ),
-      ui.countsBox,
-      ui.modeText,
-      h("div", { class: "class-actions" }, ui.explore, ui.recall, ui.ask, ui.end),
-      ui.endConfirm,
-      ui.askForm,
-      ui.live,
-      ui.note,
-    ),
-  );
-  document.body.append(ui.panel);
-  ui.setLink(link);
-  // The server knows the link students can open (its LAN address when this page is on loopback).
-  fetch(`/api/classes/${encodeURIComponent(cls.code)}`)
-    .then((r) => (r.ok ? r.json() : null))
-    .then((body) => body?.join_link && ui.setLink(body.join_link))
-    .catch(() => {}); // the link from this page's own address stays
-  return ui;
+  const steps = globalThis.lstmExplainer?.trace?.steps ?? Infinity;
+  return forgetGatePoll(Number(params.get("t") || 0), params.get("unit") || "0", steps);
 }

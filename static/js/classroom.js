@@ -65,7 +65,15 @@ function joinPage() {
   return {
     code: normaliseCode(box.dataset.joinCode),
     waiting: () => show("You are in. Waiting for the teacher to open a page…"),
-    refused: (detail) => show(`Could not join: ${detail}`),
+    refused(detail) {
+      show(`Could not join: ${detail}`);
+      const follow = document.getElementById("join-follow");
+      if (follow) follow.hidden = true; // it will not: say so once, and offer the box again
+      if (form) {
+        form.hidden = false;
+        form.elements.code.focus();
+      }
+    },
   };
 }
 

@@ -128,7 +128,8 @@ export function figure(answer, width = Infinity) {
       zeroline: false,
     },
     yaxis: {
-      title: { text: "gradient norm ÷ norm at k = 0" },
+      title: { text: width < 600 ? "norm ÷ norm at k = 0" : "gradient norm ÷ norm at k = 0" },
+      automargin: true, // the title is never clipped, however wide the tick labels
       range,
       fixedrange: true,
       zeroline: false,

@@ -5,6 +5,7 @@
 // (lesson-eval.js) a few times a second, so they follow the player and every change.
 import { withPowers } from "./class-dom.js";
 import { answer, formatValue, holds, pageData, unitsRead, value } from "./lesson-eval.js";
+import { onPageChanged } from "./pagelink.js";
 
 const OWN_KEY = "lstmx.ownLesson"; // sessionStorage: a lesson file the user loaded
 const TICK_MS = 250;
@@ -53,12 +54,36 @@ class Panel {
     root.addEventListener("keydown", (ev) => this.panelKey(ev));
     document.addEventListener("keydown", (ev) => this.pageKey(ev));
     window.addEventListener("popstate", () => location.reload());
+    window.addEventListener("lstmx:dock", () => this.keepVisible()); // a class's dock grew
     this.show();
     setInterval(() => this.tick(), TICK_MS);
+    // the page moved (a step, a class's view applied): its numbers at once, not at the next tick
+    onPageChanged(() => {
+      if (this.soon) return;
+      this.soon = true;
+      setTimeout(() => requestAnimationFrame(() => {
+        this.soon = false;
+        this.tick();
+      }), 40);
+    });
   }
 
   get stop() {
     return this.lesson.stops[this.k - 1];
+  }
+
+  // A class follower shows another stop of this lesson in place when it is on this page.
+  canShow(path) {
+    const where = parseLessonPath(path);
+    const stop = where && !where.own === !this.own && this.lesson.stops[where.k - 1];
+    return Boolean(stop && stop.page === this.stop.page);
+  }
+
+  showPath(path) {
+    if (!this.canShow(path)) return false;
+    this.k = parseLessonPath(path).k;
+    this.show();
+    return true;
   }
 
   // Next/Back: a stop with the same page and view as this one (only the text or the
@@ -194,15 +219,35 @@ class Panel {
     this.marked = el;
   }
 
-  // Once per stop, bring the element into view under the (sticky) panel, if it is not.
+  // Once per stop, bring the element into view under the (sticky) panel and above a class's
+  // dock (--class-dock), if it is not. A class's student, whose screen the teacher moves, has it
+  // brought into view on a phone too, where the panel scrolls with the page.
   reveal(el) {
-    if (this.revealedStop === this.k || getComputedStyle(this.root).position !== "sticky") return;
+    const sticky = getComputedStyle(this.root).position === "sticky";
+    const student = document.body.dataset.classRole === "student";
+    if (this.revealedStop === this.k || !(sticky || student)) return;
     this.revealedStop = this.k;
     document.documentElement.style.setProperty("--lesson-h", `${this.root.offsetHeight}px`);
     const box = el.getBoundingClientRect();
-    const top = this.root.getBoundingClientRect().bottom;
-    if (box.top >= top && box.bottom <= innerHeight) return;
-    el.scrollIntoView({ block: box.height > innerHeight - top ? "start" : "nearest", behavior: "instant" });
+    const top = sticky ? this.root.getBoundingClientRect().bottom : 0;
+    const bottom = innerHeight - dockHeight();
+    if (box.top >= top && box.bottom <= bottom) return;
+    if (box.height > bottom - top || !sticky) return this.keepVisible();
+    el.scrollIntoView({ block: "nearest", behavior: "instant" });
+    if (el.getBoundingClientRect().bottom > bottom) window.scrollBy(0, el.getBoundingClientRect().bottom - bottom);
+  }
+
+  // The highlighted element's centre between the sticky panel and the dock (scrolled there).
+  keepVisible() {
+    const el = this.marked;
+    if (!el || this.revealedStop !== this.k) return;
+    const sticky = getComputedStyle(this.root).position === "sticky";
+    const top = sticky ? this.root.getBoundingClientRect().bottom : 0;
+    const bottom = innerHeight - dockHeight();
+    const box = el.getBoundingClientRect();
+    const centre = (box.top + box.bottom) / 2;
+    if (centre > top + 8 && centre < bottom - 8) return;
+    window.scrollBy({ top: centre - (top + bottom) / 2, behavior: "instant" });
   }
 
   unmark() {
@@ -260,9 +305,13 @@ class Panel {
     const q = this.stop.question;
     if (!q || this.asked || !globalThis.lstmxClass || this.askTries > 40) return;
     this.askTries = (this.askTries ?? 0) + 1;
-    this.asked = Boolean(globalThis.lstmxClass.ask?.(q.text, q.choices.map((c) => c.text)));
+    this.asked = Boolean(globalThis.lstmxClass.ask?.(q.text, q.choices.map((c) => c.text), q.hide || []));
     $("lesson-class").hidden = !this.asked;
   }
+}
+
+function dockHeight() {
+  return parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--class-dock")) || 0;
 }
 
 async function main() {

@@ -62,7 +62,7 @@ function showInputGroups() {
   for (const id of ["seed", "rinit", "gain"]) $(id).disabled = Boolean(model);
   $("kind").querySelector('option[value="text"]').textContent = model?.embedding
     ? "typed text (tokens)" : "typed text (one-hot)";
-  if (!dom.seq.hidden) {
+  if (!$("seq-group").hidden) { // numbers to show (not dom.seq.hidden: its group hides)
     try {
       dom.seq.value = state.kind === "custom" ? urlToText(state.seq) : formatNumbers(numericRows(state));
     } catch (err) {

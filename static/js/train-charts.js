@@ -12,7 +12,10 @@ export const RUN_STYLE = {
 };
 
 const FONT = { family: "system-ui, sans-serif", size: 15, color: "#1b2a3a" };
-const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+// On a phone Plotly's toolbar would sit over the legend: no toolbar there.
+const narrow = () => globalThis.matchMedia?.("(max-width: 600px)").matches ?? false;
+const config = () => ({ displaylogo: false, responsive: true, displayModeBar: narrow() ? false : "hover",
+  modeBarButtonsToRemove: ["lasso2d", "select2d"] });
 
 function baseLayout(yTitle, extra = {}) {
   return {
@@ -20,7 +23,7 @@ function baseLayout(yTitle, extra = {}) {
     margin: { l: 64, r: 12, t: 44, b: 48 },
     height: 290,
     xaxis: { title: { text: "training step" }, zeroline: false },
-    yaxis: { title: { text: yTitle }, zeroline: false },
+    yaxis: { title: { text: yTitle }, zeroline: false, automargin: true },
     legend: { orientation: "h", y: 1.0, yanchor: "bottom", x: 0 },
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "#ffffff",
@@ -48,9 +51,10 @@ export function drawLoss(box, runs, task, totalSteps) {
   const data = runs.map((r) => lineTrace(r, r.losses));
   if (task) data.push(baselineTrace(task.baseline_loss, totalSteps, "constant predictor"));
   const yTitle = task && task.loss === "cross_entropy" ? "cross-entropy" : "mean squared error";
-  const layout = baseLayout(yTitle, { yaxis: { title: { text: yTitle }, type: "log" },
+  const layout = baseLayout(yTitle, { yaxis: { title: { text: yTitle }, type: "log", automargin: true,
+    ...decades(runs.flatMap((r) => r.losses.map((p) => p[1]))) },
     xaxis: { title: { text: "training step" }, range: [0, totalSteps] } });
-  return Plotly.react(box, data, layout, CONFIG);
+  return Plotly.react(box, data, layout, config());
 }
 
 export function drawMetric(box, runs, task, totalSteps) {
@@ -60,12 +64,22 @@ export function drawMetric(box, runs, task, totalSteps) {
   const yaxis = {
     accuracy: { title: { text: "accuracy" }, range: [0, 1.02] },
     bpc: { title: { text: "bits per character" }, rangemode: "tozero" },
-  }[name] || { title: { text: "MSE" }, type: "log" };
+  }[name] || { title: { text: "MSE" }, type: "log", ...decades(runs.flatMap((r) => r.evals.map((p) => p[1]))) };
+  yaxis.automargin = true;
   const layout = baseLayout(name, {
     yaxis,
     xaxis: { title: { text: "training step" }, range: [0, totalSteps] },
   });
-  return Plotly.react(box, data, layout, CONFIG);
+  return Plotly.react(box, data, layout, config());
+}
+
+// A log axis over more than a decade labels each power of ten once (Plotly's own 2s and 5s pile
+// up on a short chart); over less, Plotly's ticks stay.
+function decades(values) {
+  const pos = values.filter((v) => v > 0 && Number.isFinite(v));
+  if (pos.length < 2) return {};
+  const span = Math.log10(Math.max(...pos)) - Math.log10(Math.min(...pos));
+  return span >= 1 ? { dtick: 1, exponentformat: "power" } : {};
 }
 
 // Rows (T x H) -> z (H x T): units down, time across.
@@ -119,7 +133,7 @@ export function drawSnapshot(container, trace) {
       },
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#ffffff",
     };
-    return Plotly.react(box, data, layout, { ...CONFIG, displayModeBar: false });
+    return Plotly.react(box, data, layout, { ...config(), displayModeBar: false });
   }));
 }
 

@@ -3,8 +3,9 @@
 // latest snapshot, and the trained model for the step-through page or as a download.
 
 import { formatDetail } from "./api.js";
-import { registerPage, relay } from "./pagelink.js";
-import { rowsToUrl } from "./inputs.js";
+import { pageChanged, registerPage } from "./pagelink.js";
+import { relaying, watcher } from "./train-class.js";
+import { downloadSafetensors, offerModel } from "./train-offer.js";
 import { int, num, oneOf, parseKind, urlState } from "./urlstate.js";
 import { RUN_STYLE, drawLoss, drawMetric, drawSnapshot, metricText } from "./train-charts.js";
 import { evalEvery, formatEta, openTrainSocket, trainBody } from "./train-socket.js";
@@ -41,9 +42,6 @@ const HINTS = {
   charlm: "Read a text one character at a time and predict the next. Scored in bits per character on a held-out part; counting letters alone scores the dashed line. Try H = 64 or more, T = 50, a few thousand steps.",
 };
 const TEXT_LIMIT = 2 * 1024 * 1024; // bytes of an uploaded text (the server takes 2,000,000 characters)
-// The step page opens a trained text model on this, live: typing feeds it one character a step.
-// The step page's text box is one line: newlines become spaces.
-const STEP_SNIPPET = 'def area(r): return 3.14 * (r ** 2)  # "pi r squared"';
 
 const urlFields = urlState(FIELDS);
 const readUrl = () => urlFields.parse(window.location.search);
@@ -181,7 +179,7 @@ function handlers(run) {
       run.bar.value = f.step / settings.steps;
       run.text.textContent = `${f.stopped ? "stopped" : "finished"} at step ${f.step}`;
       run.metric.textContent = metricText(task, f.metric);
-      if (run === shown && run.model) offerModel(run); // relayed: the model comes by the class
+      if (run === shown && run.model) offer(run); // relayed: the model comes by the class
       finishIfAllDone();
     },
     error(f) {
@@ -205,77 +203,9 @@ function finishIfAllDone() {
 
 let offered = null; // the model the download buttons offer
 
-// PyTorch-named weights as a .safetensors file: the server writes it (POST /api/weights/export).
-async function downloadSafetensors() {
-  if (!offered) return;
-  const name = `${settings.task}-${offered.cell}-H${offered.hidden_size}.safetensors`;
-  try {
-    const r = await fetch("/api/weights/export", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: offered, format: "safetensors" }),
-    });
-    if (!r.ok) throw new Error(formatDetail((await r.json()).detail));
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(await r.blob());
-    a.download = name;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-  } catch (err) {
-    $("error").textContent = `Could not export the weights: ${err.message}`;
-  }
-}
-
-// A piece of text in the model's alphabet for the step page (tabs and CRLF as the server reads them).
-function stepSnippet(alphabet) {
-  const source = uploadedText ? uploadedText.text.slice(0, 400) : STEP_SNIPPET;
-  const clean = source.replaceAll("\r\n", " ").replaceAll("\n", " ").replaceAll("\t", "    ");
-  return [...clean].filter((ch) => alphabet.includes(ch)).join("").slice(0, 160);
-}
-
-function offerModel(run) {
-  // A text model carries its alphabet: the step page feeds it characters in that order.
-  const json = JSON.stringify(run.alphabet ? { ...run.model, alphabet: run.alphabet } : run.model);
-  try {
-    sessionStorage.setItem("lstmx.trainedModel", json);
-  } catch {
-    // storage full or disabled: the download still works
-  }
-  const link = $("download");
-  if (link.href) URL.revokeObjectURL(link.href);
-  link.href = URL.createObjectURL(new Blob([json], { type: "application/json" }));
-  link.download = `${settings.task}-${run.cell}-H${run.model.hidden_size}.json`;
-  link.hidden = false;
-  offered = run.model;
-  $("download-st").hidden = false;
-  // The step-through page takes the model from sessionStorage and the held-out sample
-  // sequence from its URL (as its own "my numbers" input), so the link shows the trained net.
-  const open = $("open-step");
-  const m = run.model;
-  const query = new URLSearchParams({
-    cell: m.cell, hidden: String(m.hidden_size), layers: String(m.num_layers),
-    variant: m.variant || "standard", trained: "1",
-  });
-  if (run.alphabet) {
-    query.set("kind", "text");
-    query.set("text", stepSnippet(run.alphabet));
-    query.set("live", "1");
-  } else if (run.sample && run.sample.length <= 400) {
-    query.set("kind", "custom");
-    query.set("seq", rowsToUrl(run.sample.map((row) => row.map((v) => +v.toPrecision(6)))));
-  }
-  open.href = `/?${query}`;
-  open.hidden = false;
-  open.removeAttribute("aria-disabled");
-  // The lab: the trained network against fresh ones of the same size, on the same sample.
-  const lab = $("open-lab"); // the lab takes numeric sequences only
-  lab.hidden = !query.has("seq");
-  if (query.has("seq")) {
-    const labQuery = new URLSearchParams({ kind: "custom", seq: query.get("seq"),
-                                           hidden: String(m.hidden_size), trained: "1" });
-    lab.href = `/compare?${labQuery}`;
-  }
-  $("result-text").textContent = `${RUN_STYLE[run.cell].name}, H = ${run.model.hidden_size}, with its readout (${run.model.output_size} output${run.model.output_size > 1 ? "s" : ""}): weights under PyTorch names.`;
+function offer(run) {
+  offered = offerModel(run, { taskName: settings.task, uploadedText });
+  pageChanged(); // in a class, the model now goes to the students (by its key)
 }
 
 // The cards, charts and panels of a new run of `settings` (empty: nothing has arrived yet).
@@ -303,24 +233,7 @@ function prepareRuns() {
   $("status").textContent = settings.mode === "race" ? "Racing RNN, LSTM and GRU on the same data." : "Training…";
 }
 
-// In a class, the teacher's frames go to the students' pages too (pagelink.relay), which draw
-// them through these same handlers: the training runs once, here. Not the snapshots (the
-// class's messages are small) nor the model (it travels with the class by its key).
-const RELAYED = new Set(["start", "queued", "progress", "eval", "sample", "paused", "resumed", "done", "error"]);
 let runId = "";
-function relaying(run, hooks) {
-  const out = { ...hooks };
-  for (const type of RELAYED) {
-    out[type] = (f) => {
-      const frame = { ...f, cell: run.cell, type };
-      delete frame.model;
-      relay(runId, frame);
-      hooks[type](f);
-    };
-  }
-  return out;
-}
-
 function start() {
   for (const r of runs) r.socket?.close();
   settings = readForm();
@@ -329,47 +242,34 @@ function start() {
   prepareRuns();
   runId = Math.random().toString(36).slice(2, 10);
   const text = settings.task === "charlm" && uploadedText ? uploadedText.text : null;
-  for (const run of runs) run.socket = openTrainSocket(trainBody(settings, run.cell, text), relaying(run, run.on));
+  for (const run of runs) run.socket = openTrainSocket(trainBody(settings, run.cell, text), relaying(runId, run, run.on));
 }
 
-// A student following a class: the teacher's training, drawn from the relayed frames. A
-// student who joined mid-run gets the run so far as a replay (parts 1, 2, ...), which rebuilds
-// the view; one who saw the run from its start frame already has it and skips the replay.
-let watching = "";
-let fromStart = false; // this page has the watched run from its start
-let replaying = false;
-function watchRelay({ run: id, frames, replay }) {
-  if (replay) {
-    if (replay === 1 && !(id === watching && fromStart)) {
-      reset(id);
-      replaying = true;
-    }
-    if (!replaying || id !== watching) return;
-  } else {
-    replaying = false;
-    if (id !== watching) reset(id);
-  }
-  for (const f of frames) {
-    if (f.type === "start") fromStart = true;
-    if (!fromStart) continue; // joined mid-run: the run's replay brings these, with its start
-    const run = runs.find((r) => r.cell === f.cell);
-    if (run) run.on[f.type]?.(f);
-  }
-}
-function reset(id) {
-  for (const r of runs) r.socket?.close();
-  watching = id;
-  fromStart = false;
-  settings = readForm(); // the teacher's settings, applied from the class's URL state
-  prepareRuns();
-  $("status").textContent = "Training on the teacher's page…";
+// A student following a class: the teacher's run, drawn from the relayed frames (train-class.js).
+const watchRelay = watcher({
+  runs: () => runs,
+  reset() {
+    for (const r of runs) r.socket?.close();
+    settings = readForm(); // the teacher's settings, applied from the class's URL state
+    prepareRuns();
+    $("status").textContent = "Training on the teacher's page…";
+  },
+});
+
+// The teacher's trained model, shared with the class by its key once the run is done.
+function showClassModel(model) {
+  if (!model || model === offered) return;
+  const run = runs.find((r) => r.cell === model.cell) ?? { cell: model.cell, done: true };
+  run.model = model;
+  run.alphabet = model.alphabet || run.alphabet || null;
+  offered = offerModel(run, { taskName: settings.task, uploadedText: null });
 }
 
 $("train-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   start();
 });
-$("download-st").addEventListener("click", downloadSafetensors);
+$("download-st").addEventListener("click", () => downloadSafetensors(offered, settings.task));
 $("pause").addEventListener("click", () => {
   const pausing = $("pause").getAttribute("aria-pressed") !== "true";
   for (const r of runs) if (!r.done) (pausing ? r.socket.pause : r.socket.resume)();
@@ -421,17 +321,18 @@ $("text-clear").addEventListener("click", () => {
 $("gates-pick").addEventListener("change", () => {
   shown = runs.find((r) => r.cell === $("gates-pick").value) || shown;
   $("snap-step").textContent = "(at the next snapshot)";
-  if (shown.done && shown.model) offerModel(shown);
+  if (shown.done && shown.model) offer(shown);
 });
 
 // A class follower sees the teacher's settings and, relayed, the teacher's training (which
 // runs once, on the teacher's page; its model travels with the class once trained).
 registerPage({
   relay: watchRelay,
-  apply: (search) => {
+  apply: (search, { model } = {}) => {
     settings = urlFields.parse(search);
     fillForm(settings);
     writeUrl(settings);
+    showClassModel(model);
   },
   url: () => `${window.location.pathname}${window.location.search}`,
   model: () => offered,

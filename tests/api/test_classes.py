@@ -20,7 +20,7 @@ from redis_support import redis_server  # noqa: F401 - a fixture
 from starlette.websockets import WebSocketDisconnect
 
 from app.classes import ALPHABET
-from app.classes.hub import Close, Subscriber
+from app.classes.protocol import Close, Subscriber
 from app.main import create_app
 from app.settings import get_settings
 
@@ -140,7 +140,7 @@ def test_a_late_joiner_gets_the_current_state_poll_and_counts_in_its_welcome(cli
         with joined(client, code) as (_, first), joined(client, code) as (_, late):
             pass
     assert late["state"] == {"type": "state", "seq": 2, "url": "/compare?T=200&k=40",
-                             "mode": "explore", "playing": False, "model": None}  # fmt: skip
+                             "mode": "explore", "playing": False, "model_key": None}  # fmt: skip
     assert late["poll"]["question"] == "Open?" and late["poll"]["choices"] == ["no", "yes"]
     assert (first["members"], late["members"]) == (1, 2) and late["following"] == 2
     assert "tally" not in late and late["role"] == "student"
@@ -176,6 +176,9 @@ def test_the_teachers_training_frames_reach_the_students_as_sent_and_change_no_s
         teacher.send_json({"type": "relay", "run": "r1", "frames": frames})
         for student in (a, b):
             assert next_of(student, "relay") == {"type": "relay", "run": "r1", "frames": frames}
+        snap = [{"cell": "lstm", "type": "snapshot", "step": 10, "key": "a" * 64}]
+        teacher.send_json({"type": "relay", "run": "r1", "frames": snap})  # a snapshot, by key
+        assert next_of(a, "relay")["frames"] == snap
         teacher.send_json({"type": "relay", "run": "r1", "frames": frames[:1], "replay": 2})
         assert next_of(a, "relay")["replay"] == 2  # part 2 of the run so far, for a late joiner
         a.send_json({"type": "relay", "run": "r2", "frames": frames})  # students cannot relay
@@ -183,6 +186,8 @@ def test_the_teachers_training_frames_reach_the_students_as_sent_and_change_no_s
         for bad in ({"type": "relay", "run": "r1", "frames": []},
                     {"type": "relay", "run": "R 1", "frames": frames},
                     {"type": "relay", "run": "r1", "frames": [{"cell": "rnn", "type": "snapshot"}]},
+                    {"type": "relay", "run": "r1", "frames": [{"cell": "rnn", "type": "snapshot",
+                                                              "key": "f" * 64, "trace": {}}]},
                     {"type": "relay", "run": "r1", "frames": [{"cell": "cnn", "type": "eval"}]},
                     {"type": "relay", "run": "r1", "frames": [frames[0]] * 65},
                     {"type": "relay", "run": "r1", "frames": frames, "replay": 0}):  # fmt: skip
@@ -215,7 +220,7 @@ def test_an_unknown_code_is_refused_with_1008(client):
         assert close == 1008
     assert client.get(f"/api/classes/{unknown}").status_code == 404
     known = client.get(f"/api/classes/{code.lower()}").json()
-    assert known == {"code": code, "join_link": f"http://testserver/c/{code}"}
+    assert known == {"code": code, "join_link": f"http://testserver/c/{code}", "reachable": False}
 
 
 def test_a_bad_hello_is_refused_with_1008(client):
@@ -232,7 +237,7 @@ def test_malformed_messages_get_an_error_frame_and_change_nothing(client):
            json.dumps({"type": "state", "playing": "yes"}),  # no coercion
            json.dumps({"type": "state", "url": "https://elsewhere.example/"}),
            json.dumps({"type": "state", "url": "//elsewhere.example/"}),
-           json.dumps({"type": "state", "model": "not-a-key"}),
+           json.dumps({"type": "state", "model_key": "not-a-key"}),
            json.dumps({"type": "poll", "question": "q", "choices": ["only one"]}),
            json.dumps({"type": "poll", "question": "q", "choices": ["c"] * 9})]  # fmt: skip
     with joined(client, code, token) as (teacher, _), joined(client, code) as (student, _):
@@ -449,10 +454,10 @@ def test_a_model_travels_with_the_class_by_its_content_hash(client):
     assert hashlib.sha256(orjson.dumps(back, option=orjson.OPT_SORT_KEYS)).hexdigest() == key
     code, token = new_class(client)
     with joined(client, code, token) as (teacher, _), joined(client, code) as (student, _):
-        teacher.send_json({"type": "state", "url": "/?model=stored", "model": key})
-        assert next_of(student, "state")["model"] == key
-        teacher.send_json({"type": "state", "model": None})
-        assert next_of(student, "state")["model"] is None
+        teacher.send_json({"type": "state", "url": "/?model=stored", "model_key": key})
+        assert next_of(student, "state")["model_key"] == key
+        teacher.send_json({"type": "state", "model_key": None})
+        assert next_of(student, "state")["model_key"] is None
 
 
 def test_an_unknown_or_dropped_model_is_expired_and_bad_models_are_refused(make_client):

@@ -64,8 +64,19 @@ def test_every_array_of_the_json_answer_is_in_the_npz_under_its_path_and_equal(b
     grads = {n for n in z.files if n.startswith("param_grads/")}
     assert set(z.files) - grads == set(arrays) | {"meta.json"}
     for name, values in arrays.items():
-        assert np.array_equal(z[name], np.array(values, dtype=z[name].dtype)), name
-        assert z[name].dtype != object
+        got = z[name]
+        assert got.dtype != object
+        if got.dtype.kind != "f":
+            assert np.array_equal(got, np.array(values, dtype=got.dtype)), name
+            continue
+        # JSON sends every non-finite number as null (a next-token loss has no gradient at the
+        # last step: its log10 norm is -inf); the npz keeps the number itself
+        flat = np.ravel(np.array(values, dtype=object))
+        nulls = np.array([v is None for v in flat]).reshape(got.shape)
+        want = np.array([np.nan if v is None else v for v in flat], dtype=got.dtype)
+        want = want.reshape(got.shape)
+        assert np.array_equal(~np.isfinite(got), nulls), name
+        assert np.array_equal(got[~nulls], want[~nulls]), name
     meta = json.loads(z["meta.json"])
     assert meta == without_arrays(answer)  # the scalars: cell, steps, loss, nonfinite, ...
     assert meta["layers"][-1] == {"layer": len(meta["layers"]) - 1, "direction": "forward"}

@@ -65,9 +65,20 @@ def start_class(base_url, teacher) -> str:
     teacher.get_by_role("button", name="Start a class").click()
     code = teacher.locator(".class-code[data-class-code]").get_attribute("data-class-code")
     assert code and 4 <= len(code) <= 6
+    show_code(teacher)
+    teacher.get_by_role("button", name="Close", exact=True).click()
+    assert teacher.locator(".class-code-view").is_hidden()
+    return code
+
+
+def show_code(teacher):
+    """The large code for the room, on demand: its QR code is drawn and large on the screen."""
+    teacher.get_by_role("button", name="Show the code").click()
     teacher.wait_for_selector(".class-qr")
     teacher.wait_for_function("() => document.querySelector('.class-qr').naturalWidth > 0")
-    return code
+    box = teacher.locator(".class-qr").bounding_box()
+    viewport = teacher.viewport_size
+    assert box["width"] >= 0.25 * min(viewport["width"], viewport["height"]), box
 
 
 def join(base_url, students, code):
@@ -141,11 +152,11 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
 
     # the one-click prediction on the step page names what is on the screen
     teacher.get_by_role("button", name="Ask the class").click()
-    teacher.get_by_role("button", name="Forget gate at this step").click()
+    teacher.get_by_role("button", name="Forget gate at the next step").click()
     question = teacher.get_by_label("Question").input_value()
-    assert (
-        question
-        == f"At step {paused_at}, will the forget gate of unit 2 be closed, partly open or open?"
+    assert question == (
+        f"At the next step ({paused_at + 1}), will the forget gate of unit 2 be closed, "
+        "partly open or open?"
     )
     teacher.get_by_role("button", name="Cancel").click()
 
@@ -200,7 +211,7 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
     counts = teacher.locator(".tally-count").all_inner_texts()
     assert counts == ["0", "2", "1"]
     assert axe_violations(teacher, ["#class-panel", ".site-header"]) == []
-    assert axe_violations(students[1], [".class-bar", ".class-poll"]) == []
+    assert axe_violations(students[1], [".class-dock"]) == []
     shot(teacher, "class_teacher_poll_1280x720")
     shot(students[1], "class_student_poll_390x844")
     # the teacher changes page mid-poll: every tab keeps its student's id, so each student is
@@ -220,12 +231,12 @@ def test_students_follow_the_teacher_explore_come_back_and_answer(make_page, bas
     teacher.reload()
     teacher.wait_for_selector(f".class-code[data-class-code='{code}']")
     teacher.wait_for_selector(".class-counts[data-joined='3']")
-    teacher.get_by_role("button", name="Minimise").click()  # the page comes back into view
-    assert teacher.locator(".class-body").is_hidden()
+    teacher.get_by_role("button", name="Minimise").click()  # one slim line
+    assert teacher.locator(".class-counts").is_hidden()
     assert teacher.locator(".class-mini").inner_text() == "3 joined"
     shot(teacher, "class_teacher_minimised_1280x720")
     teacher.get_by_role("button", name="Show class").click()
-    assert teacher.locator(".class-code").is_visible()
+    assert teacher.locator(".class-counts").is_visible()
     teacher.set_viewport_size({"width": 390, "height": 844})
     shot(teacher, "class_teacher_390x844")
     shot(students[0], "class_student_step_1280x720")
@@ -248,6 +259,11 @@ def test_an_unknown_code_says_so(make_page, base_url):
         "() => document.getElementById('join-status').textContent.startsWith('Could not join')"
     )
     assert pg.locator("body").get_attribute("data-class-status") == "left"
+    # it does not also promise to follow, and offers the box to type the code again
+    assert pg.locator("#join-follow").is_hidden()
+    assert pg.evaluate("() => document.activeElement.id") == "join-code"
+    assert pg.get_by_label("Type the class code again").is_visible()
+    assert "K7QXM" in pg.goto(f"{base_url}/join").text()  # the example has a code's length
     pg.goto(f"{base_url}/join?code=k7!")
     assert "4 to 6 letters or digits" in pg.locator("#join-status").inner_text()
     pg.goto(f"{base_url}/")
@@ -342,7 +358,7 @@ def test_an_uploaded_model_travels_with_the_class(make_page, browser, base_url, 
               ws.onmessage = (e) => {
                 if (JSON.parse(e.data).type !== 'welcome') return;
                 ws.send(JSON.stringify({type: 'state', url: location.pathname + location.search,
-                                        model: key}));
+                                        model_key: key}));
                 setTimeout(() => { ws.close(); resolve(); }, 200);
               };
             })""",

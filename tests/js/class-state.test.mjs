@@ -29,14 +29,14 @@ test("a follower never opens a url off this site, nor the join pages", () => {
 
 test("same page and same state: nothing to do", () => {
   const here = { path: "/", search: "t=3&unit=2", model: null };
-  assert.equal(followAction(here, { url: "/?t=3&unit=2", model: null }), "none");
+  assert.equal(followAction(here, { url: "/?t=3&unit=2", model_key: null }), "none");
 });
 
 test("same page, other state or other model: apply through the page", () => {
   const here = { path: "/", search: "t=3", model: null };
   assert.equal(followAction(here, { url: "/?t=4" }), "apply");
-  assert.equal(followAction(here, { url: "/?t=3", model: "abc" }), "apply");
-  assert.equal(followAction({ ...here, model: "abc" }, { url: "/?t=3", model: null }), "apply");
+  assert.equal(followAction(here, { url: "/?t=3", model_key: "abc" }), "apply");
+  assert.equal(followAction({ ...here, model: "abc" }, { url: "/?t=3", model_key: null }), "apply");
 });
 
 test("another page: navigate; an unsafe url: nothing", () => {
@@ -51,11 +51,21 @@ test("reconnect delays double up to 15 s, with at most 25 % jitter", () => {
   assert.equal(backoff(0, () => 0.999), Math.round(500 * (1 + 0.25 * 0.999)));
 });
 
-test("the forget-gate preset names the step and the unit", () => {
-  const p = forgetGatePoll(13, "2");
-  assert.equal(p.question, "At step 13, will the forget gate of unit 2 be closed, partly open or open?");
+test("the forget-gate preset asks about the next step, hides the gate, and has none at the end", () => {
+  const p = forgetGatePoll(13, "2", 20);
+  assert.equal(p.question, "At the next step (14), will the forget gate of unit 2 be closed, partly open or open?");
   assert.deepEqual(p.choices, ["closed", "partly open", "open"]);
+  assert.deepEqual(p.hide, ["f"]);
   assert.match(forgetGatePoll(0, "mean").question, /the units \(on average\)/);
+  assert.equal(forgetGatePoll(19, "2", 20), null);
+});
+
+test("another stop of the same lesson is shown in place; of another lesson, loaded", () => {
+  const here = { path: "/lessons/inside-the-cell/3", search: "t=10", model: null };
+  assert.equal(followAction(here, { url: "/lessons/inside-the-cell/4?t=11" }), "stop");
+  assert.equal(followAction(here, { url: "/lessons/reading-gates/4?t=11" }), "navigate");
+  assert.equal(followAction(here, { url: "/?t=11" }), "navigate");
+  assert.equal(followAction({ ...here, path: "/lessons/own/step/2" }, { url: "/lessons/own/step/3" }), "stop");
 });
 
 test("choices: one per line, trimmed, blanks and repeats dropped, 2 to 4", () => {

@@ -60,6 +60,29 @@ def test_good_file_parses_into_stops_with_placeholders():
     assert [c["when"]["op"] for c in lab["question"]["choices"]] == [">", ">="]
 
 
+def test_a_question_says_what_to_hide_in_a_class():
+    """By default the gate whose reading answers it; `hide:` names others; bad names refused."""
+    step, lab = parse_lesson(GOOD)["stops"]
+    assert step["question"]["hide"] == ["f"]
+    assert lab["question"]["hide"] == []
+    own = GOOD.replace("choice: LSTM when", "hide: h, c h\nchoice: LSTM when")
+    assert parse_lesson(own)["stops"][1]["question"]["hide"] == ["h", "c"]
+    for bad in ("hide: x", "hide: "):
+        text = GOOD.replace("choice: LSTM when", f"{bad}\nchoice: LSTM when")
+        with pytest.raises(LessonError, match="hide: name what to hide") as err:
+            parse_lesson(text)
+        assert err.value.line == line_of(text, bad.strip())
+    stray = GOOD.replace("highlight: card lstm\n", "highlight: card lstm\nhide: i\n").replace(
+        "question: Which keeps more?\n", ""
+    )
+    with pytest.raises(LessonError, match="“hide” without a “question:” line"):
+        parse_lesson(
+            stray.replace("choice: RNN when rnn.dL/dh[k] > lstm.dL/dc[k]\n", "").replace(
+                "choice: LSTM when lstm.dL/dc[k] >= rnn.dL/dh[k]\n", ""
+            )
+        )
+
+
 def test_view_is_written_as_the_page_writes_it():
     lesson = parse_lesson(GOOD.replace("view: len=30&k=5", "view: k=5&len=30&gain=1.0&seed=0"))
     assert lesson["stops"][1]["view"] == "len=30&k=5"  # defaults dropped, table order

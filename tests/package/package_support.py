@@ -62,7 +62,10 @@ def assert_npz_is_trace(npz: Any, trace: Trace, dtype: str) -> None:
             else:
                 assert meta[f"layers/{k}/{name}"] is None
     expected.update({f"param_grads/{n}": g for n, g in trace.param_grads.items()})
-    assert set(npz.files) == {*expected, "meta.json"}
+    if trace.loss_steps is not None:  # each position's loss, and the readout's predictions
+        expected["loss_steps"] = np.asarray(trace.loss_steps)
+    prediction_arrays = {"predictions/ids", "predictions/p"} if trace.outputs is not None else set()
+    assert set(npz.files) == {*expected, *prediction_arrays, "meta.json"}
     for name, want in expected.items():
         got = npz[name]
         assert got.dtype == want.dtype, name
