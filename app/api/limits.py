@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..settings import Settings
 from .errors import RequestError
 from .schemas import TraceRequest
@@ -19,12 +21,7 @@ def check_shape_limits(req: TraceRequest, T: int, D: int, s: Settings) -> None:
         (("body", "model", "output_size"), m.output_size or 0, "max_input", "output size O"),
         (("body", "clamp"), len(req.clamp or []), "max_clamps", "number of clamp entries"),
     ]
-    for loc, value, setting, what in checks:
-        limit = getattr(s, setting)
-        if value > limit:
-            raise RequestError(
-                loc, f"{what} is {value}, above the limit of {limit} (LSTMX_{setting.upper()})"
-            )
+    check_settings(checks, s)
     # Per layer and direction, a step costs H_k·(R_k + D_k): its gate rows times what they
     # read (R_k: its own h, the projection's width P if any; D_k: the layer below's output).
     # One width, one direction: T·L·H·(H+D) for L = 1, as the limit has always been stated.
@@ -50,6 +47,16 @@ def check_shape_limits(req: TraceRequest, T: int, D: int, s: Settings) -> None:
             f"{s.max_answer_numbers:,} (LSTMX_MAX_ANSWER_NUMBERS): shorten the sequence or "
             "shrink the model",
         )
+
+
+def check_settings(checks: Sequence[tuple[tuple[str, ...], int, str, str]], s: Settings) -> None:
+    """Each (loc, value, setting, what): value may not be above the LSTMX_<SETTING> limit."""
+    for loc, value, setting, what in checks:
+        limit = getattr(s, setting)
+        if value > limit:
+            raise RequestError(
+                loc, f"{what} is {value}, above the limit of {limit} (LSTMX_{setting.upper()})"
+            )
 
 
 def check_clamp_cost(clamp: list, T: int, H: int, L: int, G: int) -> None:

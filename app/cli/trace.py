@@ -42,73 +42,76 @@ The file holds the page's scripts, styles and the run: it plays, steps and scrub
 with no server and no network."""
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, suffixes: str) -> None:
+# The run's options, flag -> add_argument's keywords (trace and html take the same ones).
+RUN_FLAGS: dict[str, dict[str, Any]] = {
+    "--dtype": {
+        "choices": ("float64", "float32"),
+        "default": "float64",
+        "help": "precision of the run (default float64)",
+    },
+    "--tokens": {
+        "action": "store_true",
+        "help": 'INPUT is token ids, "3,1,4,1" (a model with an embedding)',
+    },
+    "--vocab": {
+        "metavar": "FILE",
+        "help": "the tokens of a text model in id order: a JSON list or {token: id} object, "
+        "or one token a line",
+    },
+    "--alphabet": {
+        "metavar": "CHARS",
+        "help": "the characters a one-hot text model reads, in order",
+    },
+    "--level": {
+        "choices": ("char", "word"),
+        "help": "--vocab tokens are characters (default) or words",
+    },
+    "--loss": {
+        "metavar": "KIND",
+        "help": "what BPTT differentiates: sum_last (default), mse, cross_entropy, ... "
+        "(POST /api/trace's loss.kind)",
+    },
+    "--target": {
+        "metavar": "JSON",
+        "help": "the loss target, as JSON: 0.5, [1, 0], [[0.1], [0.2]]",
+    },
+    "--at": {
+        "choices": ("last", "all"),
+        "help": "the loss reads the last step (default) or every step",
+    },
+    "--nonlinearity": {
+        "choices": ("tanh", "relu"),
+        "help": "a plain RNN's, which a state_dict cannot say",
+    },
+}
+
+
+def add_run_parser(
+    sub: Any, name: str, summary: str, epilog: str, suffixes: str, handler: Any
+) -> Any:
+    """A subcommand that runs a model over an input and writes `suffixes` files."""
+    parser = sub.add_parser(
+        name,
+        help=summary,
+        description=_sentence(summary),
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     parser.add_argument("input", metavar="INPUT", help=INPUT_HELP)
     parser.add_argument(
         "-o", "--output", required=True, metavar="OUT", help=f"the file to write ({suffixes})"
     )
-    parser.add_argument(
-        "--dtype",
-        choices=("float64", "float32"),
-        default="float64",
-        help="precision of the run (default float64)",
-    )
-    parser.add_argument(
-        "--tokens",
-        action="store_true",
-        help='INPUT is token ids, "3,1,4,1" (a model with an embedding)',
-    )
-    parser.add_argument(
-        "--vocab",
-        metavar="FILE",
-        help="the tokens of a text model in id order: a JSON list or "
-        "{token: id} object, or one token a line",
-    )
-    parser.add_argument(
-        "--alphabet", metavar="CHARS", help="the characters a one-hot text model reads, in order"
-    )
-    parser.add_argument(
-        "--level", choices=("char", "word"), help="--vocab tokens are characters (default) or words"
-    )
-    parser.add_argument(
-        "--loss",
-        metavar="KIND",
-        help="what BPTT differentiates: sum_last (default), mse, "
-        "cross_entropy, ... (POST /api/trace's loss.kind)",
-    )
-    parser.add_argument(
-        "--target", metavar="JSON", help="the loss target, as JSON: 0.5, [1, 0], [[0.1], [0.2]]"
-    )
-    parser.add_argument(
-        "--at", choices=("last", "all"), help="the loss reads the last step (default) or every step"
-    )
-    parser.add_argument(
-        "--nonlinearity",
-        choices=("tanh", "relu"),
-        help="a plain RNN's, which a state_dict cannot say",
-    )
+    for flag, options in RUN_FLAGS.items():
+        parser.add_argument(flag, **options)
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def add_parsers(sub: Any) -> None:
-    fmt = argparse.RawDescriptionHelpFormatter
-    trace = sub.add_parser(
-        "trace",
-        help=TRACE_HELP,
-        description=_sentence(TRACE_HELP),
-        epilog=TRACE_EPILOG,
-        formatter_class=fmt,
-    )
-    add_run_arguments(trace, ".json or .npz; - writes the JSON to standard output")
-    trace.set_defaults(handler=run_trace)
-    html = sub.add_parser(
-        "html",
-        help=HTML_HELP,
-        description=_sentence(HTML_HELP),
-        epilog=HTML_EPILOG,
-        formatter_class=fmt,
-    )
-    add_run_arguments(html, ".html")
+    json_or_npz = ".json or .npz; - writes the JSON to standard output"
+    add_run_parser(sub, "trace", TRACE_HELP, TRACE_EPILOG, json_or_npz, run_trace)
+    html = add_run_parser(sub, "html", HTML_HELP, HTML_EPILOG, ".html", run_html)
     html.add_argument("--title", help="the page's title (default: the model and the input)")
     html.add_argument(
         "--window",
@@ -116,7 +119,6 @@ def add_parsers(sub: Any) -> None:
         type=_window,
         help="show steps START to STOP-1 of a long run (the whole run is computed)",
     )
-    html.set_defaults(handler=run_html)
 
 
 def _window(text: str) -> tuple[int, int]:

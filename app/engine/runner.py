@@ -4,9 +4,10 @@ BPTT recorded step by step (`Run.forward`, `Run.backward`); `trace` is both in o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from .cells.common import norms_and_log10
 from .params import ModelError, ModelSpec, model_params
 from .trace import LayerTrace, Trace
 
+P = ParamSpec("P")
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
@@ -108,9 +110,22 @@ def prepare(
 ) -> Run:
     """Check everything about a run (raising ValueError subclasses naming the field).
 
-    start: the global index of the first step, when `inputs` continue a sequence from
-    `initial_state` one piece at a time; the numbers are then bit for bit those of the whole
-    sequence run at once."""
+    model: the JSON `model` dict (see params.py); inputs: (T, D) rows, or token ids (T,) for a
+    model with an embedding; loss: None (the model's task's loss: next_token when its readout
+    reads its own vocabulary, cross_entropy against its own answer for another readout, else
+    sum_last, the sum of the top h_{T-1}) or {"kind": "sum_last" | "next_token" | "mse" |
+    "cross_entropy", "target": ..., "at": "last" | "all"} (cells/losses.py); clamp: a list
+    of {"t", "gate", "value", "units"?, "layer"?}; initial_state: {"h": (L, H), "c": (L, H)}
+    (or one row per layer of its own width) to continue from a previous run's final state
+    (zeros by default); start: the global index of inputs[0], when `inputs` continue a
+    sequence from `initial_state` one piece at a time; the numbers are then bit for bit those
+    of the whole sequence run at once.
+
+    sum_last of a bidirectional model is torch's output[T-1].sum(): the sum of
+    [h_fwd | h_rev] at the last input position, where the reverse direction has read one
+    input (x_{T-1}) and the forward direction all of them. A model with readout "final" reads
+    h_n = [h_fwd at T-1 | h_rev at 0] once: its outputs are one row.
+    """
     if dtype not in DTYPES:
         raise ModelError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
     if not isinstance(start, int) or start < 0:
@@ -159,6 +174,22 @@ def task_loss(
     return losses.parse(given, T, 1, spec.output_size or spec.top_width, ids), vocabulary
 
 
+def _recorded(prepare: Callable[P, Run]) -> Callable[P, Trace]:
+    """`prepare(...).backward()` as one function of prepare's arguments (and signature)."""
+
+    def trace(*args: P.args, **kwargs: P.kwargs) -> Trace:
+        """Run the model over one sequence `inputs` (T, D) and record everything: the Trace of
+        `prepare(...).backward()`, with prepare's arguments (its docstring says them)."""
+        return prepare(*args, **kwargs).backward()
+
+    signature = inspect.signature(prepare).replace(return_annotation="Trace")
+    trace.__signature__ = signature  # type: ignore[attr-defined]  # for help() and IDEs
+    return trace
+
+
+trace = _recorded(prepare)
+
+
 def check_tokens(spec: ModelSpec, inputs: Any) -> np.ndarray:
     """Token ids (T,) as int64, each in [0, V); the error names the first one out of range."""
     assert spec.embedding is not None
@@ -177,34 +208,6 @@ def check_tokens(spec: ModelSpec, inputs: Any) -> np.ndarray:
             f"ids lie in [0, {V - 1}]"
         )
     return ids.astype(np.int64)
-
-
-def trace(
-    model: Mapping[str, Any],
-    inputs: Any,
-    loss: Mapping[str, Any] | None = None,
-    dtype: str = "float64",
-    clamp: Sequence[Mapping[str, Any]] | None = None,
-    initial_state: Mapping[str, Any] | None = None,
-    start: int = 0,
-) -> Trace:
-    """Run the model over one sequence `inputs` (T, D) and record everything.
-
-    model: the JSON `model` dict (see params.py); inputs: (T, D) rows, or token ids (T,) for a
-    model with an embedding; loss: None (the model's task's loss: next_token when its readout
-    reads its own vocabulary, cross_entropy against its own answer for another readout, else
-    sum_last, the sum of the top h_{T-1}) or {"kind": "sum_last" | "next_token" | "mse" |
-    "cross_entropy", "target": ..., "at": "last" | "all"} (cells/losses.py); clamp: a list
-    of {"t", "gate", "value", "units"?, "layer"?}; initial_state: {"h": (L, H), "c": (L, H)}
-    (or one row per layer of its own width) to continue from a previous run's final state
-    (zeros by default); start: the global index of inputs[0] when continuing (see prepare).
-
-    sum_last of a bidirectional model is torch's output[T-1].sum(): the sum of
-    [h_fwd | h_rev] at the last input position, where the reverse direction has read one
-    input (x_{T-1}) and the forward direction all of them. A model with readout "final" reads
-    h_n = [h_fwd at T-1 | h_rev at 0] once: its outputs are one row.
-    """
-    return prepare(model, inputs, loss, dtype, clamp, initial_state, start).backward()
 
 
 def _state(spec: ModelSpec, state: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -208,13 +208,7 @@ def _stop(stop: _Stop) -> dict[str, Any]:
 
 def _check_view(page: str, state: dict[str, Any], f: _Field) -> None:
     if page == "step":
-        T = views.step_length(state)
-        if T < 1:
-            raise LessonError(f.line, "view: the sequence is empty")
-        if state["t"] >= T:
-            raise LessonError(
-                f.line, f"view: t={state['t']} but the sequence has {T} steps (t < {T})"
-            )
+        _check_step_index(f, state, "t", views.step_length(state))
         if state["unit"] != "mean" and int(state["unit"]) >= state["hidden"]:
             raise LessonError(f.line, f"view: unit={state['unit']} but hidden={state['hidden']}")
         if state["layer"] >= state["layers"]:
@@ -222,13 +216,17 @@ def _check_view(page: str, state: dict[str, Any], f: _Field) -> None:
         if state["live"]:
             raise LessonError(f.line, "view: live typing cannot be a lesson's view")
     if page == "compare":
-        T = views.compare_length(state)
-        if T < 1:
-            raise LessonError(f.line, "view: the sequence is empty")
-        if state["k"] >= T:
-            raise LessonError(
-                f.line, f"view: k={state['k']} but the sequence has {T} steps (k < {T})"
-            )
+        _check_step_index(f, state, "k", views.compare_length(state))
+
+
+def _check_step_index(f: _Field, state: dict[str, Any], key: str, T: int) -> None:
+    """The view's step index state[key] (t, k) lies in a sequence of T >= 1 steps."""
+    if T < 1:
+        raise LessonError(f.line, "view: the sequence is empty")
+    if state[key] >= T:
+        raise LessonError(
+            f.line, f"view: {key}={state[key]} but the sequence has {T} steps ({key} < {T})"
+        )
 
 
 def _say(

@@ -29,25 +29,24 @@ async function errorFrom(response) {
   return new ApiError(text);
 }
 
-export async function postTrace(body) {
-  const response = await fetch("/api/trace", {
+// POST a JSON body; the response when it is ok, else an ApiError with the server's message.
+async function postJson(url, body) {
+  const response = await fetch(url, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body),
   });
   if (!response.ok) throw await errorFrom(response);
-  return response.json();
+  return response;
+}
+
+export async function postTrace(body) {
+  return (await postJson("/api/trace", body)).json();
 }
 
 // The run a trace body describes, as one self-contained HTML file (the step page's "Save as HTML").
 export async function postHtml(body) {
-  const response = await fetch("/api/html", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw await errorFrom(response);
-  return response.text();
+  return (await postJson("/api/html", body)).text();
 }
 
 export async function uploadWeights(file) {

@@ -21,11 +21,7 @@ async function useWeights(file) {
   showError("");
   const asks = { nonlinearity: imported.NeedsNonlinearity, readout: imported.NeedsReadout };
   try {
-import { $, page, saveUrl, showError, showModelNote, showStatus, state } from "./step-context.js";
-import { fillControls, showLoss } from "./step-controls.js";
-import { leaveGallery } from "./step-gallery.js";
-import { requestBody, run } from "./step-run.js";
-import { vocabMisfit } from "./tokens.js";
+    adopt(await imported.uploadModel(file, $("nonlinearity").value, $("readout").value), file.name);
   } catch (err) {
     const needs = Object.keys(asks).find((k) => err instanceof asks[k]);
     for (const k of Object.keys(asks)) $(`${k}-group`).hidden = k !== needs && $(k).value === "";

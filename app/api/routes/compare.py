@@ -23,7 +23,7 @@ from ...settings import Settings, get_settings
 from .. import encoding, serialize
 from ..cache import Answer, request_key
 from ..errors import RESPONSES, RequestError
-from ..limits import check_clamp_cost
+from ..limits import check_clamp_cost, check_settings
 from ..middleware import OffLoopJSONRoute
 from ..runs import resolve_input
 from ..schemas import ClampIn, InputIn, ModelIn, Strict, TraceRequest
@@ -122,12 +122,7 @@ def check_and_resolve(req: CompareRequest, s: Settings) -> np.ndarray:
         (("body", "input"), D, "max_input", "input size D"),
         (("body", "clamp"), len(req.clamp or []), "max_clamps", "number of clamp entries"),
     ]
-    for loc, value, setting, what in checks:
-        limit = getattr(s, setting)
-        if value > limit:
-            raise RequestError(
-                loc, f"{what} is {value}, above the limit of {limit} (LSTMX_{setting.upper()})"
-            )
+    check_settings(checks, s)
     if T == 0:
         raise RequestError(("body", "input"), "the input sequence is empty: give at least one step")
     work = len(req.cells) * T * H * (H + D)

@@ -12,7 +12,9 @@ binary floating point, so nothing is lost; log10 norms stay exact at any depth.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -169,6 +171,56 @@ def align(carried: list[np.ndarray], E: int, ext: np.ndarray, e: int) -> tuple[n
         if e < E:
             return np.ldexp(ext, e - E), E
     return ext, E
+
+
+def carry_h_back(
+    grad_h: np.ndarray,
+    ext: ScaledGrad,
+    has_ext: np.ndarray,
+    rescale: bool,
+    step: Callable[[int, np.ndarray, np.ndarray], None],
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The backward loop of a cell that carries only h (RNN, GRU), from t = T-1 down to 0.
+
+    grad_h[t] (T, B, H) receives dL/dh_t: the carried gradient plus the external one (ext,
+    where has_ext[t]); then step(t, grad_h[t], dh_next) writes dL/dh_{t-1} into dh_next.
+    Returns (exp, dh_next, E): grad_h[t] is in the scale 2**exp[t], dh_next (dL/dh0) in 2**E.
+    rescale=False (training's lean mode) keeps the scale where the external gradient puts it."""
+    T, B, H = grad_h.shape
+    exp = np.zeros(T, dtype=np.int64)
+    dh_next = np.zeros((B, H), dtype=grad_h.dtype)
+    E = int(ext.exp[T - 1])
+    with np.errstate(under="ignore"):
+        for t in reversed(range(T)):
+            dh = grad_h[t]
+            dh[...] = dh_next
+            if has_ext[t]:
+                e_t, E = align([dh], E, ext.values[t], int(ext.exp[t]))
+                dh += e_t
+            exp[t] = E
+            step(t, dh, dh_next)
+            if rescale:
+                E += renormalise(dh_next)
+    return exp, dh_next, E
+
+
+def h_only_grads(
+    params: dict[str, np.ndarray],
+    dX: ScaledGrad,
+    grad_h: np.ndarray,
+    exp: np.ndarray,
+    dh0: np.ndarray,
+    E: int,
+) -> dict[str, Any]:
+    """The result of backward for a cell without a cell state (see lstm.backward)."""
+    return {
+        "params": params,
+        "dX": dX,
+        "grad_h": ScaledGrad(grad_h, exp),
+        "grad_c": None,
+        "dh0": np.ldexp(dh0, E),
+        "dc0": None,
+    }
 
 
 def add_scaled(a: ScaledGrad, b: ScaledGrad) -> ScaledGrad:

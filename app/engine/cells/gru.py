@@ -18,7 +18,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import Clamp, LayerParams, ScaledGrad, Scratch, align, project, renormalise, scratch
+from .common import (
+    Clamp,
+    LayerParams,
+    ScaledGrad,
+    Scratch,
+    carry_h_back,
+    h_only_grads,
+    project,
+    scratch,
+)
 
 
 @dataclass
@@ -107,37 +116,22 @@ def backward(
     dGH = array("dGH", (T, B, 3 * H))
     dGH4 = dGH.reshape(T, B, 3, H)
     grad_h = array("grad_h", (T, B, H))  # every row is written before it is read
-    exp = np.zeros(T, dtype=np.int64)
-    dh_next = np.zeros((B, H), dtype=A.dtype)
-    E = int(ext.exp[T - 1])
-    with np.errstate(under="ignore"):
-        for t in reversed(range(T)):
-            dh = grad_h[t]
-            dh[...] = dh_next
-            if has_ext[t]:
-                e_t, E = align([dh], E, ext.values[t], int(ext.exp[t]))
-                dh += e_t
-            exp[t] = E
-            np.multiply(dh[:, None, :], KH[t], out=dGH4[t])  # into W_hh h_{t-1} + b_hh
-            np.multiply(dh, z[t], out=dh_next)  # direct path h_{t-1} → h_t through z
-            dh_next += dGH[t] @ p.W_hh
-            if ws is None:  # lean: no scales to keep
-                E += renormalise(dh_next)
+
+    def step(t: int, dh: np.ndarray, dh_next: np.ndarray) -> None:
+        np.multiply(dh[:, None, :], KH[t], out=dGH4[t])  # into W_hh h_{t-1} + b_hh
+        np.multiply(dh, z[t], out=dh_next)  # direct path h_{t-1} → h_t through z
+        dh_next += dGH[t] @ p.W_hh
+
+    exp, dh_next, E = carry_h_back(grad_h, ext, has_ext, ws is None, step)  # ws: lean, no scales
     dGX = array("dGX", (T, B, 3 * H))  # scaled like grad_h
     np.multiply(grad_h[:, :, None, :], KX, out=dGX.reshape(T, B, 3, H))
     gX, gH = ScaledGrad(dGX, exp).plain(), ScaledGrad(dGH, exp).plain()
     N = T * B
     with np.errstate(all="ignore"):  # an exploded gradient is inf: kept as it is
-        return {
-            "params": {
-                "W_ih": gX.reshape(N, -1).T @ cache.X.reshape(N, -1),
-                "W_hh": gH.reshape(N, -1).T @ H_prev.reshape(N, -1),
-                "b_ih": gX.reshape(N, -1).sum(0),
-                "b_hh": gH.reshape(N, -1).sum(0),
-            },
-            "dX": ScaledGrad(dGX @ p.W_ih, exp),
-            "grad_h": ScaledGrad(grad_h, exp),
-            "grad_c": None,
-            "dh0": np.ldexp(dh_next, E),
-            "dc0": None,
+        params = {
+            "W_ih": gX.reshape(N, -1).T @ cache.X.reshape(N, -1),
+            "W_hh": gH.reshape(N, -1).T @ H_prev.reshape(N, -1),
+            "b_ih": gX.reshape(N, -1).sum(0),
+            "b_hh": gH.reshape(N, -1).sum(0),
         }
+        return h_only_grads(params, ScaledGrad(dGX @ p.W_ih, exp), grad_h, exp, dh_next, E)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import LayerParams, ScaledGrad, Scratch, align, project, renormalise, scratch
+from .common import LayerParams, ScaledGrad, Scratch, carry_h_back, h_only_grads, project, scratch
 
 
 @dataclass
@@ -63,34 +63,19 @@ def backward(
     else:
         np.multiply(Hs, Hs, out=K)  # tanh' = 1 - h² for every step at once
         np.subtract(1.0, K, out=K)
-    exp = np.zeros(T, dtype=np.int64)
-    dh_next = np.zeros((B, H), dtype=cache.Hs.dtype)
-    E = int(ext.exp[T - 1])
-    with np.errstate(under="ignore"):
-        for t in reversed(range(T)):
-            dh = grad_h[t]
-            dh[...] = dh_next
-            if has_ext[t]:
-                e_t, E = align([dh], E, ext.values[t], int(ext.exp[t]))
-                dh += e_t
-            exp[t] = E
-            np.multiply(dh, K[t], out=dA[t])  # backprop through φ
-            np.matmul(dA[t], p.W_hh, out=dh_next)  # into h_{t-1} through W_hh
-            if ws is None:  # lean: no scales to keep
-                E += renormalise(dh_next)
+
+    def step(t: int, dh: np.ndarray, dh_next: np.ndarray) -> None:
+        np.multiply(dh, K[t], out=dA[t])  # backprop through φ
+        np.matmul(dA[t], p.W_hh, out=dh_next)  # into h_{t-1} through W_hh
+
+    exp, dh_next, E = carry_h_back(grad_h, ext, has_ext, ws is None, step)  # ws: lean, no scales
     gA = ScaledGrad(dA, exp).plain().reshape(T * B, H)
     H_prev[0], H_prev[1:] = cache.h0, Hs[:-1]
     with np.errstate(all="ignore"):  # an exploded gradient is inf: kept as it is
-        return {
-            "params": {
-                "W_ih": gA.T @ cache.X.reshape(T * B, -1),
-                "W_hh": gA.T @ H_prev.reshape(T * B, H),
-                "b_ih": gA.sum(0),
-                "b_hh": gA.sum(0),
-            },
-            "dX": ScaledGrad(dA @ p.W_ih, exp),
-            "grad_h": ScaledGrad(grad_h, exp),
-            "grad_c": None,
-            "dh0": np.ldexp(dh_next, E),
-            "dc0": None,
+        params = {
+            "W_ih": gA.T @ cache.X.reshape(T * B, -1),
+            "W_hh": gA.T @ H_prev.reshape(T * B, H),
+            "b_ih": gA.sum(0),
+            "b_hh": gA.sum(0),
         }
+        return h_only_grads(params, ScaledGrad(dA @ p.W_ih, exp), grad_h, exp, dh_next, E)

@@ -18,19 +18,18 @@ import io
 import json
 import math
 import zipfile
-import zlib
 from typing import Any
 
 import h5py
 import numpy as np
 
-from .weightfiles import WeightsError
+from .weightfiles import WeightsError, check_archive_size, read_member
 
 MAX_ZIP_MEMBERS = 16  # a .keras holds three files (and an assets/ folder, unused here)
-MAX_RATIO = 200  # uncompressed / compressed; a zip bomb's is in the thousands
 MAX_CONFIG_BYTES = 4 * 2**20
 MAX_H5_OBJECTS = 10_000
 KERAS_MEMBERS = ("config.json", "model.weights.h5")
+KERAS_FIX = "save the model again with model.save('m.keras')"
 
 
 def read_keras(data: bytes, max_elements: int, max_bytes: int) -> tuple[dict, dict, set]:
@@ -51,8 +50,8 @@ def read_keras(data: bytes, max_elements: int, max_bytes: int) -> tuple[dict, di
                 f"the .keras archive has no {missing[0]} (members: {found}), which Keras 3's "
                 "model.save('m.keras') always writes: save the model again"
             )
-        raw_config = _read_member(archive, members["config.json"], MAX_CONFIG_BYTES)
-        h5_bytes = _read_member(archive, members["model.weights.h5"], max_bytes)
+        raw_config = read_member(archive, members["config.json"], MAX_CONFIG_BYTES, KERAS_FIX)
+        h5_bytes = read_member(archive, members["model.weights.h5"], max_bytes, KERAS_FIX)
     try:
         config = json.loads(raw_config)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -75,51 +74,8 @@ def _check_zip(archive: zipfile.ZipFile, max_bytes: int) -> dict[str, zipfile.Zi
             f"the .keras archive has {len(infos)} members, duplicated or over {MAX_ZIP_MEMBERS} "
             "(Keras writes three): the file was edited or is not Keras'; save the model again"
         )
-    total = sum(i.file_size for i in infos)
-    if total > max_bytes:
-        raise WeightsError(
-            f"the .keras archive declares {total} uncompressed bytes, more than the limit of "
-            f"{max_bytes} (LSTMX_MAX_UPLOAD_BYTES): upload a smaller model"
-        )
-    for info in infos:
-        if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > 2**16:
-            raise WeightsError(
-                f"archive member {info.filename!r} expands {info.compress_size} bytes to "
-                f"{info.file_size} (over {MAX_RATIO} times): refused as a possible zip bomb; "
-                "Keras' own files never expand so far, so save the model again with model.save"
-            )
+    check_archive_size(infos, max_bytes, ".keras", KERAS_FIX)
     return {i.filename: i for i in infos}
-
-
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
-    """Read at most `limit` bytes; the declared size may lie, so the stream is bounded too."""
-    if info.file_size > limit:
-        raise WeightsError(
-            f"{info.filename!r} is {info.file_size} bytes, more than this server takes "
-            f"({limit}): upload a smaller model"
-        )
-    try:
-        with archive.open(info) as stream:
-            data = stream.read(limit + 1)
-    except (
-        ValueError,
-        OSError,
-        EOFError,
-        zipfile.BadZipFile,
-        zlib.error,
-        NotImplementedError,
-        RuntimeError,
-    ) as exc:
-        raise WeightsError(
-            f"archive member {info.filename!r} could not be read ({exc}): the file is damaged; "
-            "save the model again"
-        ) from None
-    if len(data) > limit:
-        raise WeightsError(
-            f"{info.filename!r} holds more than {limit} bytes, more than it declares: the file "
-            "is damaged or crafted; save the model again"
-        )
-    return data
 
 
 def read_h5(data: bytes, max_elements: int, max_bytes: int) -> tuple[dict, set]:

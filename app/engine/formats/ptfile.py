@@ -23,12 +23,12 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from . import ptunpickle
-from .keras_files import MAX_RATIO
 from .ptunpickle import STATE_DICT_FIX, TensorRef
-from .weightfiles import ZIP_ERRORS, WeightsError
+from .weightfiles import WeightsError, check_archive_size, read_member
 
 MAX_PICKLE_BYTES = 2 * 2**20  # a state_dict's pickle takes ~150 bytes a tensor
 MAX_MEMBERS = ptunpickle.MAX_TENSORS + 16
+PT_FIX = f"save the weights again with {STATE_DICT_FIX}"
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
 FLOATS = ("float16", "float32", "float64")
 LEGACY = (
@@ -53,12 +53,14 @@ def read_pt(data: bytes, max_elements: int, max_bytes: int) -> dict[str, np.ndar
         infos = _check_zip(archive, max_bytes)
         prefix = _record(infos)
         big = _byteorder(archive, infos.get(f"{prefix}/byteorder"))
-        pkl = _read(archive, infos[f"{prefix}/data.pkl"], MAX_PICKLE_BYTES)
+        pkl = read_member(archive, infos[f"{prefix}/data.pkl"], MAX_PICKLE_BYTES, PT_FIX)
         top = ptunpickle.load(pkl, set(infos), prefix)
         tensors = _state_dict(top)
         _check_views(tensors, infos, max_elements)
         members = {ref.storage.key: ref.storage.member for ref in tensors.values()}
-        storages = {key: _read(archive, infos[m], max_bytes) for key, m in members.items()}
+        storages = {
+            key: read_member(archive, infos[m], max_bytes, PT_FIX) for key, m in members.items()
+        }
     return {name: _array(ref, storages[ref.storage.key], big) for name, ref in tensors.items()}
 
 
@@ -78,20 +80,7 @@ def _check_zip(archive: zipfile.ZipFile, max_bytes: int) -> dict[str, zipfile.Zi
                 f"reads ({MAX_PICKLE_BYTES}; a state_dict's takes ~150 bytes a tensor): save "
                 f"only the model's weights, with {STATE_DICT_FIX}"
             )
-    total = sum(i.file_size for i in infos)
-    if total > max_bytes:
-        raise WeightsError(
-            f"the .pt archive declares {total} uncompressed bytes, more than the limit of "
-            f"{max_bytes} (LSTMX_MAX_UPLOAD_BYTES): upload a smaller model"
-        )
-    for info in infos:
-        if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > 2**16:
-            raise WeightsError(
-                f"archive member {info.filename!r} expands {info.compress_size} bytes to "
-                f"{info.file_size} (over {MAX_RATIO} times): refused as a possible zip bomb; "
-                f"torch.save stores its members uncompressed, so save the weights again with "
-                f"{STATE_DICT_FIX}"
-            )
+    check_archive_size(infos, max_bytes, ".pt", PT_FIX)
     return by_name
 
 
@@ -111,36 +100,13 @@ def _byteorder(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None) -> bool:
     """True for big-endian storages; a file without the record is little-endian (torch < 1.10)."""
     if info is None:
         return False
-    order = _read(archive, info, 16)
+    order = read_member(archive, info, 16, PT_FIX)
     if order not in (b"little", b"big"):
         raise WeightsError(
             f"the .pt archive's byteorder record says {order[:16]!r}, not 'little' or 'big': "
             f"the file is damaged; save the weights again with {STATE_DICT_FIX}"
         )
     return order == b"big"
-
-
-def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
-    """At most `limit` bytes, and exactly the declared size (a member may lie about it)."""
-    if info.file_size > limit:
-        raise WeightsError(
-            f"archive member {info.filename!r} is {info.file_size} bytes, more than this server "
-            f"reads ({limit}): upload a smaller model"
-        )
-    try:
-        with archive.open(info) as stream:
-            data = stream.read(limit + 1)
-    except (*ZIP_ERRORS, RuntimeError) as exc:
-        raise WeightsError(
-            f"archive member {info.filename!r} could not be read ({exc}): the file is damaged; "
-            f"save the weights again with {STATE_DICT_FIX}"
-        ) from None
-    if len(data) != info.file_size:
-        raise WeightsError(
-            f"archive member {info.filename!r} holds {len(data)} bytes but declares "
-            f"{info.file_size}: the file is damaged or crafted; save the weights again"
-        )
-    return data
 
 
 def _state_dict(top: Any) -> dict[str, TensorRef]:

@@ -41,6 +41,50 @@ ST_DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64}
 # one-string members of an .npz that describe the model (read by weights.py), not weights
 META_KEYS = ("cell", "recurrent_activation", "activation", "nonlinearity", "reset_after")
 ZIP_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
+MAX_RATIO = 200  # uncompressed / compressed; a zip bomb's is in the thousands
+
+
+def check_archive_size(infos: list[zipfile.ZipInfo], max_bytes: int, what: str, fix: str) -> None:
+    """Refuse a `what` archive (".keras", ".pt") whose declared uncompressed total is over
+    max_bytes, or a member that expands over MAX_RATIO times, before anything is read; `fix` is
+    the error's advice (the writer never compresses so far, so a clean save passes)."""
+    total = sum(i.file_size for i in infos)
+    if total > max_bytes:
+        raise WeightsError(
+            f"the {what} archive declares {total} uncompressed bytes, more than the limit of "
+            f"{max_bytes} (LSTMX_MAX_UPLOAD_BYTES): upload a smaller model"
+        )
+    for info in infos:
+        if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > 2**16:
+            raise WeightsError(
+                f"archive member {info.filename!r} expands {info.compress_size} bytes to "
+                f"{info.file_size} (over {MAX_RATIO} times): refused as a possible zip bomb "
+                f"(a {what} file as its library saves it never expands so far); {fix}"
+            )
+
+
+def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, fix: str) -> bytes:
+    """At most `limit` bytes, and exactly the declared size: a member may lie about its size,
+    so the stream is bounded too. `fix` is the errors' advice (how to save the file again)."""
+    if info.file_size > limit:
+        raise WeightsError(
+            f"archive member {info.filename!r} is {info.file_size} bytes, more than this server "
+            f"reads ({limit}): upload a smaller model"
+        )
+    try:
+        with archive.open(info) as stream:
+            data = stream.read(limit + 1)
+    except (*ZIP_ERRORS, RuntimeError) as exc:
+        raise WeightsError(
+            f"archive member {info.filename!r} could not be read ({exc}): the file is damaged; "
+            f"{fix}"
+        ) from None
+    if len(data) != info.file_size:
+        raise WeightsError(
+            f"archive member {info.filename!r} holds {len(data)} bytes but declares "
+            f"{info.file_size}: the file is damaged or crafted; {fix}"
+        )
+    return data
 
 
 def _pickle_error(data: bytes, what: str, force: bool = False) -> WeightsError | None:
