@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/charlm.py [--minutes 4] [--hidden 128] [--svg docs/charlm.svg]
 
-Trains an LSTM on the charlm task (Python standard-library source, app/engine/training/charlm.py) for a
-wall-clock budget, prints the held-out bits per character against the unigram baseline, then
-runs the unit search (app/engine/analysis/units.py) over a held-out stretch of text for three targets:
+Trains an LSTM on the charlm task (Python standard-library source,
+app/engine/training/charlm.py) for a wall-clock budget, prints the held-out bits per character
+against the unigram baseline, then runs the unit search (app/engine/analysis/units.py) over a
+held-out stretch of text for three targets:
 inside quotes (a step set: AUC), bracket depth and position in the line (values: |r|). The
 same search on the untrained network of the same seed is printed beside it: with H units,
 the best of H random units scores well above 0.5 by chance alone, so that column is the floor

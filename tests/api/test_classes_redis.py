@@ -71,6 +71,10 @@ class Server:
         stop(self.proc)
 
 
+# the module's two servers (and its Redis) start once, on one pytest-xdist worker
+pytestmark = pytest.mark.xdist_group("classes_redis")
+
+
 @pytest.fixture(scope="module")
 def pair(request):
     """Two server processes on one Redis (shared by the tests of this module)."""

@@ -13,6 +13,7 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
 
 
+@pytest.mark.slow
 def test_a_text_model_writes_samples_and_opens_live_on_the_step_page(page, base_url):
     page.goto(f"{base_url}/train?task=charlm&len=24&steps=20000&hidden=12&batch=8")
     page.wait_for_selector("body[data-ready='1']")

@@ -81,6 +81,7 @@ def wait_complete(page, timeout=30_000):
     poll(page, "!globalThis.lstmExplainer || document.body.dataset.ready === '1'", timeout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lesson", [les for les in all_lessons()], ids=lambda les: les["slug"])
 @pytest.mark.timeout(
     300
@@ -152,6 +153,7 @@ def walk_train_stop(page, stop):
             assert json.loads(s["value"]) == runs[0][2]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_training_stop_shows_the_numbers_of_the_same_run_over_the_socket(make_page, base_url):
     """The training lesson's numbers equal a run of WS /ws/train with the page's own body."""
@@ -306,6 +308,7 @@ def test_a_stops_question_becomes_the_class_poll(make_page, base_url):
     assert page.get_attribute("#lesson-answer", "data-answer") == "partly open"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_in_a_class_students_follow_the_stops_and_answer_the_stops_question(make_page, base_url):
     teacher, student = make_page(1280, 720), make_page(390, 844)

@@ -19,6 +19,7 @@ def progress_of(page, cell):
     return page.eval_on_selector(f".run-{cell} progress", "p => p.value")
 
 
+@pytest.mark.slow
 def test_a_short_training_moves_the_bar_draws_curves_and_gates_and_offers_the_model(page, base_url):
     page.goto(f"{base_url}/train?len=20&steps=300&hidden=8")
     page.wait_for_selector("body[data-ready='1']")

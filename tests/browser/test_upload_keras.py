@@ -152,6 +152,7 @@ def test_a_plain_rnn_file_asks_tanh_or_relu_and_runs_as_chosen(page, base_url) -
     assert page.locator("#error").inner_text() == ""
 
 
+@pytest.mark.slow
 def test_a_bidirectional_model_offers_a_direction_selector(page, base_url) -> None:
     page.goto(f"{base_url}/?kind=custom&seq=1,0,0;0,1,0;0,0,1;1,1,1")
     page.wait_for_selector("body[data-ready='1']")
