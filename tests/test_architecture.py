@@ -159,10 +159,10 @@ def describe(graph: dict[str, dict[str, int]], comp: list[str]) -> str:
     return f"{', '.join(comp)}: {steps} -> {path[-1]}"
 
 
-def long_files() -> list[str]:
-    files = sorted(APP.rglob("*.py")) + sorted(JS.rglob("*.js"))
+def long_files(app: Path = APP, js: Path = JS, root: Path = ROOT) -> list[str]:
+    files = sorted(app.rglob("*.py")) + sorted(js.rglob("*.js"))
     counts = ((p, len(p.read_text().splitlines())) for p in files)
-    return [f"{p.relative_to(ROOT)}: {n} lines" for p, n in counts if n > MAX_LINES]
+    return [f"{p.relative_to(root)}: {n} lines" for p, n in counts if n > MAX_LINES]
 
 
 def web_imports_of_the_engine(found: dict[str, set[str]]) -> list[str]:
@@ -283,4 +283,16 @@ def test_the_engine_rule_names_web_and_service_imports(tmp_path):
         "app.engine.runner imports app.classes",
         "app.engine.runner imports app.classes.hub",
         "app.engine.runner imports fastapi",
+    ]
+
+
+def test_the_length_rule_names_each_file_over_400_lines(tmp_path):
+    _tree(tmp_path, {"engine/long.py": "x = 1\n" * 401, "engine/short.py": "x = 1\n" * 400})
+    js = tmp_path / "static" / "js"
+    js.mkdir(parents=True)
+    (js / "long.js").write_text("let x;\n" * 450)
+    (js / "fine.js").write_text("let x;\n" * 12)
+    assert long_files(tmp_path / "app", js, tmp_path) == [
+        "app/engine/long.py: 401 lines",
+        "static/js/long.js: 450 lines",
     ]
