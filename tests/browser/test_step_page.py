@@ -105,6 +105,7 @@ def assert_cursors_on_step(page):
     return seen["t"]
 
 
+@pytest.mark.alone  # 11 steps at 30 steps/s: read mid-play, so the page must not be starved
 def test_play_animates_and_every_frame_shows_trace_values(page, base_url):
     open_page(page, base_url, "speed=30")
     trace = post_trace(base_url, page_body())
