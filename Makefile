@@ -3,6 +3,8 @@
 #   make test   ruff + mypy + hadolint + pytest + node --test
 #   make lint   ruff + mypy
 #   make bench  run every bench/*.py script
+#   make dist   build the sdist and wheel of lstm-explainer into dist/ (pyproject.toml)
+#   make gallery  retrain the gallery's models (docs/gallery.md; never run by tests or CI)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -26,12 +28,12 @@ DEV_STAMP := $(VENV)/.stamp-dev
 
 JS_TESTS := $(sort $(shell find tests/js -name '*.test.js' -o -name '*.test.mjs' 2>/dev/null))
 BENCHES  := $(wildcard bench/*.py)
-LINT_DIRS := $(wildcard app tests bench)
+LINT_DIRS := $(wildcard app tests bench hatch_build.py)
 
-.PHONY: help venv run test lint ruff mypy hadolint pytest jstest bench clean
+.PHONY: help venv run test lint ruff mypy hadolint pytest jstest bench dist gallery clean
 
 help:
-	@echo "targets: run test lint bench clean  (vars: HOST=$(HOST) PORT=$(PORT))"
+	@echo "targets: run test lint bench dist gallery clean  (vars: HOST=$(HOST) PORT=$(PORT))"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -89,5 +91,14 @@ bench: $(RUN_STAMP)
 	@set -e; for f in $(BENCHES); do echo "== $$f"; \
 	  if [ $$f = bench/load.py ]; then $(PY) $$f $(LOAD_ARGS); else $(PY) $$f; fi; done
 
+# the pinned hatchling of requirements-dev.txt builds it (pyproject.toml's build-system pins it)
+dist: $(DEV_STAMP)
+	$(PY) -m build --no-isolation --outdir dist .
+
+# Trains every model of app/gallery/models/ again with the engine's trainer and writes its
+# card (a quarter of an hour on 2 busy cores); `python gallery/train.py SLUG` for one.
+gallery: $(RUN_STAMP)
+	$(PY) gallery/train.py
+
 clean:
-	rm -rf .pytest_cache .mypy_cache .ruff_cache tests/artifacts
+	rm -rf .pytest_cache .mypy_cache .ruff_cache tests/artifacts build dist

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +24,9 @@ from .api.routes import (
     classes,
     compare,
     docs,
+    gallery,
     health,
+    html,
     lessons,
     pages,
     reference,
@@ -35,9 +36,9 @@ from .api.routes import (
     weights,
 )
 from .api.slots import RunSlots
+from .paths import STATIC
 from .settings import get_settings
 
-ROOT = Path(__file__).resolve().parent.parent
 # Engine runs in worker threads hold the GIL between NumPy calls (the per-step Python loop);
 # the event loop needs it several times per request and waits up to the switch interval each
 # time. Measured on 2 busy cores, /healthz during the largest trace plus a training run:
@@ -59,11 +60,11 @@ def create_app() -> FastAPI:
     app.state.cache = AnswerCache(settings.cache_bytes)
     app.add_exception_handler(RequestError, request_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    modules = (health, trace, weights, compare, train, units, reference, lessons, pages, docs,
-               classes)  # fmt: skip
+    modules = (health, trace, html, weights, compare, train, units, reference, lessons, gallery,
+               pages, docs, classes)  # fmt: skip
     for module in modules:
         app.include_router(module.router)
-    app.mount("/static", PrecompressedStaticFiles(directory=ROOT / "static"), name="static")
+    app.mount("/static", PrecompressedStaticFiles(directory=STATIC), name="static")
     threading.Thread(target=precompressed.warm, args=(pages.PLOTLY_JS,), daemon=True).start()
     # JSON answers gzipped for clients that accept it, the streamed POST /api/trace part by
     # part (each part flushed as it goes, nothing buffered); static files arrive gzipped

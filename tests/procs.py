@@ -8,6 +8,8 @@ import ctypes
 import signal
 import socket
 import subprocess
+import time
+import urllib.request
 
 
 def free_port() -> int:
@@ -33,3 +35,19 @@ def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Wait until the app at `url` answers GET /healthz with 200; RuntimeError if it has not
+    within `timeout` seconds or `proc` has ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"the server at {url} did not answer /healthz")
+        time.sleep(0.1)

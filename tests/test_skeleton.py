@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from app import __main__ as cli
 from app import __version__
+from app.cli import serve as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,9 +150,11 @@ def test_dockerfile_essentials() -> None:
     assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
     assert re.search(r"^USER (?!root\b|0\b)\S+", text, re.M), "must run as a non-root user"
     assert "HEALTHCHECK" in text and "/healthz" in text
-    # serves through the CLI (python -m app runs app.main:app with make run's options)
-    assert re.search(r'^CMD \["python", "-m", "app", "--host", "0\.0\.0\.0", "--port", "8000"\]',
-                     text, re.M)  # fmt: skip
+    # serves through the installed command (it runs lstm_explainer.main:app with make run's
+    # options); the image installs the wheel, not the source tree
+    cmd = r'^CMD \["lstm-explainer", "serve", "--host", "0\.0\.0\.0", "--port", "8000"\]'
+    assert re.search(cmd, text, re.M)
+    assert re.search(r"^RUN pip install .*lstm_explainer-\*\.whl", text, re.M)
     assert "--no-cache-dir" in text
     assert "MALLOC_ARENA_MAX=2" in text
 

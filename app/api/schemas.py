@@ -45,6 +45,8 @@ class ModelIn(BaseModel):
 
     hidden_size: H, or one width per layer (a list of num_layers widths; num_layers may then
     be left out). bidirectional: every layer also runs backwards (parameters "*_reverse").
+    alphabet / vocab: the symbols a text model reads (GET /api/gallery/{slug} gives them); an
+    input text without its own alphabet or vocab is read with them.
     proj_size: LSTM projections, 0 < P < every width (0: none). nonlinearity: "relu" for an
     RNN only. embedding: an nn.Embedding in front; the input is then {"tokens": [ids]}."""
 
@@ -63,6 +65,12 @@ class ModelIn(BaseModel):
     proj_size: int = Field(0, ge=0, description="P, LSTM projections (0: none)")
     nonlinearity: Literal["tanh", "relu"] = Field("tanh", description="RNN only: tanh or relu")
     embedding: EmbeddingIn | None = Field(None, description="an embedding in front")
+    alphabet: str | None = Field(
+        None, max_length=_S.max_input, description="a text model's characters (gallery)"
+    )
+    vocab: list[Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_CHARS)]] | None = Field(
+        None, max_length=_S.max_vocab, description="a text model's tokens in id order (gallery)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelIn:

@@ -12,6 +12,7 @@ import numpy as np
 from ..engine.formats.vocab import VocabError, check_vocab, tokenize
 from ..settings import Settings
 from .errors import RequestError
+from .limits import check_shape_limits
 from .schemas import TraceRequest
 
 
@@ -21,8 +22,6 @@ def uses_vocab(req: TraceRequest) -> bool:
 
 
 def text_through_vocab(req: TraceRequest, s: Settings) -> tuple[np.ndarray, str | None]:
-    from .runs import check_shape_limits  # runs imports this module
-
     inp, emb = req.input, req.model.embedding
     others = [k for k in ("sequence", "tokens", "task") if getattr(inp, k) is not None]
     if inp.text is None or others:

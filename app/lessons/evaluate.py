@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from ..gallery import all_cards, get_card
 from . import views
 
 # --- the request bodies ------------------------------------------------------------------------
@@ -85,7 +86,28 @@ def step_body(state: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
     if "sequence" in inp:
         model["input_size"] = len(inp["sequence"][0])
+    if state.get("model") not in ("", "none", None):  # a gallery model (step-gallery.js)
+        model, alphabet, vocab = gallery_model(state["model"])
+        if "text" in inp and (vocab is not None or "embedding" in model):
+            inp.update(vocab=vocab if vocab is not None else list(alphabet or ""), level="char")
+        if "text" in inp and alphabet is not None:
+            inp["alphabet"] = alphabet
     return {"model": model, "input": inp, "loss": {"kind": "sum_last"}, "dtype": "float64"}
+
+
+# The fields of a model object the step page sends (static/js/imported.js MODEL_FIELDS).
+MODEL_FIELDS = ("cell", "input_size", "hidden_size", "num_layers", "variant", "output_size", "init",
+                "weights", "bidirectional", "proj_size", "nonlinearity", "embedding")  # fmt: skip
+
+
+def gallery_model(slug: str) -> tuple[dict[str, Any], str | None, list[str] | None]:
+    """A gallery model as the step page sends it, its alphabet and vocabulary (step-gallery.js);
+    ValueError if unknown."""
+    card = get_card(slug)
+    if card is None:
+        raise ValueError(f"no gallery model {slug!r}")
+    m = card.model
+    return {k: m[k] for k in MODEL_FIELDS if k in m}, m.get("alphabet"), m.get("vocab")
 
 
 def compare_body(state: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +132,24 @@ def compare_body(state: dict[str, Any]) -> dict[str, Any]:
         steps.update(range(int(a), int(b or a) + 1))
     if steps:
         body["clamp"] = [{"t": sorted(T - 1 - k for k in steps), "gate": "f", "value": 1.0}]
+    if state.get("model"):  # the gallery's trained networks (static/js/compare-gallery.js)
+        body["weights"] = gallery_weights(state["model"], state["hidden"])
     return body
+
+
+def gallery_weights(slug: str, hidden: int) -> dict[str, Any]:
+    """The weights the lab puts in for ?model=<slug>: the model's, and the same task's trained
+    partner of the other cell (LSTM beside RNN) when it has the same hidden size."""
+    card = get_card(slug)
+    if card is None:
+        raise ValueError(f"no gallery model {slug!r}")
+    out = {card.card["cell"]: card.model["weights"]}
+    for other in all_cards():
+        c = other.card
+        if (c["task"] == card.card["task"] and c["cell"] not in out and c["cell"] != "gru"
+                and other.model["hidden_size"] == hidden):  # fmt: skip
+            out[c["cell"]] = other.model["weights"]
+    return out
 
 
 def eval_every(steps: int) -> int:

@@ -77,6 +77,7 @@ PAGES: dict[str, dict[str, tuple[Any, Kind]]] = {
         "lo": (0.01, num(0, 1)),
         "hi": (0.95, num(0, 1)),
         "hold": ("", text(2000)),  # gates held, "f:1@5-9/u2;i:0@*" (static/js/holds.js)
+        "model": ("", text(64)),  # a gallery model's slug; "none": random weights
     },
     "compare": {
         "kind": (
@@ -99,6 +100,7 @@ PAGES: dict[str, dict[str, tuple[Any, Kind]]] = {
         "clampf": ("", text(200)),
         "dtype": ("float64", one_of("float64", "float32")),
         "k": (0, int_(0, 9999)),
+        "model": ("", text(64)),  # a gallery model: its trained LSTM and RNN
     },
     "train": {
         "task": (

@@ -39,6 +39,17 @@ export async function postTrace(body) {
   return response.json();
 }
 
+// The run a trace body describes, as one self-contained HTML file (the step page's "Save as HTML").
+export async function postHtml(body) {
+  const response = await fetch("/api/html", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw await errorFrom(response);
+  return response.text();
+}
+
 export async function uploadWeights(file) {
   const form = new FormData();
   form.append("file", file);

@@ -179,16 +179,18 @@ function buildRnn(svg, refs) {
 }
 
 // Draw the fixed parts of the diagram for a cell family into container; returns the refs
-// update() needs.
+// update() needs. The title's id follows the container's, so several diagrams in one document
+// (views in a notebook) never share one.
 export function build(container, cell, variant = "standard") {
   container.replaceChildren();
+  const descId = `${container.id || "diagram"}-desc`;
   const svg = el("svg", {
     viewBox: cell === "rnn" ? "0 90 760 330" : "0 0 760 420", // the RNN has nothing up top
     role: "img",
     class: `cell-svg cell-${cell}`,
-    "aria-labelledby": "diagram-desc",
+    "aria-labelledby": descId,
   });
-  const desc = el("title", { id: "diagram-desc" }, svg);
+  const desc = el("title", { id: descId }, svg);
   desc.textContent = `${cell.toUpperCase()} cell diagram`;
   const refs = { svg, cell, variant, gates: {}, flows: {}, desc };
   if (cell === "lstm") buildLstm(svg, refs, variant);

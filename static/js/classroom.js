@@ -82,4 +82,9 @@ if (teacher) {
   });
 } else {
   button.onclick = start;
+  if (location.hash === "#class") {
+    // "Use in a class" (the gallery page): start one on the page this link opens
+    history.replaceState(null, "", location.pathname + location.search);
+    start();
+  }
 }

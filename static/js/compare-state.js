@@ -23,6 +23,7 @@ export const PROPERTIES = {
   clampf: ["", { type: "string", max: 200 }], // hold f = 1 at steps back k: "0-49,100"
   dtype: ["float64", oneOf("float64", "float32")],
   k: [0, int(0, 9999)], // the backward-pass cursor, steps back from the end
+  model: ["", text(64)], // a gallery model's slug: its trained networks (compare-gallery.js)
 };
 
 // The keys that change the numbers (the rest only changes the view).

@@ -11,6 +11,7 @@ import { formatDetail } from "./api.js";
 import { download, downloadChartPng } from "./export.js";
 import { fmt } from "./encodings.js";
 import { joiningClass, pageChanged, registerPage } from "./pagelink.js";
+import { fillLinks, fromTrainPage, labState, trainedSet } from "./compare-gallery.js";
 
 const Plotly = globalThis.Plotly;
 const el = (id) => document.getElementById(id);
@@ -22,6 +23,7 @@ const DEBOUNCE_MS = 150;
 
 let state = parse(location.search.slice(1));
 let trained = joiningClass() ? null : adoptTrainedModel(); // {cell, weights, hidden, model} from the Train page
+let nets = null; // the gallery's trained networks, ?model=<slug> (compare-gallery.js)
 let answer = null;
 let answerKey = null;
 let pending = null; // AbortController of the request in flight
@@ -90,17 +92,9 @@ function showError(text) {
 
 // --- a model trained on the Train page ---------------------------------------------------------
 
-// It arrives through sessionStorage (weights never go in a URL) when the link says trained=1;
-// it replaces that network's initialisation, the other two are initialised as usual.
+// It replaces that network's initialisation, the other two are initialised as usual.
 function adoptTrainedModel() {
-  if (new URLSearchParams(location.search).get("trained") !== "1") return null;
-  let model = null;
-  try {
-    model = JSON.parse(sessionStorage.getItem("lstmx.trainedModel") || "null");
-  } catch {
-    model = null;
-  }
-  return fromModel(model);
+  return fromModel(fromTrainPage());
 }
 
 function fromModel(model) {
@@ -110,7 +104,8 @@ function fromModel(model) {
 
 function showTrained() {
   const note = el("trained-note");
-  note.hidden = !trained;
+  note.hidden = !trained && !nets;
+  if (nets && !trained) el("trained-text").textContent = `Trained networks from the gallery: ${nets.titles.join("; ")}. The GRU starts fresh.`;
   if (trained) {
     el("trained-text").textContent =
       `The ${trained.cell.toUpperCase()} uses the weights trained on the Train page (not kept in the link); ` +
@@ -120,6 +115,8 @@ function showTrained() {
 
 function dropTrained() {
   trained = null;
+  nets = null;
+  state.model = "";
   showTrained();
 }
 
@@ -150,9 +147,10 @@ async function recompute({ sweepAfter = false } = {}) {
     showError(error);
     return;
   }
-  if (trained && state.hidden !== trained.hidden) dropTrained(); // no longer fits
-  if (trained) body.weights = { [trained.cell]: trained.weights };
-  const key = `${modelKey(state)}|${trained ? `trained-${trained.cell}` : "fresh"}`;
+  if ((trained && state.hidden !== trained.hidden) || (nets && state.hidden !== nets.hidden)) dropTrained(); // no longer fits
+  if (nets) body.weights = { ...nets.weights };
+  if (trained) body.weights = { ...body.weights, [trained.cell]: trained.weights };
+  const key = `${modelKey(state)}|${trained ? `trained-${trained.cell}` : "fresh"}|${nets?.slug ?? ""}`;
   if (key === answerKey) {
     showError("");
     if (sweepAfter) sweep();
@@ -320,8 +318,10 @@ function main() {
   showTrained();
   el("trained-drop").addEventListener("click", () => {
     dropTrained();
+    writeUrl();
     recompute();
   });
+  fillLinks(el("gallery-links")).catch((err) => showError(err.message));
   const form = el("lab-controls");
   form.addEventListener("input", onControl);
   form.addEventListener("change", onControl);
@@ -355,14 +355,32 @@ function applyUrl(search, { model = null } = {}) {
   stopSweepQuietly();
   state = parse(search);
   trained = fromModel(model);
-  showTrained();
-  toControls();
   const id = ++applied;
-  const T = sequenceLength(state);
-  const k = state.k;
-  recompute().then(() => {
-    if (id === applied && answer && k < T) setK(k);
+  openGallery(search).then(() => {
+    if (id !== applied) return;
+    showTrained();
+    toControls();
+    const T = sequenceLength(state);
+    const k = state.k;
+    recompute().then(() => {
+      if (id === applied && answer && k < T) setK(k);
+    });
   });
+}
+
+// ?model=<slug>: the card's input (unless the link names one) and its trained networks.
+async function openGallery(search) {
+  nets = null;
+  if (!state.model) return;
+  try {
+    nets = await trainedSet(state.model);
+    if (!new URLSearchParams(search).has("kind")) Object.assign(state, labState(nets.card));
+    state.hidden = nets.hidden;
+    writeUrl();
+  } catch (err) {
+    showError(err.message);
+    state.model = "";
+  }
 }
 
 function stopSweepQuietly() {

@@ -7,6 +7,7 @@
 //   step-run.js       the request (incl. gate holds), the trace stream, the Find-the-unit panel
 //   step-controls.js  the form <-> state, the selects, the classroom seam (pagelink.js)
 //   step-weights.js   weights and vocabulary uploads, the trained-model hand-off, exports
+//   step-gallery.js   ?model=<slug>: a trained model from the gallery (the default view)
 import { joiningClass } from "./pagelink.js";
 import { traceKey } from "./state.js";
 import { page, state } from "./step-context.js";
@@ -14,9 +15,11 @@ import { fillControls, setFast } from "./step-controls.js";
 import { need } from "./step-exact.js";
 import { player } from "./step-player.js";
 import { run } from "./step-run.js";
+import { openGalleryModel } from "./step-gallery.js";
 import { adoptTrainedModel } from "./step-weights.js";
 
 adoptTrainedModel();
+await openGalleryModel(); // ?model=<slug>, and the page with no parameters: a trained model
 fillControls();
 setFast();
 if (!joiningClass()) run(); // a class's follower starts with the teacher's state (classroom.js)

@@ -27,6 +27,7 @@ export const PROPERTIES = {
   lo: [0.01, num(0, 1)], // gate reading: closed below
   hi: [0.95, num(0, 1)], // gate reading: open above
   hold: ["", { type: "string", max: 2000 }], // gates held, "f:1@5-9/u2;i:0@*" (see holds.js)
+  model: ["", { type: "string", max: 64 }], // a gallery model's slug; "none": random weights
 };
 
 export const { defaults, parseValue, parse, serialise } = urlState(PROPERTIES);
@@ -34,7 +35,7 @@ export const { defaults, parseValue, parse, serialise } = urlState(PROPERTIES);
 // The parts of the state that change the trace (the rest only changes the view).
 export const TRACE_KEYS = [
   "cell", "variant", "hidden", "layers", "seed", "fbias", "rinit", "gain",
-  "kind", "text", "live", "len", "iseed", "seq", "hold",
+  "kind", "text", "live", "len", "iseed", "seq", "hold", "model",
 ];
 
 export function traceKey(state) {

@@ -6,6 +6,7 @@ import { brackets, formatNumbers, numericRows, parseNumbers, rowsToUrl, urlToTex
 import { registerPage } from "./pagelink.js";
 import { parse, serialise, traceKey } from "./state.js";
 import { $, dom, page, saveUrl, showError, showModelNote, state } from "./step-context.js";
+import { leaveGallery } from "./step-gallery.js";
 import { liveTyped } from "./step-live.js";
 import { player } from "./step-player.js";
 import { render, updateCharts } from "./step-render.js";
@@ -83,6 +84,7 @@ dom.form.addEventListener("change", (ev) => {
   }
   if (["cell", "hidden", "layers", "variant"].includes(key) && page.uploadedModel) {
     page.uploadedModel = null; // a new architecture: the page's own random weights again
+    leaveGallery();
     showModelNote("");
   }
   state.t = 0;

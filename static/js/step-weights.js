@@ -1,14 +1,16 @@
 // The step page's models from elsewhere and its exports: weights from a file (POST /api/weights,
 // PyTorch or Keras via imported.js, asking tanh or ReLU when a plain RNN's file cannot say), an
 // uploaded vocabulary, the model trained on /train handed over through sessionStorage, and the
-// JSON, CSV and PNG downloads.
+// JSON, CSV, PNG and HTML downloads ("Save as HTML": POST /api/html builds the file on the
+// server, with app/standalone as lx.show(...).save() and `lstm-explainer html` do).
 import * as api from "./api.js";
 import * as exporter from "./export.js";
 import * as imported from "./imported.js";
 import { joiningClass } from "./pagelink.js";
-import { $, page, showError, showModelNote, state } from "./step-context.js";
+import { $, page, saveUrl, showError, showModelNote, showStatus, state } from "./step-context.js";
 import { fillControls } from "./step-controls.js";
-import { run } from "./step-run.js";
+import { leaveGallery } from "./step-gallery.js";
+import { requestBody, run } from "./step-run.js";
 
 // Weights: POST /api/weights answers a model with its weights inline; a plain RNN's file
 // cannot say tanh or ReLU, so the page asks and sends the file again.
@@ -18,6 +20,7 @@ async function useWeights(file) {
   const ask = $("nonlinearity");
   try {
     page.uploadedModel = await imported.uploadModel(file, ask.value);
+    leaveGallery();
     Object.assign(state, {
       cell: page.uploadedModel.cell, hidden: imported.widthOf(page.uploadedModel, 0),
       layers: page.uploadedModel.num_layers, variant: page.uploadedModel.variant || "standard", layer: 0,
@@ -58,6 +61,8 @@ $("vocab-level").addEventListener("change", (ev) => {
 });
 $("weights-clear").addEventListener("click", () => {
   page.uploadedModel = null;
+  leaveGallery();
+  saveUrl(true);
   weightsFile = null;
   $("nonlinearity-group").hidden = true;
   showModelNote("");
@@ -72,6 +77,22 @@ $("export-json").addEventListener("click", async () => {
 });
 $("export-csv").addEventListener("click", async () => {
   if (page.trace) exporter.download(`${baseName()}.csv`, exporter.traceCsv(await api.exactTrace(page.trace)), "text/csv");
+});
+$("export-html").addEventListener("click", async () => {
+  if (!page.trace) return;
+  const body = requestBody(); // the run on show, as /api/trace takes it, less the stream's fields
+  for (const key of ["frames", "view", "live"]) delete body[key];
+  const button = $("export-html");
+  button.disabled = true;
+  showStatus("Building the HTML file…");
+  try {
+    exporter.download(`${baseName()}.html`, await api.postHtml(body), "text/html");
+    showStatus("Saved the run as one HTML file: open it from disk, no server needed.");
+  } catch (err) {
+    showError(`Save as HTML: ${err.message}`);
+  } finally {
+    button.disabled = false;
+  }
 });
 document.addEventListener("click", (ev) => {
   const btn = ev.target.closest("button.png");

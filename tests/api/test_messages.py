@@ -66,7 +66,7 @@ def test_lab_refusals_say_what_is_wrong_and_what_to_do(name, body, loc, phrases)
 
 
 def test_an_upload_refusal_reaches_the_client_as_the_importer_wrote_it():
-    r = client.post("/api/weights", files={"file": ("m.pt", b"\x80\x04x")})
+    r = client.post("/api/weights", files={"file": ("m.pkl", b"\x80\x04x")})
     assert r.status_code == 400
     detail = r.json()["detail"][0]
     assert detail["loc"] == ["body", "file"]

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from procs import die_with_parent, free_port, stop
+from procs import die_with_parent, free_port, stop, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
@@ -36,16 +34,10 @@ def base_url():
     proc = subprocess.Popen(cmd, cwd=ROOT, preexec_fn=die_with_parent)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("the server did not answer /healthz")
-                time.sleep(0.1)
+        try:
+            wait_healthy(url, proc)
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
         yield url
     finally:
         stop(proc)
@@ -76,7 +68,7 @@ class Recorder:
             self.errors.append(f"console {msg.type}: {msg.text}")
 
     def check(self) -> None:
-        outside = [u for u in self.urls if urlparse(u).scheme not in ("data", "blob")
+        outside = [u for u in self.urls if urlparse(u).scheme not in ("data", "blob", "file")
                    and urlparse(u).hostname != "127.0.0.1"]  # fmt: skip
         assert outside == [], f"requests left 127.0.0.1: {outside}"
         assert self.errors == [], "\n".join(self.errors)

@@ -1,5 +1,6 @@
 """What the browser tests share besides fixtures (tests/browser/conftest.py has those): the API
-called as the pages call it, opening a page until it says it is ready, and where screenshots go.
+called as the pages call it, opening a page until it says it is ready, a page cut off from the
+network (`offline`, for files opened from disk), and where screenshots go.
 
     from pagetools import artifact, open_ready, post_json
 
@@ -45,3 +46,19 @@ def post(base_url: str, path: str, data: bytes, content_type: str, timeout: floa
 def post_json(base_url: str, path: str, body: dict, timeout: float = 30) -> dict:
     """POST a JSON body, as the pages' fetch calls do; the JSON answer."""
     return post(base_url, path, json.dumps(body).encode(), "application/json", timeout)
+
+
+def offline(page) -> list[str]:
+    """Abort every request of `page` that is not for a local file; the list of those asked
+    (a saved HTML view must need none)."""
+    asked: list[str] = []
+
+    def handle(route) -> None:
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            asked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", handle)
+    return asked

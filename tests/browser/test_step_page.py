@@ -134,7 +134,8 @@ def test_play_animates_and_every_frame_shows_trace_values(page, base_url):
 
 
 def test_step_scrub_and_keys_move_the_step(page, base_url):
-    open_page(page, base_url)
+    open_page(page, base_url, "model=none")  # random weights on "hello world" (no parameters:
+    # the gallery's trained model, tests/browser/test_gallery.py)
     t = lambda: diagram(page)["t"]  # noqa: E731
     assert t() == 0
     page.click("#btn-fwd")

@@ -166,3 +166,31 @@ def test_a_bidirectional_model_offers_a_direction_selector(page, base_url) -> No
     # exact zero gradient, shown as 0
     expect(page.locator("#grad-now")).to_have_text("At step 0: ‖∂L/∂h‖ = 0, ‖∂L/∂c‖ = 0")
     page.screenshot(path=artifact("upload_bidirectional.png"), full_page=True)
+
+
+def test_a_pytorch_state_dict_pt_file_opens_and_shows_torchs_gates(page, base_url, tmp_path):
+    """torch.save(model.state_dict(), "m.pt") of Embedding -> 2-layer LSTM -> Linear "fc"."""
+    page.goto(f"{base_url}/?kind=text&text=ab")
+    page.wait_for_selector("body[data-ready='1']")
+    page.set_input_files("#weights-file", str(FIXTURES / "torch_char_lm.pt"))
+    expect = playwright_sync.expect
+    expect(page.locator("#weights-status")).to_contain_text("torch_char_lm.pt")
+    vocab = list("abcdehlorw ")  # 11 rows
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    page.set_input_files("#vocab-file", str(tmp_path / "vocab.txt"))
+    expect(page.locator("#vocab-status")).to_contain_text("11 tokens")
+    page.fill("#text", "hello")
+    page.press("#text", "Enter")
+    wait_done(page, 5)
+    model = upload_model(base_url, "torch_char_lm.pt")
+    trace = reference(base_url, model, {"text": "hello", "vocab": vocab, "level": "char"})
+    page.select_option("#layer", "1")
+    page.select_option("#unit", "4")
+    page.locator("#scrubber").fill("3")
+    page.wait_for_function(
+        "() => { const d = document.getElementById('diagram').dataset;"
+        " return d.layer === '1' && d.unit === '4' && d.t === '3'; }"
+    )
+    assert_gates(page, trace, 1)
+    assert page.locator("#error").inner_text() == ""
+    page.screenshot(path=artifact("upload_pt.png"), full_page=True)

@@ -268,3 +268,27 @@ def test_embedded_reber_stream_follows_the_grammar_and_the_recall_is_scored():
     wrong = np.eye(7)[np.where(y == 1, 2, np.where(y == 2, 1, y))]  # T and P swapped
     assert metric(task, wrong, y, X) == 0.0
     assert 1.0 < task.baseline_loss < np.log(7)
+
+
+def test_anbn_is_one_string_per_sequence_then_idles_on_t_and_its_metric_needs_the_count():
+    task = get("anbn")
+    X, y = task.batch(21, 200, np.random.default_rng(4))
+    sym = X.argmax(-1)  # (T, B) over "SabT"
+    ns = set()
+    for b in range(200):
+        s = "".join("SabT"[k] for k in sym[:, b])
+        n = s.count("a")
+        ns.add(n)
+        assert s == ("S" + "a" * n + "b" * n + "T")[:21].ljust(21, "T")  # n = 10: T is a target
+        assert "".join("SabT"[k] for k in y[:, b]) == s[1:] + "T"  # the next symbols
+    assert ns == set(range(1, 11))  # n uniform in 1..(T-1)//2
+    exact = np.eye(4)[y] * 10.0  # logits that predict every next symbol
+    assert metric(task, exact, y, X) == 1.0
+    wrong_end = exact.copy()
+    last_b = (sym == 2) & (y == 3)  # after the last b the count says T
+    wrong_end[last_b] = np.eye(4)[2] * 10.0  # one more b instead
+    assert metric(task, wrong_end, y, X) == 0.0
+    after_a = (sym == 1) & (y == 1)  # the a's are not predictable: not counted
+    guess = exact.copy()
+    guess[after_a] = np.eye(4)[2] * 10.0
+    assert metric(task, guess, y, X) == 1.0

@@ -272,6 +272,6 @@ def test_limits_are_named_with_the_setting_that_raises_them():
 
 
 def test_a_pickle_is_never_opened_and_the_refusal_says_how_to_export():
-    message = refusal(b"\x80\x04anything", "model.pt")
+    message = refusal(b"\x80\x04anything", "model.pkl")
     assert "never opened" in message and "safetensors.torch.save_file" in message
     assert json.dumps(message)  # a plain string the API can send

@@ -7,7 +7,7 @@ const CHANGED = {
   cell: "gru", variant: "peephole", hidden: 64, layers: 3, seed: 1234, fbias: 1.5,
   rinit: "orthogonal", gain: 0.9, kind: "adding", text: "héllo & <b>wörld</b>?=;", live: true,
   len: 50, iseed: 7, seq: "1 0;0.5 -2;3e-3 4", t: 17, unit: "mean", layer: 2, speed: 15,
-  lo: 0.05, hi: 0.9, hold: "f:1@5-9/u2;i:0@*",
+  lo: 0.05, hi: 0.9, hold: "f:1@5-9/u2;i:0@*", model: "latch-lstm",
 };
 
 test("the test covers every property of the table", () => {

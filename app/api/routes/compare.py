@@ -23,8 +23,9 @@ from ...settings import Settings, get_settings
 from .. import serialize
 from ..cache import Answer, request_key
 from ..errors import RESPONSES, RequestError
+from ..limits import check_clamp_cost
 from ..middleware import OffLoopJSONRoute
-from ..runs import check_clamp_cost, resolve_input
+from ..runs import resolve_input
 from ..schemas import ClampIn, InputIn, ModelIn, Strict, TraceRequest
 from .pages import PLOTLY_VERSION, templates
 

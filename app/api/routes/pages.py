@@ -14,10 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from ...paths import TEMPLATES
 from ..precompressed import negotiate
 
-ROOT = Path(__file__).resolve().parents[3]  # project root: app/api/routes/pages.py -> ../../..
-templates = Jinja2Templates(directory=str(ROOT / "templates"))
+templates = Jinja2Templates(directory=str(TEMPLATES))
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 PLOTLY_VERSION = plotly.__version__  # busts the long cache when the package is upgraded
 

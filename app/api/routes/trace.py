@@ -38,8 +38,9 @@ from ...settings import get_settings
 from .. import compact, serialize, wsutil
 from ..cache import PAUSE, Answer, fill, request_key
 from ..errors import RESPONSES, RequestError, clean_errors
+from ..limits import check_shape_limits
 from ..middleware import OffLoopJSONRoute
-from ..runs import build_run, check_shape_limits, model_dict, resolve_input
+from ..runs import build_run, model_dict, resolve_input
 from ..schemas import TraceRequest
 from ..wsutil import ClientGoneError
 

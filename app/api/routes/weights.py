@@ -1,5 +1,6 @@
-"""POST /api/weights: open a .safetensors or .npz file (PyTorch or Keras names), or Keras 3's
-own .keras and .weights.h5 (read as data); never pickle, never run anything in a file.
+"""POST /api/weights: open a .safetensors or .npz file (PyTorch or Keras names), a PyTorch .pt /
+.pth state_dict (a restricted unpickler: no global outside an allow-list), or Keras 3's own
+.keras and .weights.h5 (read as data); never run anything in a file.
 POST /api/vocab: a vocabulary file (JSON list or object, or one token a line) -> its tokens.
 POST /api/weights/export: the reverse, a model object with weights inline -> a weight file."""
 
@@ -12,7 +13,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from ...engine.formats.keras_model import NonlinearityNeededError
+from ...engine.formats.model_object import NonlinearityNeededError
 from ...engine.formats.vocab import VocabError, parse_vocab
 from ...engine.formats.weights import WeightsError, load_weights, save_weights
 from ...engine.params import model_params

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .pysource import string_literal_mask
+
 
 @dataclass(frozen=True)
 class StepScores:
@@ -117,7 +119,7 @@ def score_values(A: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 # --- built-in targets over a text ---------------------------------------------------------------
 
-BUILTINS = ("inside_quotes", "bracket_depth", "line_position")
+BUILTINS = ("inside_quotes", "string_literals", "bracket_depth", "line_position")
 
 
 def inside_quotes(text: str) -> np.ndarray:
@@ -163,6 +165,8 @@ def builtin_target(name: str, text: str) -> np.ndarray:
     """A step mask (bool) or values (float) for a built-in target's name."""
     if name == "inside_quotes":
         return inside_quotes(text)
+    if name == "string_literals":  # Python source, by Python's tokenizer (pysource.py)
+        return string_literal_mask(text)
     if name == "bracket_depth":
         return bracket_depth(text)
     if name == "line_position":

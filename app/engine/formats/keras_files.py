@@ -8,7 +8,8 @@ bytecode, a custom layer's class); here the config is only JSON and the weights 
 Bombs are refused before data is read: the zip's member count, each member's declared and
 actual size and its compression ratio; the HDF5 file's object count, every dataset's dtype,
 shape and byte size (summed), and any filter (compression), external storage, virtual dataset
-or link that is not a plain hard link.
+or link that is not a plain hard link. Only `layers/` is walked: a trained model's
+`optimizer/` (and any other group that holds no layer weights) is left unopened.
 """
 
 from __future__ import annotations
@@ -142,7 +143,11 @@ def read_h5(data: bytes, max_elements: int, max_bytes: int) -> tuple[dict, set]:
 
 
 def _walk(h5: h5py.File, max_elements: int, max_bytes: int) -> tuple[list[str], set[str]]:
-    """Check every object without reading data; return the dataset and group paths."""
+    """Check every object under layers/ without reading data; return the dataset and group
+    paths. Top-level groups other than layers/ (a trained model's optimizer/ with its int32
+    iteration count and moments, metrics/, the model's own vars/) hold no layer weights: only
+    their names are kept (a Keras 2 file is known by its model_weights/), nothing in them is
+    opened."""
     datasets, groups, pending = [], set(), [""]
     seen = elements = size = 0
     while pending:
@@ -150,6 +155,9 @@ def _walk(h5: h5py.File, max_elements: int, max_bytes: int) -> tuple[list[str], 
         group = h5[path] if path else h5
         for key in group:
             path = f"{group.name.strip('/')}/{key}".strip("/")  # noqa: PLW2901
+            if group.name == "/" and key != "layers":  # optimizer/, metrics/, vars/: no weights
+                groups.add(path)
+                continue
             seen += 1
             if seen > MAX_H5_OBJECTS:
                 raise WeightsError(

@@ -1,6 +1,7 @@
-"""Reading weight files safely: .safetensors and .npz only, bounded before any data is read.
+"""Reading weight files safely: .safetensors and .npz, bounded before any data is read.
 
-Pickle files (.pt, .pth, .pkl, .ckpt, ...) are never opened, since unpickling can run code.
+Other pickle files (.pkl, .ckpt, .bin, ...) are never opened, since unpickling can run code;
+a .pt / .pth state_dict is read by ptfile.py's restricted unpickler, not here.
 Size, headers, dtypes (float16/32/64), shapes and the element count are checked before any
 tensor data is read: a 1 MB file cannot make the server allocate a gigabyte. weights.py maps
 the names (PyTorch or Keras) onto the model.
@@ -33,7 +34,7 @@ EXPORT_HINT = (
     "'model.safetensors')) or numpy.savez('model.npz', **{name: array})"
 )
 SAVE_AGAIN = f"save the weights again: {EXPORT_HINT}"
-PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib", ".tar")
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".ckpt", ".bin", ".joblib", ".tar")
 MAX_HEADER_BYTES = 2**20
 MAX_MEMBERS = 1000
 ST_DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64}
@@ -46,7 +47,7 @@ def _pickle_error(data: bytes, what: str, force: bool = False) -> WeightsError |
     if force or (data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
         return WeightsError(
             f"{what} is a pickle-based file; unpickling can run arbitrary code, so it is never "
-            f"opened: {EXPORT_HINT}"
+            f"opened: {EXPORT_HINT}, or torch.save(model.state_dict(), 'model.pt')"
         )
     return None
 
@@ -60,8 +61,8 @@ def read_file(data: bytes, filename: str, max_elements: int) -> tuple[dict, dict
     if suffix == ".npz":
         return _read_npz(data, max_elements)
     raise WeightsError(
-        f"unsupported file type {suffix or '(none)'!r} for {filename!r}: upload a .safetensors "
-        f"or .npz file; {EXPORT_HINT}"
+        f"unsupported file type {suffix or '(none)'!r} for {filename!r}: upload a .safetensors, "
+        f".npz, .pt / .pth (a state_dict), .keras or .weights.h5 file; {EXPORT_HINT}"
     )
 
 

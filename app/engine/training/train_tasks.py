@@ -31,6 +31,12 @@ form `losses.Loss` takes: mse (T', B, O), cross_entropy (T', B) int, with T' = 1
                              (T or P). Chance: 1/2.
     embedded_reber_reset  D=7 O=7  the 1997 setup: one embedded string per sequence (the
                              state starts afresh with each), idling on E after it; same metric.
+    anbn            D=O=4    a^n b^n (Gers & Schmidhuber 2001): symbols S a b T one-hot, one
+                             string "S a^n b^n T" per sequence, n uniform in 1..(T-1)//2, then
+                             idling on T; predict the next symbol at every step. A string is
+                             right when every predictable next symbol is (after S and after
+                             each b: the count decides between b and T); the metric is the
+                             fraction of strings right. A constant guess gets none right.
     charlm          D=O=V    the next character of a text, one-hot over its alphabet (V about
                              90): Python standard-library source by default (charlm.py).
                              Cross-entropy at every step; the metric is bits per character on
@@ -212,6 +218,41 @@ def _embedded_reber_reset(T: int, B: int, rng: np.random.Generator) -> Batch:
     return np.eye(7)[sym[:T]], sym[1:]
 
 
+ANBN = "SabT"  # start, a, b, terminate (Gers & Schmidhuber 2001)
+
+
+def anbn_max_n(T: int) -> int:
+    """The longest a^n b^n string a sequence of T steps holds (S a^n b^n T is 2n + 2 symbols,
+    inputs and next-symbol targets together T + 1)."""
+    return max(1, (T - 1) // 2)
+
+
+def anbn_symbols(n: int) -> list[int]:
+    return [0] + [1] * n + [2] * n + [3]
+
+
+def _anbn(T: int, B: int, rng: np.random.Generator) -> Batch:
+    sym = np.full((T + 1, B), 3, dtype=np.int64)  # idle on T after the string
+    for b, n in enumerate(rng.integers(1, anbn_max_n(T) + 1, size=B)):
+        string = anbn_symbols(int(n))[: T + 1]
+        sym[: len(string), b] = string
+    return np.eye(4)[sym[:T]], sym[1:]  # (T, B, 4), (T, B) next symbols
+
+
+def anbn_strings_right(Y: np.ndarray, target: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """(B,) bool: every predictable next symbol of the string right (after S and after b)."""
+    predictable = (X[..., 0] == 1) | (X[..., 2] == 1)  # (T, B)
+    wrong = predictable & (Y.argmax(-1) != target)
+    return ~wrong.any(axis=0)
+
+
+@functools.lru_cache(maxsize=64)
+def _anbn_baseline(T: int) -> tuple[float, float]:
+    _, sym = _anbn(T, 256, np.random.default_rng(0))
+    p = np.bincount(sym.ravel(), minlength=4) / sym.size
+    return float(-(p[p > 0] * np.log(p[p > 0])).sum()), 0.0
+
+
 def charlm_task(corpus: charlm.Corpus, name: str = "charlm") -> TrainTask:
     """Next-character prediction on a text; the metric is held-out bits per character."""
     V = corpus.size
@@ -267,6 +308,9 @@ TRAIN_TASKS: dict[str, TrainTask] = {
                   0.99, 12, _embedded_reber_reset,
                   "next symbol of one embedded Reber string per sequence (1997, Exp. 1)",
                   baseline_fn=_reber_reset_baseline),
+        TrainTask("anbn", 4, 4, "cross_entropy", "all", "accuracy", 0.0, 0.0, 0.99, 3, _anbn,
+                  "next symbol of S a^n b^n T (Gers & Schmidhuber 2001); strings right",
+                  baseline_fn=_anbn_baseline, alphabet=ANBN),
         charlm_task(charlm.make_corpus(charlm.default_text())),
     )
 }  # fmt: skip
@@ -286,6 +330,8 @@ def metric(task: TrainTask, Y: np.ndarray, target: np.ndarray, X: np.ndarray) ->
     if task.name in ("embedded_reber", "embedded_reber_reset"):
         recall = _recall_steps(X, target)
         return float(np.mean(Y.argmax(-1)[recall] == target[recall])) if recall.any() else 0.0
+    if task.name == "anbn":
+        return float(np.mean(anbn_strings_right(Y, target, X)))
     if task.metric == "bpc":
         return charlm.bits_per_char(Y, target)
     if task.name == "adding_1997":
