@@ -20,11 +20,18 @@ set up), so a marked test never starts a server for nothing. Prefer the fixture 
 ``conftest`` is not always this one.
 
 ``REPO_ROOT`` is the repository root as a ``pathlib.Path``.
+
+Tests run in parallel (pytest-xdist, ``make pytest``). A test marked ``alone`` (it bounds times
+against a real server: a stalled client dropped within seconds, /healthz never held) runs while
+no test runs on any other worker, as in a serial run; see ``pytest_runtest_protocol`` below.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -66,3 +73,27 @@ def chromium_path() -> str:
 def repo_root() -> Path:
     """The repository root."""
     return REPO_ROOT
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Under pytest-xdist, a test marked ``alone`` holds a lock every other test shares, so it
+    runs by itself; a turnstile that each test passes first keeps the tests that keep coming on
+    the other workers from overtaking an ``alone`` test that waits. Taken before pytest-timeout
+    starts its clock (tryfirst), held through setup, call and teardown. Outside xdist: nothing."""
+    workerinput = getattr(item.config, "workerinput", None)
+    if workerinput is None:
+        yield
+        return
+    locks = Path(tempfile.gettempdir()) / f"lstmx-pytest-{workerinput['testrunuid']}"
+    locks.mkdir(exist_ok=True)
+    alone = item.get_closest_marker("alone") is not None
+    with open(locks / "turnstile", "a") as turnstile, open(locks / "running", "a") as running:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        fcntl.flock(running, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(running, fcntl.LOCK_UN)

@@ -71,6 +71,10 @@ class Server:
         stop(self.proc)
 
 
+# the module's two servers (and its Redis) start once, on one pytest-xdist worker
+pytestmark = pytest.mark.xdist_group("classes_redis")
+
+
 @pytest.fixture(scope="module")
 def pair(request):
     """Two server processes on one Redis (shared by the tests of this module)."""
@@ -163,6 +167,7 @@ def test_a_model_stored_on_one_process_is_fetched_from_the_other(pair):
     assert status == 200 and back["weights"] == model["weights"]
 
 
+@pytest.mark.alone  # the drop is bounded by LSTMX_SEND_TIMEOUT: timed against the server
 def test_a_student_who_stops_reading_is_dropped_and_slows_nobody(pair, sockets):
     a, b = pair
     status, made = a.request("POST", "/api/classes")

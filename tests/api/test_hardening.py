@@ -110,6 +110,7 @@ REFUSALS = [
 ]  # fmt: skip
 
 
+@pytest.mark.alone  # each refusal timed (FAST): run alone under pytest-xdist
 @pytest.mark.parametrize("name,path,body,status,words", REFUSALS, ids=[r[0] for r in REFUSALS])
 def test_out_of_range_requests_are_refused_fast_without_allocating(name, path, body, status, words):
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -127,6 +128,7 @@ def test_out_of_range_requests_are_refused_fast_without_allocating(name, path, b
         assert peak < SMALL + 128 * len(raw), f"{name}: {peak / 2**20:.1f} MB"
 
 
+@pytest.mark.alone  # timed (FAST)
 def test_websocket_refuses_a_huge_request_fast():
     with client.websocket_connect("/ws/trace") as ws:
         t0 = time.perf_counter()
@@ -294,6 +296,7 @@ def npz_declaring(shape: tuple[int, ...], data_bytes: int) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.alone  # timed (FAST)
 def test_an_npz_declaring_a_gigabyte_is_refused_without_allocating_it():
     for shape in [(2**27,), (4096, 32768)]:  # 1 GiB of float64 declared in a 1 MB file
         data = npz_declaring(shape, 2**20)

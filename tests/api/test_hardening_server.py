@@ -32,6 +32,8 @@ BIG_STREAM = {"model": {"hidden_size": 64, "num_layers": 2},
               "input": {"task": {"name": "sine", "length": 5000}}}  # fmt: skip
 SMALL_STREAM = {"model": {"hidden_size": 16}, "input": {"task": {"name": "sine", "length": 200}}}
 ERRORS = ("Exception in ASGI application", "Traceback", "Error in ASGI")
+# every test here bounds a time against a real server: run alone under pytest-xdist (conftest.py)
+pytestmark = pytest.mark.alone
 
 
 class Server:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from pagetools import artifact
 
 pytestmark = pytest.mark.browser
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
 
-
+@pytest.mark.slow
 def test_a_text_model_writes_samples_and_opens_live_on_the_step_page(page, base_url):
     page.goto(f"{base_url}/train?task=charlm&len=24&steps=20000&hidden=12&batch=8")
     page.wait_for_selector("body[data-ready='1']")
@@ -34,9 +33,8 @@ def test_a_text_model_writes_samples_and_opens_live_on_the_step_page(page, base_
     assert "bits per character" in page.text_content(".run-lstm .run-metric")
     assert page.evaluate("() => document.getElementById('metric-chart').layout.yaxis.title.text") \
         == "bits per character"  # fmt: skip
-    ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#samples-panel").scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "train_charlm_1280x720.png"))
+    page.screenshot(path=artifact("train_charlm_1280x720.png"))
     model = json.loads(page.evaluate("() => sessionStorage.getItem('lstmx.trainedModel')"))
     alphabet = model["alphabet"]
     assert model["input_size"] == len(alphabet)
@@ -53,7 +51,7 @@ def test_a_text_model_writes_samples_and_opens_live_on_the_step_page(page, base_
     page.locator("#text").press("End")
     page.locator("#text").type("x")
     page.wait_for_function(f"() => globalThis.lstmExplainer.trace.steps === {steps + 1}")
-    page.screenshot(path=str(ARTIFACTS / "step_charlm_1280x720.png"))
+    page.screenshot(path=artifact("step_charlm_1280x720.png"))
 
 
 def test_an_uploaded_text_that_is_not_utf8_is_refused_with_a_reason(page, base_url, tmp_path):

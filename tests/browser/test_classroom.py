@@ -16,14 +16,14 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
+from pagetools import artifact
 
 from app.api.schemas import TraceRequest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
 SLOW = 60_000  # ms: four pages each load plotly.js and compute on a shared 2-core machine
 START = "kind=sine&len=120&hidden=4"  # a small trace: every page computes it in a blink
 
@@ -54,9 +54,8 @@ def axe_violations(page, selectors):
 
 
 def shot(page, name):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("() => { document.activeElement?.blur(); window.scrollTo(0, 0); }")
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.screenshot(path=artifact(f"{name}.png"))
 
 
 def start_class(base_url, teacher) -> str:

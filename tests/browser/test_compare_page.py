@@ -7,35 +7,27 @@ records every request, console message and page error, and fails on any request 
 
 from __future__ import annotations
 
-import json
 import math
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from pagetools import artifact, open_ready, post_json
 
 pytestmark = pytest.mark.browser
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
 CURVES = [("rnn", "grad_h_log10"), ("lstm", "grad_h_log10"), ("lstm", "grad_c_log10"),
           ("lstm", "belt_log10"), ("gru", "grad_h_log10")]  # fmt: skip
 
 
 def open_lab(page, base_url, query=""):
-    page.goto(f"{base_url}/compare?{query}")
-    page.wait_for_selector("#lab-chart[data-state='ready']")
+    open_ready(page, f"{base_url}/compare?{query}", "#lab-chart[data-state='ready']")
 
 
 def post_compare(base_url, body):
-    req = urllib.request.Request(
-        f"{base_url}/api/compare", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
+    return post_json(base_url, "/api/compare", body, timeout=30)
 
 
 def lab_body(kind="random", length=200, hidden=16, gain=1.0, rinit="uniform", **extra):
@@ -144,11 +136,10 @@ def test_every_control_has_a_label_and_bad_input_is_named(page, base_url):
 
 
 def test_screenshot_at_projector_size(page, base_url):
-    ARTIFACTS.mkdir(exist_ok=True)
     open_lab(page, base_url, "fbias=30&ibias=-30&len=1000")
     page.wait_for_timeout(300)
-    page.screenshot(path=str(ARTIFACTS / "compare-1280x720.png"))
-    page.screenshot(path=str(ARTIFACTS / "compare-full.png"), full_page=True)
+    page.screenshot(path=artifact("compare-1280x720.png"))
+    page.screenshot(path=artifact("compare-full.png"), full_page=True)
     box = page.locator("#lab-chart").bounding_box()
     assert box["y"] + 300 < 720  # the chart is on the first screen
 
@@ -165,4 +156,4 @@ def test_on_a_phone_the_step_slider_and_the_status_have_room(make_page, base_url
     title = page.locator("#lab-chart .g-xtitle").bounding_box()
     chart = page.locator("#lab-chart").bounding_box()
     assert chart["x"] <= title["x"] and title["x"] + title["width"] <= chart["x"] + chart["width"]
-    page.screenshot(path=str(ARTIFACTS / "compare-390x844.png"))
+    page.screenshot(path=artifact("compare-390x844.png"))

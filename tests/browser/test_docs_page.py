@@ -3,14 +3,11 @@ server, runs under the Content-Security-Policy and lists the API's operations.""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from pagetools import artifact
 
 pytestmark = pytest.mark.browser
 playwright_sync = pytest.importorskip("playwright.sync_api")
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
 
 
 def test_docs_lists_the_operations_offline_under_the_csp(page, base_url):
@@ -21,6 +18,5 @@ def test_docs_lists_the_operations_offline_under_the_csp(page, base_url):
     assert {"/api/trace", "/api/weights", "/api/compare", "/healthz"} <= paths
     page.locator(".opblock-summary", has_text="/api/trace").first.click()  # it opens: it runs
     page.wait_for_selector(".opblock.is-open .opblock-section")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "docs_1280x720.png"))
+    page.screenshot(path=artifact("docs_1280x720.png"))
     # zero console errors (a CSP refusal is one) and no request off 127.0.0.1: checked at teardown

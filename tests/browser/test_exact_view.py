@@ -7,8 +7,9 @@ import pytest
 pytestmark = pytest.mark.browser
 pytest.importorskip("playwright.sync_api")
 
+from pagetools import artifact  # noqa: E402
+
 from tests.browser.test_step_page import (  # noqa: E402
-    ARTIFACTS,
     assert_diagram_matches,
     open_page,
     page_body,
@@ -64,8 +65,7 @@ def test_another_unit_shows_the_api_numbers_exactly_once_its_columns_have_come(p
         closed = sum(v < 0.01 for v in row)
         opened = sum(v > 0.95 for v in row)
         assert line.endswith(f"closed {closed} · partly open {6 - closed - opened} · open {opened}")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "step_exact_unit4.png"), full_page=True)
+    page.screenshot(path=artifact("step_exact_unit4.png"), full_page=True)
     # the mean: every unit of the layer comes, and the diagram shows their mean
     page.select_option("#unit", "mean")
     page.wait_for_function("() => document.getElementById('diagram').dataset.unit === 'mean'")

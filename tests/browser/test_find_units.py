@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
+from pagetools import artifact, post_json
 
 pytestmark = pytest.mark.browser
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
 TEXT = 'say "hello" to (a [b] c)'
 
 
@@ -56,10 +54,7 @@ def test_select_a_span_find_units_and_pick_one(page, base_url):
         "field": "h",
         "top": 5,
     }
-    req = urllib.request.Request(f"{base_url}/api/units/search", json.dumps(body).encode(),
-                                 {"content-type": "application/json"})  # fmt: skip
-    with urllib.request.urlopen(req) as r:
-        want = json.loads(r.read())["units"]
+    want = post_json(base_url, "/api/units/search", body)["units"]
     got = [(int(p.get_attribute("data-layer")), int(p.get_attribute("data-unit")))
            for p in picks.all()]  # fmt: skip
     assert got == [(u["layer"], u["unit"]) for u in want]
@@ -74,8 +69,7 @@ def test_select_a_span_find_units_and_pick_one(page, base_url):
     colours = page.locator("#unit-results li").nth(1).locator(".unit-text span")
     assert colours.count() == len(TEXT)
     page.locator("#units-panel").scroll_into_view_if_needed()
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "find_units_1280x720.png"))
+    page.screenshot(path=artifact("find_units_1280x720.png"))
 
 
 def test_keyboard_selection_and_a_ready_made_target(page, base_url):

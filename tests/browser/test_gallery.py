@@ -9,12 +9,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from pagetools import artifact
 
 pytestmark = pytest.mark.browser
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
 def trace_bodies(page) -> list[dict]:
@@ -50,7 +50,7 @@ def test_the_step_page_with_no_parameters_runs_the_trained_latch(page, base_url)
     assert page.locator("#t-label").inner_text().startswith(f"{card['step']} ")
     assert page.locator("#gallery-note").is_visible()
     assert page.locator("#gallery-look").inner_text() == card["look_for"]
-    page.screenshot(path=str(ARTIFACTS / "gallery-default-view.png"))
+    page.screenshot(path=artifact("gallery-default-view.png"))
     # one click away: the same input on the page's own random weights
     page.get_by_role("button", name="Untrained (random weights)").click()
     page.wait_for_function("() => !document.getElementById('gallery-note').checkVisibility()")
@@ -73,7 +73,7 @@ def test_the_models_page_shows_a_card_per_model_and_its_buttons_open_it(page, ba
         assert card["title"] in li.locator("h2").inner_text()
         assert li.locator(".sparkline, .coloured-text").count() == 1
         assert "baseline" in li.locator(".model-metric").inner_text()
-    page.screenshot(path=str(ARTIFACTS / "gallery-models.png"), full_page=True)
+    page.screenshot(path=artifact("gallery-models.png"), full_page=True)
     adding = page.locator(".model-card[data-slug='adding-lstm']")
     adding.get_by_role("link", name="Open in the step-through").click()
     page.wait_for_selector("body[data-ready='1']")
@@ -98,7 +98,7 @@ def test_use_in_a_class_opens_the_model_with_a_class_started(page, base_url):
     page.wait_for_selector("body[data-ready='1']")
     assert parse_qs(urlparse(page.url).query)["model"] == ["anbn-lstm"]
     assert page.locator("body").get_attribute("data-class-role") == "teacher"
-    page.screenshot(path=str(ARTIFACTS / "gallery-class.png"))
+    page.screenshot(path=artifact("gallery-class.png"))
 
 
 @pytest.mark.parametrize("url", ["/models", "/"])

@@ -7,16 +7,14 @@ Code panel's highlighted line follows the player, forward and then backward.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 pytestmark = pytest.mark.browser
 pytest.importorskip("playwright.sync_api")
 
-from tests.browser.test_step_page import diagram, fixed4, open_page, page_body, post_trace  # noqa: E402
+from pagetools import artifact  # noqa: E402
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
+from tests.browser.test_step_page import diagram, fixed4, open_page, page_body, post_trace  # noqa: E402
 
 TEXT = "hello world"  # 11 steps
 PAGE_TRACE = """() => {
@@ -100,8 +98,7 @@ def test_holding_f_open_by_keyboard_gives_the_api_numbers_for_that_clamp(page, b
     listed = page.locator("#hold-list li").inner_text()
     assert listed.startswith("f = 1 (open) at every step, every unit")
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.locator(".diagram-panel").screenshot(path=str(ARTIFACTS / "hold_f_open.png"))
+    page.locator(".diagram-panel").screenshot(path=artifact("hold_f_open.png"))
 
     # Remove it by keyboard: the run goes back to the free numbers.
     page.locator("#hold-list button").focus()
@@ -187,7 +184,7 @@ def test_the_code_panels_highlighted_line_follows_the_player(page, base_url):
     page.locator("#code-forward").focus()
     page.keyboard.press("Enter")
     assert code_line(page)["quantity"] == "c"
-    page.locator(".code-panel").screenshot(path=str(ARTIFACTS / "code_panel.png"))
+    page.locator(".code-panel").screenshot(path=artifact("code_panel.png"))
 
 
 def test_the_code_panel_shows_each_cells_own_lines(page, base_url):

@@ -14,13 +14,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from pagetools import artifact
 from procs import die_with_parent, free_port, stop
 
 pytest.importorskip("jupyterlab")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
 CELL = """import app as lx
 lx.show({"cell": "lstm", "hidden_size": 8, "init": {"seed": 1}}, "jupyter!")"""
 
@@ -109,8 +109,7 @@ def test_a_cell_calling_show_renders_the_view_and_it_steps(lab, browser):
         page.keyboard.press("Home")
         page.keyboard.press(" ")  # plays
         assert view.locator(".lx-play").inner_text() == "❚❚ Pause"
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "jupyterlab-view.png"))
+        page.screenshot(path=artifact("jupyterlab-view.png"))
         assert errors == []
     finally:
         context.close()

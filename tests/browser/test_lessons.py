@@ -11,11 +11,12 @@ import json
 from pathlib import Path
 
 import pytest
+from pagetools import artifact
 
 from app.lessons import all_lessons, evaluate, views
+from tests.lessons.texts import READING_QUESTION
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
 FORMAT_JS = "([v, f]) => import('/static/js/lesson-eval.js').then((m) => m.formatValue(v, f))"
 
 
@@ -81,6 +82,7 @@ def wait_complete(page, timeout=30_000):
     poll(page, "!globalThis.lstmExplainer || document.body.dataset.ready === '1'", timeout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lesson", [les for les in all_lessons()], ids=lambda les: les["slug"])
 @pytest.mark.timeout(
     300
@@ -152,6 +154,7 @@ def walk_train_stop(page, stop):
             assert json.loads(s["value"]) == runs[0][2]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_training_stop_shows_the_numbers_of_the_same_run_over_the_socket(make_page, base_url):
     """The training lesson's numbers equal a run of WS /ws/train with the page's own body."""
@@ -173,12 +176,11 @@ LOOK = ("inside-the-cell", 4)  # the output gate stop: text, numbers, a question
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 720), (390, 844)])
 def test_lesson_stop_screenshot(make_page, base_url, width, height):
-    ARTIFACTS.mkdir(exist_ok=True)
     page = make_page(width, height)
     page.goto(f"{base_url}/lessons/{LOOK[0]}/{LOOK[1]}")
     wait_complete(page)
     page.wait_for_timeout(300)
-    page.screenshot(path=str(ARTIFACTS / f"lesson-stop-{width}x{height}.png"))
+    page.screenshot(path=artifact(f"lesson-stop-{width}x{height}.png"))
 
 
 @pytest.mark.parametrize(
@@ -194,7 +196,7 @@ def test_lesson_pages_have_no_wcag_violation(make_page, base_url, assert_accessi
     page = make_page(1280, 720)
     page.goto(f"{base_url}{url}")
     if url == "/lessons":
-        page.screenshot(path=str(ARTIFACTS / "lessons-list.png"), full_page=True)
+        page.screenshot(path=artifact("lessons-list.png"), full_page=True)
     elif "training" in url:  # its numbers wait for Start training: the panel as it first is
         page.wait_for_selector("#lesson-panel[data-stop='1'] .lesson-q")
     else:
@@ -202,7 +204,8 @@ def test_lesson_pages_have_no_wcag_violation(make_page, base_url, assert_accessi
     assert_accessible(page)  # axe-core, WCAG 2.1 A and AA (tests/browser/accessibility.py)
 
 
-OWN = """\
+OWN = (
+    """\
 title: My lesson
 slug: my-lesson
 summary: A teacher's own file.
@@ -212,18 +215,16 @@ page: step
 view: hidden=3&text=hey&t=1
 highlight: gate f
 say: Here f = {f[t,u] | 3 digits}.
-question: How does it read?
-choice: closed
-choice: partly open
-choice: open
-answer: reading f[t,u]
-
+"""
+    + READING_QUESTION
+    + """
 stop: The lab
 page: compare
 view: len=20&hidden=4
 highlight: chart
 say: The RNN keeps {rnn.dL/dh[10] | power} ten steps back.
 """
+)
 
 
 def test_a_bad_lesson_file_is_refused_naming_its_line(browser, base_url, tmp_path):
@@ -306,6 +307,7 @@ def test_a_stops_question_becomes_the_class_poll(make_page, base_url):
     assert page.get_attribute("#lesson-answer", "data-answer") == "partly open"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_in_a_class_students_follow_the_stops_and_answer_the_stops_question(make_page, base_url):
     teacher, student = make_page(1280, 720), make_page(390, 844)

@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pagetools import artifact, offline
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 nbconvert = pytest.importorskip("nbconvert")
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
 # nbconvert's HTML loads require.js and MathJax from a CDN by default (its template, not the
 # view); for a file that asks nothing of the network, point both at empty scripts
 OFFLINE = {"require_js_url": "data:text/javascript,", "mathjax_url": "data:text/javascript,"}
@@ -50,20 +50,6 @@ def test_the_notebook_runs_top_to_bottom(executed):
     assert (docs / "run.html").stat().st_size > 10_000
 
 
-def offline(page):
-    asked: list[str] = []
-
-    def handle(route):
-        if route.request.url.startswith("file:"):
-            route.continue_()
-        else:
-            asked.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", handle)
-    return asked
-
-
 @pytest.mark.browser
 def test_nbconverts_html_steps_from_disk_offline(executed, make_page, tmp_path):
     nb, _ = executed
@@ -87,8 +73,7 @@ def test_nbconverts_html_steps_from_disk_offline(executed, make_page, tmp_path):
     views.nth(0).locator(".lx-title").click()
     page.keyboard.press("End")
     assert diagrams.nth(0).get_attribute("data-t") == "14"  # "hello, notebook": 15 steps
-    ARTIFACTS.mkdir(exist_ok=True)
-    second.screenshot(path=str(ARTIFACTS / "notebook-nbconvert.png"))
+    second.screenshot(path=artifact("notebook-nbconvert.png"))
     assert asked == []
 
 

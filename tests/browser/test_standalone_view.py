@@ -4,32 +4,15 @@ selects a unit from a heatmap, and two views in one document keep to themselves.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from pagetools import artifact, offline
 from playwright.sync_api import expect
 
 import app as lx
 from app.standalone import build_html
 
 pytestmark = pytest.mark.browser
-ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
-
-
-def offline(page):
-    """Abort every request that is not for a local file; return the list of those asked."""
-    asked: list[str] = []
-
-    def handle(route):
-        if route.request.url.startswith("file:"):
-            route.continue_()
-        else:
-            asked.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", handle)
-    return asked
 
 
 def test_the_saved_file_steps_plays_and_selects_units_offline(
@@ -73,8 +56,7 @@ def test_the_saved_file_steps_plays_and_selects_units_offline(
     # a play-through: the forward pass first, the gradients only once the backward pass is there
     assert "not yet" in page.locator(".lstmx-view .grad-now").inner_text()
     expect(diagram).not_to_have_attribute("data-t", "0")  # (the file's CSP forbids eval)
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "standalone-view.png"), full_page=True)
+    page.screenshot(path=artifact("standalone-view.png"), full_page=True)
     assert asked == []
 
 
@@ -98,7 +80,7 @@ def test_two_views_in_one_document_keep_to_themselves(make_page, tmp_path):
     assert (first.get_attribute("data-t"), second.get_attribute("data-t")) == ("3", "1")
     assert page.locator(".lstmx-view .cell-gru").count() == 1
     assert page.locator(".lstmx-view .cell-rnn").count() == 1
-    page.screenshot(path=str(ARTIFACTS / "standalone-two-views.png"), full_page=True)
+    page.screenshot(path=artifact("standalone-two-views.png"), full_page=True)
     assert asked == []
 
 
@@ -121,9 +103,8 @@ def test_the_step_pages_save_as_html_is_the_run_on_show(base_url, make_page, tmp
     with page.expect_download() as download:
         page.keyboard.press("Enter")
     assert download.value.suggested_filename.endswith(".html")
-    ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#export-html").locator("xpath=ancestor::fieldset").screenshot(
-        path=str(ARTIFACTS / "step-page-save-as-html.png")
+        path=artifact("step-page-save-as-html.png")
     )
     path = tmp_path / "saved.html"
     download.value.save_as(path)

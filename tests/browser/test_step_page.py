@@ -7,17 +7,16 @@ console message and page error, and fails on any request that leaves 127.0.0.1 o
 from __future__ import annotations
 
 import json
-import urllib.request
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
+from pagetools import artifact, open_ready, post_json
 
 pytestmark = pytest.mark.browser
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
 TOL = 1e-12
 
 
@@ -28,17 +27,11 @@ def fixed4(v):
 
 
 def open_page(page, base_url, query=""):
-    page.goto(f"{base_url}/?{query}")
-    page.wait_for_selector("body[data-ready='1']")
+    open_ready(page, f"{base_url}/?{query}")
 
 
 def post_trace(base_url, body):
-    req = urllib.request.Request(
-        f"{base_url}/api/trace", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(req, timeout=20) as r:
-        return json.loads(r.read())
+    return post_json(base_url, "/api/trace", body, timeout=20)
 
 
 def page_body(cell="lstm", hidden=8, layers=1, seed=0, text="hello world", **init_options):
@@ -112,6 +105,7 @@ def assert_cursors_on_step(page):
     return seen["t"]
 
 
+@pytest.mark.alone  # 11 steps at 30 steps/s: read mid-play, so the page must not be starved
 def test_play_animates_and_every_frame_shows_trace_values(page, base_url):
     open_page(page, base_url, "speed=30")
     trace = post_trace(base_url, page_body())
@@ -200,11 +194,10 @@ def test_the_keyboard_picks_a_heatmap_cell_as_a_click_does(page, base_url):
     assert said.startswith("step 9 of 0 to 10, input “l”, unit 2: f = "), said
     want = trace["layers"][0]["gates"]["f"][9][2]
     assert abs(float(said.rsplit("= ", 1)[1].replace("−", "-")) - want) < 1e-3 * abs(want)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     fig = page.locator("figure.chart-fig").filter(has=chart).bounding_box()
     clip = {"x": fig["x"] - 8, "y": fig["y"] - 8, "width": fig["width"] + 16,
             "height": fig["height"] + 16}  # fmt: skip
-    page.screenshot(path=str(ARTIFACTS / "step_heatmap_keyboard.png"), clip=clip)
+    page.screenshot(path=artifact("step_heatmap_keyboard.png"), clip=clip)
 
     page.keyboard.press("Space")  # inside the heatmap Space jumps, as Enter does; it does not play
     page.wait_for_function("() => document.getElementById('diagram').dataset.t === '9'")
@@ -316,13 +309,12 @@ def test_screenshots(make_page, base_url, width, height):
     pg = make_page(width, height)
     open_page(pg, base_url, "t=4")
     pg.wait_for_timeout(300)  # let the gate transitions settle
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(ARTIFACTS / f"step_{width}x{height}.png"))
-    pg.screenshot(path=str(ARTIFACTS / f"step_{width}x{height}_full.png"), full_page=True)
+    pg.screenshot(path=artifact(f"step_{width}x{height}.png"))
+    pg.screenshot(path=artifact(f"step_{width}x{height}_full.png"), full_page=True)
     # nothing wider than the viewport: no sideways scrolling on a phone
     assert pg.evaluate("document.documentElement.scrollWidth") <= width
     if width >= 1000:  # projector view: controls hidden, the stage takes the whole width
         pg.click("#toggle-controls")
         assert pg.locator("#sidebar").is_hidden()
         pg.wait_for_timeout(400)
-        pg.screenshot(path=str(ARTIFACTS / f"step_{width}x{height}_wide.png"))
+        pg.screenshot(path=artifact(f"step_{width}x{height}_wide.png"))

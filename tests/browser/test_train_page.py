@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
 
 import pytest
+from pagetools import artifact, post_json
 
 pytestmark = pytest.mark.browser
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
 def progress_of(page, cell):
     return page.eval_on_selector(f".run-{cell} progress", "p => p.value")
 
 
+@pytest.mark.slow
 def test_a_short_training_moves_the_bar_draws_curves_and_gates_and_offers_the_model(page, base_url):
     page.goto(f"{base_url}/train?len=20&steps=300&hidden=8")
     page.wait_for_selector("body[data-ready='1']")
@@ -51,9 +51,8 @@ def test_a_short_training_moves_the_bar_draws_curves_and_gates_and_offers_the_mo
     assert {"weight_ih_l0", "weight_hh_l0", "readout.weight"} <= names  # PyTorch names
     page.locator("#gates-title").scroll_into_view_if_needed()
     page.evaluate("() => window.scrollTo(0, 0)")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "train_1280x720.png"))
-    page.screenshot(path=str(ARTIFACTS / "train_1280x720_full.png"), full_page=True)
+    page.screenshot(path=artifact("train_1280x720.png"))
+    page.screenshot(path=artifact("train_1280x720_full.png"), full_page=True)
 
     lab_href = page.get_attribute("#open-lab", "href")
 
@@ -66,10 +65,7 @@ def test_a_short_training_moves_the_bar_draws_curves_and_gates_and_offers_the_mo
     assert len(rows) == 20 and len(rows[0]) == 2  # adding: (value, marker) per step
     fields = ("cell", "hidden_size", "num_layers", "variant", "output_size", "weights")
     body = {"model": {k: model[k] for k in fields}, "input": {"sequence": rows}}
-    request = urllib.request.Request(f"{base_url}/api/trace", json.dumps(body).encode(),
-                                     {"content-type": "application/json"})  # fmt: skip
-    with urllib.request.urlopen(request) as r:
-        want = json.loads(r.read())
+    want = post_json(base_url, "/api/trace", body)
     diagram = page.locator("[data-t]").first
     t, unit = int(diagram.get_attribute("data-t")), diagram.get_attribute("data-unit")
     shown = float(page.get_attribute("[data-gate='f']", "data-value"))
@@ -86,7 +82,7 @@ def test_a_short_training_moves_the_bar_draws_curves_and_gates_and_offers_the_mo
     assert page.is_visible("#trained-note") and "trained" in page.text_content("#trained-text")
     assert bodies[-1]["weights"]["lstm"] == model["weights"]
     assert bodies[-1]["input"]["sequence"] == rows and bodies[-1]["hidden_size"] == 8
-    page.screenshot(path=str(ARTIFACTS / "compare-trained-1280x720.png"))
+    page.screenshot(path=artifact("compare-trained-1280x720.png"))
 
 
 def test_race_mode_trains_three_cells_side_by_side_stop_ends_them_and_errors_name_the_field(

@@ -5,8 +5,6 @@ What a person sees is checked against the server's own trace of the same model a
 from __future__ import annotations
 
 import io
-import json
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -15,20 +13,14 @@ import pytest
 pytestmark = pytest.mark.browser
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
+from pagetools import artifact, post, post_json  # noqa: E402
+
 from tests.browser.test_step_page import diagram, fixed4  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "import"
-ARTIFACTS = ROOT / "tests" / "artifacts"
 VOCAB = ["<pad>", "a", "b", "c", "d", "e", "h", "l", "o", "r", "w", " "]  # keras_lm: 12 rows
 TOL = 1e-12
-
-
-def post(base_url: str, path: str, body: bytes, content_type: str) -> dict:
-    req = urllib.request.Request(f"{base_url}{path}", data=body,
-                                 headers={"Content-Type": content_type})  # fmt: skip
-    with urllib.request.urlopen(req, timeout=20) as r:
-        return json.loads(r.read())
 
 
 def upload_model(base_url: str, name: str, **form: str) -> dict:
@@ -42,14 +34,13 @@ def upload_model(base_url: str, name: str, **form: str) -> dict:
               f'filename="{name}"\r\n\r\n'.encode())  # fmt: skip
     out.write((FIXTURES / name).read_bytes())
     out.write(f"\r\n--{boundary}--\r\n".encode())
-    return post(
-        base_url, "/api/weights", out.getvalue(), f"multipart/form-data; boundary={boundary}"
-    )
+    kind = f"multipart/form-data; boundary={boundary}"
+    return post(base_url, "/api/weights", out.getvalue(), kind, timeout=20)
 
 
 def reference(base_url: str, model: dict, inp: dict) -> dict:
     body = {"model": model, "input": inp, "loss": {"kind": "sum_last"}, "dtype": "float64"}
-    return post(base_url, "/api/trace", json.dumps(body).encode(), "application/json")
+    return post_json(base_url, "/api/trace", body, timeout=20)
 
 
 def assert_gates(page, trace: dict, entry: int) -> None:
@@ -113,8 +104,7 @@ def test_keras_file_and_vocabulary_show_the_gates_of_both_layers_with_tokens(
     assert page.locator("#direction-group").is_hidden()  # not bidirectional
     ticks = page.locator("#heatmaps .xtick text").all_text_contents()
     assert ticks[:5] == ["h", "e", "l", "l", "o"]  # the heatmaps' steps are the tokens
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "upload_keras_layer1.png"), full_page=True)
+    page.screenshot(path=artifact("upload_keras_layer1.png"), full_page=True)
 
     # the controls say what the file's model is, and that the random draw's settings are idle
     expect(page.locator("#weights-status")).to_contain_text(
@@ -157,6 +147,7 @@ def test_a_plain_rnn_file_asks_tanh_or_relu_and_runs_as_chosen(page, base_url) -
     assert page.locator("#error").inner_text() == ""
 
 
+@pytest.mark.slow
 def test_a_bidirectional_model_offers_a_direction_selector(page, base_url) -> None:
     page.goto(f"{base_url}/?kind=custom&seq=1,0,0;0,1,0;0,0,1;1,1,1")
     page.wait_for_selector("body[data-ready='1']")
@@ -179,7 +170,7 @@ def test_a_bidirectional_model_offers_a_direction_selector(page, base_url) -> No
     # the loss reads the last row, which this direction computes first: its other steps get an
     # exact zero gradient, shown as 0
     expect(page.locator("#grad-now")).to_have_text("At step 0: ‖∂L/∂h‖ = 0, ‖∂L/∂c‖ = 0")
-    page.screenshot(path=str(ARTIFACTS / "upload_bidirectional.png"), full_page=True)
+    page.screenshot(path=artifact("upload_bidirectional.png"), full_page=True)
 
 
 def test_a_pytorch_state_dict_pt_file_opens_and_shows_torchs_gates(page, base_url, tmp_path):
@@ -207,4 +198,4 @@ def test_a_pytorch_state_dict_pt_file_opens_and_shows_torchs_gates(page, base_ur
     )
     assert_gates(page, trace, 1)
     assert page.locator("#error").inner_text() == ""
-    page.screenshot(path=str(ARTIFACTS / "upload_pt.png"), full_page=True)
+    page.screenshot(path=artifact("upload_pt.png"), full_page=True)

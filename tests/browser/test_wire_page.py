@@ -2,10 +2,10 @@
 number the page holds or exports equal to the API's, exactly."""
 
 import json
-import urllib.request
 from pathlib import Path
 
 import pytest
+from pagetools import post_json
 
 from tests.browser.test_step_page import fixed4
 
@@ -14,12 +14,7 @@ QUERY = "kind=random&len=300&hidden=16&t=120&unit=5"
 
 
 def post_trace(base_url, body):
-    req = urllib.request.Request(
-        f"{base_url}/api/trace", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.loads(r.read())
+    return post_json(base_url, "/api/trace", body, timeout=60)
 
 
 def open_counting(page, base_url, query):

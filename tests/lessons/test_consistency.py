@@ -14,6 +14,9 @@ from .runs import stop_context
 
 STOPS = [(les["slug"], k, stop) for les in all_lessons() for k, stop in enumerate(les["stops"], 1)]
 
+# the module's cache of computed views (a training takes seconds) is built on one xdist worker
+pytestmark = pytest.mark.xdist_group("lessons_consistency")
+
 
 @pytest.fixture(scope="module")
 def client():

@@ -7,7 +7,10 @@ import pytest
 
 from app.lessons import LessonError, all_lessons, parse_lesson
 
-GOOD = """\
+from .texts import READING_QUESTION
+
+GOOD = (
+    """\
 # a comment
 title: A small lesson
 slug: a-small-lesson
@@ -20,12 +23,9 @@ highlight: gate f
 say: f is {f[t,u] | percent}, and
   ‖dL/dc‖ is {norm dL/dc[T-1] | power}.
 check: f[t,u] > 0.1
-question: How does it read?
-choice: closed
-choice: partly open
-choice: open
-answer: reading f[t,u]
-
+"""
+    + READING_QUESTION
+    + """
 stop: The lab
 page: compare
 view: len=30&k=5
@@ -35,6 +35,7 @@ question: Which keeps more?
 choice: RNN when rnn.dL/dh[k] > lstm.dL/dc[k]
 choice: LSTM when lstm.dL/dc[k] >= rnn.dL/dh[k]
 """
+)
 
 
 def test_good_file_parses_into_stops_with_placeholders():
@@ -92,54 +93,37 @@ def line_of(text: str, marker: str) -> int:
     return next(n for n, line in enumerate(text.splitlines(), 1) if marker in line)
 
 
+# lines of GOOD that several cases below change
+STEP_VIEW = "view: hidden=4&text=hello&t=2&unit=1"
+LAB_SAY = "say: {rnn.dL/dh[k] | 2 digits}"
+RNN_CHOICE = "choice: RNN when rnn.dL/dh[k] > lstm.dL/dc[k]"
+LSTM_CHOICE = "choice: LSTM when lstm.dL/dc[k] >= rnn.dL/dh[k]"
+CARD = "highlight: card lstm"
+
 BAD = [
     ("highlight: gate f", "highlight: gate q", "not an element of the step page"),
     ("page: compare", "page: lab", "page “lab” should be one of step, compare, train"),
     ("view: len=30&k=5", "view: len=30&k=5&colour=red", "has no property “colour”"),
     ("view: len=30&k=5", "view: len=30&k=50", "k=50 but the sequence has 30 steps"),
-    (
-        "view: hidden=4&text=hello&t=2&unit=1",
-        "view: hidden=4&text=hello&t=2&unit=9",
-        "unit=9 but hidden=4",
-    ),
-    (
-        "view: hidden=4&text=hello&t=2&unit=1",
-        "view: hidden=four&text=hello",
-        "hidden=four is not valid",
-    ),
+    (STEP_VIEW, "view: hidden=4&text=hello&t=2&unit=9", "unit=9 but hidden=4"),
+    (STEP_VIEW, "view: hidden=four&text=hello", "hidden=four is not valid"),
     ("check: f[t,u] > 0.1", "check: f[t,u] is big", "is not a condition"),
     ("check: f[t,u] > 0.1", "check: z[t,u] > 0.1", "a LSTM has no z"),
     ("check: f[t,u] > 0.1", "check: reading f[t,u] > 0.1", "is a word, not a number"),
-    ("say: {rnn.dL/dh[k] | 2 digits}", "say: {rnn.dL/dh[k] | in bold}", "should be percent"),
-    ("say: {rnn.dL/dh[k] | 2 digits}", "say: {dL/dh[k]}", "name the network first"),
-    ("say: {rnn.dL/dh[k] | 2 digits}", "say: {rnn.dL/dh[40]}", "steps back k 40 is outside 0–29"),
-    ("say: {rnn.dL/dh[k] | 2 digits}", "say: {rnn.dL/dh[k] | 2 digits", "without its pair"),
-    (
-        "say: {rnn.dL/dh[k] | 2 digits}",
-        "say: {rnn.dL/dh[t]}",
-        "t means nothing on the compare page",
-    ),
-    ("say: {rnn.dL/dh[k] | 2 digits}", "say: {rnn.dL/dh}", "takes 1 index, not 0"),
+    (LAB_SAY, "say: {rnn.dL/dh[k] | in bold}", "should be percent"),
+    (LAB_SAY, "say: {dL/dh[k]}", "name the network first"),
+    (LAB_SAY, "say: {rnn.dL/dh[40]}", "steps back k 40 is outside 0–29"),
+    (LAB_SAY, "say: {rnn.dL/dh[k] | 2 digits", "without its pair"),
+    (LAB_SAY, "say: {rnn.dL/dh[t]}", "t means nothing on the compare page"),
+    (LAB_SAY, "say: {rnn.dL/dh}", "takes 1 index, not 0"),
     ("answer: reading f[t,u]", "answer: open", "write “reading GATE[t,u]”"),
-    (
-        "choice: LSTM when lstm.dL/dc[k] >= rnn.dL/dh[k]",
-        "choice: LSTM",
-        "every choice needs “when CONDITION”",
-    ),
+    (LSTM_CHOICE, "choice: LSTM", "every choice needs “when CONDITION”"),
     ("choice: closed", "choice: shut", "needs the choices closed, partly open and open"),
-    (
-        "choice: RNN when rnn.dL/dh[k] > lstm.dL/dc[k]",
-        "choice: RNN when lstm.hs_max > 1 > 2",
-        "is not a quantity",
-    ),
-    (
-        "highlight: card lstm",
-        "highlight: card lstm\nhighlight: chart",
-        "is given twice in this stop",
-    ),
-    ("highlight: card lstm", "colour: red", "unknown key “colour”"),
-    ("highlight: card lstm", "this line has no colon", "expected “key: value”"),
-    ("say: {rnn.dL/dh[k] | 2 digits}", "title: Late", "belongs before the first stop"),
+    (RNN_CHOICE, "choice: RNN when lstm.hs_max > 1 > 2", "is not a quantity"),
+    (CARD, f"{CARD}\nhighlight: chart", "is given twice in this stop"),
+    (CARD, "colour: red", "unknown key “colour”"),
+    (CARD, "this line has no colon", "expected “key: value”"),
+    (LAB_SAY, "title: Late", "belongs before the first stop"),
     ("slug: a-small-lesson", "slug: A Small Lesson", "should be lowercase letters"),
     ("slug: a-small-lesson", "slug: own", "the slug “own” is taken"),
 ]
