@@ -28,7 +28,7 @@ DEV_STAMP := $(VENV)/.stamp-dev
 
 JS_TESTS := $(sort $(shell find tests/js -name '*.test.js' -o -name '*.test.mjs' 2>/dev/null))
 BENCHES  := $(wildcard bench/*.py)
-LINT_DIRS := $(wildcard app tests bench hatch_build.py)
+LINT_DIRS := $(wildcard app tests bench gallery hatch_build.py)
 
 .PHONY: help venv run test lint ruff mypy hadolint pytest jstest bench dist gallery clean
 

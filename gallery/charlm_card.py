@@ -64,6 +64,28 @@ def ranges(mask: np.ndarray) -> list[list[int]]:
     return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
+def training_facts(meta: dict) -> dict:
+    """The card's training entry: the command(s) that made the weights, from the run's facts
+    (a run that continued another, --init, names both and sums their steps and time)."""
+    runs = [meta] if not meta.get("first") else [meta["first"], meta]
+    py = "/tmp/torchvenv/bin/python gallery/train_charlm.py"
+    commands = []
+    for k, r in enumerate(runs):
+        init = f" --init /tmp/charlm{k}/charlm.safetensors" if k else ""
+        commands.append(f"{py} --minutes {r['minutes']:.0f} --batch {r['batch']} --lr {r['lr']} "
+                        f"--out /tmp/charlm{k + 1}{init}")  # fmt: skip
+    total = sum(r["minutes"] for r in runs)
+    return {"trainer": f"torch {meta['torch']} (gallery/train_charlm.py)",
+            "command": " && ".join(commands),
+            "card": f"python gallery/charlm_card.py /tmp/charlm{len(runs)} "
+                    "app/gallery/models/charlm-python",
+            "seed": meta["seed"], "steps": sum(r["steps"] for r in runs),
+            "characters_seen": sum(r["characters_seen"] for r in runs), "minutes": total,
+            "seconds": round(total * 60),
+            "runs": [{k: r[k] for k in ("minutes", "steps", "lr", "batch", "seq")} for r in runs],
+            **{k: meta[k] for k in ("hidden_size", "threads", "torch")}}  # fmt: skip
+
+
 def longest_string_middle(mask: np.ndarray) -> int:
     """A step in the middle of the window's longest string literal: the step worth opening at."""
     runs = ranges(mask)
@@ -90,6 +112,8 @@ def best(A_by_field: dict[str, np.ndarray], score) -> dict:
 
 def main(src: Path, dest: Path) -> None:
     meta = json.loads((src / "charlm.json").read_text())
+    if meta.get("init"):  # a continued run: the first run's facts sit beside its weights
+        meta["first"] = json.loads((Path(meta["init"]).parent / "charlm.json").read_text())
     alphabet = meta["alphabet"]
     weights = load_weights((src / "charlm.safetensors").read_bytes(), "charlm.safetensors")
     model = {k: v for k, v in weights.items() if k != "weights"}
@@ -124,13 +148,17 @@ def main(src: Path, dest: Path) -> None:
     for name, m in (("trained", model), ("untrained", untrained)):
         tr = trace(m, one_hot(window, alphabet))
         A = {"h": tr.layers[0].h, "c": tr.layers[0].c}
-        targets = {"line_position": units.line_position(window),
-                   "indentation": indentation(window), "bracket_depth": units.bracket_depth(window)}
+        targets = {
+            "line_position": units.line_position(window),
+            "indentation": indentation(window),
+            "bracket_depth": units.bracket_depth(window),
+        }
         found[name] = {"string": best(A, lambda X: units.score_steps(X, mask).score)}
         for key, values in targets.items():
             found[name][key] = best(A, lambda X, v=values: np.abs(units.score_values(X, v)))
         print(name, json.dumps(found[name]))
     t = found["trained"]
+    seen = meta["characters_seen"] + meta.get("first", {}).get("characters_seen", 0)
     s = t["string"]
     card = {
         "slug": SLUG,
@@ -142,45 +170,67 @@ def main(src: Path, dest: Path) -> None:
         "weights": "charlm.safetensors",
         "alphabet": alphabet,
         "order": 7,
-        "training": {"trainer": f"torch {meta['torch']} (gallery/train_charlm.py)",
-                     "command": "/tmp/torchvenv/bin/python gallery/train_charlm.py --minutes "
-                                f"{meta['minutes']:.0f} --batch {meta['batch']} --out /tmp/charlm",
-                     "card": "python gallery/charlm_card.py /tmp/charlm app/gallery/models/"
-                             "charlm-python",
-                     **{k: meta[k] for k in ("seed", "steps", "characters_seen", "minutes",
-                                             "hidden_size", "seq", "batch", "lr", "threads",
-                                             "torch")},
-                     "seconds": round(meta["minutes"] * 60)},
-        "metric": {"name": "bpc", "value": round(float(bits), 4),
-                   "baseline": round(float(unigram), 4), "baseline_name": "unigram",
-                   "untrained_string_auc": round(found["untrained"]["string"]["score"], 4),
-                   "lower_is_better": True},
-        "trained_on": (f"{meta['train_files']} .py files of Python {sys.version.split()[0]}'s "
-                       f"standard library (tests included, site-packages excluded), "
-                       f"{meta['characters_seen']:,} characters seen; none of the default "
-                       f"charlm text's files ({', '.join(meta['excluded_files'])})"),
-        "heldout": (f"the default charlm text's last tenth ({count + 1:,} characters), scored "
-                    f"in chunks of {CHUNK} from a zero state"),
+        "training": training_facts(meta),
+        "metric": {
+            "name": "bpc",
+            "value": round(float(bits), 4),
+            "baseline": round(float(unigram), 4),
+            "baseline_name": "unigram",
+            "untrained_string_auc": round(found["untrained"]["string"]["score"], 4),
+            "lower_is_better": True,
+        },
+        "trained_on": (
+            f"{meta['train_files']} .py files of Python {sys.version.split()[0]}'s "
+            f"standard library (tests included, site-packages excluded), "
+            f"{seen:,} characters seen; none of the default "
+            f"charlm text's files ({', '.join(meta['excluded_files'])})"
+        ),
+        "heldout": (
+            f"the default charlm text's last tenth ({count + 1:,} characters), scored "
+            f"in chunks of {CHUNK} from a zero state"
+        ),
         "step": longest_string_middle(mask),
         "example": {"text": window},
-        "look_for": (f"Unit {s['unit']} ({s['field']}) is a string cell: over held-out code it "
-                     f"separates the characters inside string literals from the rest with AUC "
-                     f"{s['score']:.3f} (an untrained network's best unit: "
-                     f"{found['untrained']['string']['score']:.3f})."),
+        "look_for": (
+            f"Unit {s['unit']} ({s['field']}) is a string cell: over held-out code it "
+            f"separates the characters inside string literals from the rest with AUC "
+            f"{s['score']:.3f} (an untrained network's best unit: "
+            f"{found['untrained']['string']['score']:.3f})."
+        ),
         "units": [
-            {"layer": 0, "unit": s["unit"], "field": s["field"],
-             "what": "inside a string literal (Python's tokenizer labels)"},
-            {"layer": 0, "unit": t["line_position"]["unit"], "field": t["line_position"]["field"],
-             "what": "position in the line"},
-            {"layer": 0, "unit": t["indentation"]["unit"], "field": t["indentation"]["field"],
-             "what": "indentation of the line"},
-            {"layer": 0, "unit": t["bracket_depth"]["unit"], "field": t["bracket_depth"]["field"],
-             "what": "bracket depth"},
+            {
+                "layer": 0,
+                "unit": s["unit"],
+                "field": s["field"],
+                "what": "inside a string literal (Python's tokenizer labels)",
+            },
+            {
+                "layer": 0,
+                "unit": t["line_position"]["unit"],
+                "field": t["line_position"]["field"],
+                "what": "position in the line",
+            },
+            {
+                "layer": 0,
+                "unit": t["indentation"]["unit"],
+                "field": t["indentation"]["field"],
+                "what": "indentation of the line",
+            },
+            {
+                "layer": 0,
+                "unit": t["bracket_depth"]["unit"],
+                "field": t["bracket_depth"]["field"],
+                "what": "bracket depth",
+            },
         ],
         # the generic card test runs this search over `example` and checks rank and score
-        "search": {"field": s["field"], "target": {"steps": ranges(mask)}, "rank": 1,
-                   "score": s["score"],
-                   "why": "the characters inside string literals, by Python's tokenizer"},
+        "search": {
+            "field": s["field"],
+            "target": {"steps": ranges(mask)},
+            "rank": 1,
+            "score": s["score"],
+            "why": "the characters inside string literals, by Python's tokenizer",
+        },
         "window": {"start": start, "chars": CHUNK, "marked": int(mask.sum())},
         "cells": {"trained": t, "untrained": found["untrained"]},
     }

@@ -19,7 +19,8 @@ parallel streams of the concatenated text (the state carries across chunks of 12
 cosine learning-rate decay over the time budget, gradient norm clipped at 1.
 
 Held-out figure: bits per character over the default text's last tenth, computed as the app will
-(chunks of 3,000 steps, each from a zero state: the API's work and answer-size budgets for this model), against the unigram baseline.
+(chunks of 3,000 steps, each from a zero state: the API's work and answer-size budgets for this
+model), against the unigram baseline. --init continues a run (its weights, a new schedule).
 """
 
 from __future__ import annotations
@@ -72,7 +73,10 @@ class CharLM(nn.Module):
 
 
 def export_state(model: CharLM) -> dict[str, np.ndarray]:
-    sd = {k.removeprefix("lstm."): v.detach().float().numpy().copy() for k, v in model.state_dict().items()}
+    sd = {
+        k.removeprefix("lstm."): v.detach().float().numpy().copy()
+        for k, v in model.state_dict().items()
+    }
     return sd
 
 
@@ -101,8 +105,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--init", type=Path, default=None,
-                    help="continue from this charlm.safetensors (a run of this script)")
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="continue from this charlm.safetensors (a run of this script)",
+    )
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -118,8 +126,11 @@ def main() -> None:
     held = dids[int(len(dids) * 0.9) :]
     counts = np.bincount(ids, minlength=V) + 1.0
     unigram = float(-np.log2((counts / counts.sum())[held]).mean())
-    print(f"training text: {len(names)} files, {len(ids):,} characters; held-out "
-          f"{len(held):,} characters; unigram baseline {unigram:.3f} bits/char", flush=True)
+    print(
+        f"training text: {len(names)} files, {len(ids):,} characters; held-out "
+        f"{len(held):,} characters; unigram baseline {unigram:.3f} bits/char",
+        flush=True,
+    )
 
     # 64 parallel streams, each a contiguous stretch of the text starting at a random offset
     B, T = args.batch, args.seq
@@ -130,8 +141,10 @@ def main() -> None:
     if args.init is not None:  # continue a run: its weights, this run's learning-rate schedule
         from safetensors.numpy import load_file
 
-        sd = {k if k.startswith("readout.") else f"lstm.{k}": torch.from_numpy(v)
-              for k, v in load_file(str(args.init)).items()}
+        sd = {
+            k if k.startswith("readout.") else f"lstm.{k}": torch.from_numpy(v)
+            for k, v in load_file(str(args.init)).items()
+        }
         model.load_state_dict(sd)
     else:
         with torch.no_grad():  # forget-gate bias 1 (Jozefowicz et al. 2015)
@@ -169,19 +182,27 @@ def main() -> None:
         bits = loss.item() / math.log(2)
         ema = bits if ema is None else 0.98 * ema + 0.02 * bits
         if step % 100 == 0:
-            print(f"step {step} {elapsed / 60:.1f} min chars {chars / 1e6:.1f}M lr {lr:.2e} "
-                  f"train {ema:.3f} bits/char", flush=True)
+            print(
+                f"step {step} {elapsed / 60:.1f} min chars {chars / 1e6:.1f}M lr {lr:.2e} "
+                f"train {ema:.3f} bits/char",
+                flush=True,
+            )
         if elapsed > next_eval:
             next_eval += 300.0
             hb = heldout_bits(model, held, V)
-            print(f"EVAL step {step} {elapsed / 60:.1f} min held-out {hb:.3f} bits/char", flush=True)
+            print(
+                f"EVAL step {step} {elapsed / 60:.1f} min held-out {hb:.3f} bits/char", flush=True
+            )
             save(args.out, model, hb, unigram, step, chars, elapsed, names, args)
             if hb < best[0]:
                 best = (hb, step)
     hb = heldout_bits(model, held, V)
     elapsed = time.time() - start
-    print(f"FINAL step {step} {elapsed / 60:.1f} min held-out {hb:.3f} bits/char "
-          f"(unigram {unigram:.3f})", flush=True)
+    print(
+        f"FINAL step {step} {elapsed / 60:.1f} min held-out {hb:.3f} bits/char "
+        f"(unigram {unigram:.3f})",
+        flush=True,
+    )
     save(args.out, model, hb, unigram, step, chars, elapsed, names, args)
 
 
@@ -189,13 +210,24 @@ def save(out, model, hb, unigram, step, chars, elapsed, names, args) -> None:
     from safetensors.numpy import save_file
 
     save_file(export_state(model), str(out / "charlm.safetensors"))
-    meta = {"alphabet": ALPHABET, "heldout_bits_per_char": round(hb, 4),
-            "unigram_bits_per_char": round(unigram, 4), "steps": step, "characters_seen": chars,
-            "minutes": round(elapsed / 60, 1), "hidden_size": args.hidden, "seq": args.seq,
-            "batch": args.batch, "lr": args.lr, "seed": args.seed, "threads": args.threads,
-            "torch": torch.__version__, "init": str(args.init) if args.init else None,
-            "train_files": len(names),
-            "excluded_files": list(DEFAULT_FILES)}
+    meta = {
+        "alphabet": ALPHABET,
+        "heldout_bits_per_char": round(hb, 4),
+        "unigram_bits_per_char": round(unigram, 4),
+        "steps": step,
+        "characters_seen": chars,
+        "minutes": round(elapsed / 60, 1),
+        "hidden_size": args.hidden,
+        "seq": args.seq,
+        "batch": args.batch,
+        "lr": args.lr,
+        "seed": args.seed,
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "init": str(args.init) if args.init else None,
+        "train_files": len(names),
+        "excluded_files": list(DEFAULT_FILES),
+    }
     (out / "charlm.json").write_text(json.dumps(meta, indent=1))
 
 
