@@ -10,7 +10,8 @@ student the highlighted element's centre is on screen and nothing covers it (ele
 from __future__ import annotations
 
 import pytest
-from test_classroom import ARTIFACTS, SLOW, show_code, teach_training, trace_requests
+from pagetools import artifact
+from test_classroom import SLOW, show_code, teach_training, trace_requests
 from test_lessons import poll, wait_complete
 
 from app.lessons import all_lessons
@@ -54,8 +55,7 @@ NAVIGATIONS = (
 
 def shot(page, name):
     """As the page is (not scrolled to the top: what the lesson brought into view)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.screenshot(path=artifact(f"{name}.png"))
 
 
 def question_lesson():
