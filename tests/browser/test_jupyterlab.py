@@ -18,7 +18,9 @@ from pagetools import artifact
 from procs import die_with_parent, free_port, stop
 
 pytest.importorskip("jupyterlab")
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# alone: JupyterLab starts a server, a kernel and a page; beside another worker's browser tests on
+# two cores it ran past its 60 s wait (13 s on its own)
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.alone]
 
 ROOT = Path(__file__).resolve().parents[2]
 CELL = """import app as lx
