@@ -68,11 +68,15 @@ hadolint: $(DEV_STAMP)
 # each worker that runs one of its tests (each on its own free port: correct, a few s more).
 # Serial: make pytest PYTEST_ARGS=-n0.  Without the slow group: PYTEST_ARGS="-n auto -m 'not slow'".
 PYTEST_ARGS ?= -n auto --dist loadgroup --durations=10
-# pytest exit code 5 means "no tests collected": not a failure here.
+# pytest exit code 5 means "no tests collected": not a failure here. Tests marked `alone`
+# (they bound times, or start a whole JupyterLab) run after the parallel part, one at a time.
 pytest: $(DEV_STAMP)
-	@echo "$(PY) -m pytest $(PYTEST_ARGS) tests"
-	@$(PY) -m pytest $(PYTEST_ARGS) tests; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+	@echo "$(PY) -m pytest $(PYTEST_ARGS) -m 'not alone' tests && $(PY) -m pytest -m alone tests"
+	@$(PY) -m pytest $(PYTEST_ARGS) -m "not alone" tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then rc=0; fi; \
+	$(PY) -m pytest -m alone tests; rc2=$$?; \
+	if [ $$rc2 -eq 5 ]; then rc2=0; fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$rc2
 
 jstest:
 ifneq ($(strip $(JS_TESTS)),)
