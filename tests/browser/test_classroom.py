@@ -349,20 +349,7 @@ def test_an_uploaded_model_travels_with_the_class(make_page, browser, base_url, 
             "console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None
         )
         pg.on("pageerror", lambda e: errors.append(str(e)))
-        teacher.evaluate(
-            """([code, key]) => new Promise((resolve) => {
-              const token = JSON.parse(localStorage.getItem('lstmx.class.teacher')).token;
-              const ws = new WebSocket(`ws://${location.host}/ws/class/${code}`);
-              ws.onopen = () => ws.send(JSON.stringify({type: 'hello', role: 'teacher', token}));
-              ws.onmessage = (e) => {
-                if (JSON.parse(e.data).type !== 'welcome') return;
-                ws.send(JSON.stringify({type: 'state', url: location.pathname + location.search,
-                                        model_key: key}));
-                setTimeout(() => { ws.close(); resolve(); }, 200);
-              };
-            })""",
-            [code, "f" * 64],
-        )
+        send_model_key(teacher, code, "f" * 64)
         pg.goto(f"{base_url}/c/{code}")
         pg.wait_for_selector(".class-missing:not([hidden])")
         assert "could not be loaded" in pg.locator(".class-missing").inner_text()
@@ -440,3 +427,22 @@ def test_a_student_who_joins_mid_training_gets_the_run_so_far(make_page, base_ur
     assert caught_up[0] == trained[0] and caught_up[-1] == trained[-1]
     assert set(map(tuple, caught_up)) <= set(map(tuple, trained))  # thinned, never made up
     assert late.text_content(".run-lstm .run-text") == teacher.text_content(".run-lstm .run-text")
+
+
+def send_model_key(teacher, code: str, key: str) -> None:
+    """Send the class a state naming a model by key, as a teacher's page would, on a socket of
+    its own (the teacher's token from its page's storage)."""
+    teacher.evaluate(
+        """([code, key]) => new Promise((resolve) => {
+          const token = JSON.parse(localStorage.getItem('lstmx.class.teacher')).token;
+          const ws = new WebSocket(`ws://${location.host}/ws/class/${code}`);
+          ws.onopen = () => ws.send(JSON.stringify({type: 'hello', role: 'teacher', token}));
+          ws.onmessage = (e) => {
+            if (JSON.parse(e.data).type !== 'welcome') return;
+            ws.send(JSON.stringify({type: 'state', url: location.pathname + location.search,
+                                    model_key: key}));
+            setTimeout(() => { ws.close(); resolve(); }, 300);
+          };
+        })""",
+        [code, key],
+    )

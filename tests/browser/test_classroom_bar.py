@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from pagetools import artifact
-from test_classroom import SLOW, show_code, teach_training, trace_requests
+from test_classroom import SLOW, send_model_key, show_code, teach_training, trace_requests
 from test_lessons import poll, wait_complete
 
 from app.lessons import all_lessons
@@ -269,20 +269,7 @@ def test_a_teachers_reload_says_when_the_classs_model_is_gone(browser, base_url)
         teacher.wait_for_selector("body[data-ready='1']")
         code = start_here(teacher)
         teacher.wait_for_selector("body[data-class-role='teacher']")
-        teacher.evaluate(  # the class's state as a teacher's page would have sent it
-            """([code, key]) => new Promise((resolve) => {
-              const token = JSON.parse(localStorage.getItem('lstmx.class.teacher')).token;
-              const ws = new WebSocket(`ws://${location.host}/ws/class/${code}`);
-              ws.onopen = () => ws.send(JSON.stringify({type: 'hello', role: 'teacher', token}));
-              ws.onmessage = (e) => {
-                if (JSON.parse(e.data).type !== 'welcome') return;
-                ws.send(JSON.stringify({type: 'state', url: location.pathname + location.search,
-                                        model_key: key}));
-                setTimeout(() => { ws.close(); resolve(); }, 300);
-              };
-            })""",
-            [code, "f" * 64],
-        )
+        send_model_key(teacher, code, "f" * 64)  # as a teacher's page would have sent it
         teacher.reload()
         teacher.wait_for_selector("#class-panel .class-missing:not([hidden])")
         assert "could not be loaded" in teacher.locator(".class-missing").inner_text()

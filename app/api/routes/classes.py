@@ -208,11 +208,8 @@ def canonical_model(model: ModelIn, s: Settings) -> bytes:
     return orjson.dumps(m, option=orjson.OPT_SORT_KEYS)
 
 
-@router.post("/api/models", summary="Keep a model for a class; answers its key",
-             response_model=ModelKey, responses=RESPONSES)  # fmt: skip
-async def post_model(model: ModelIn, request: Request) -> Response:
-    """Parsed and validated off the event loop (OffLoopJSONRoute): a model is up to 8 MB."""
-    data = await run_in_threadpool(canonical_model, model, get_settings())
+async def _keep(request: Request, data: bytes) -> Response:
+    """Keep canonical bytes (a model, a snapshot) in the model store under their sha256."""
     key = hashlib.sha256(data).hexdigest()
     try:
         await models_of(request.app).put(key, data)
@@ -220,6 +217,14 @@ async def post_model(model: ModelIn, request: Request) -> Response:
         status = 413 if isinstance(exc, LimitError) else 503
         raise RequestError(("body",), str(exc), status) from None
     return Response(dumps({"key": key}), media_type="application/json")
+
+
+@router.post("/api/models", summary="Keep a model for a class; answers its key",
+             response_model=ModelKey, responses=RESPONSES)  # fmt: skip
+async def post_model(model: ModelIn, request: Request) -> Response:
+    """Parsed and validated off the event loop (OffLoopJSONRoute): a model is up to 8 MB."""
+    data = await run_in_threadpool(canonical_model, model, get_settings())
+    return await _keep(request, data)
 
 
 Rows = list[list[float | None]]  # (T, H) or (T, D): null where a number was not finite
@@ -262,13 +267,7 @@ async def post_snapshot(code: str, snap: SnapshotIn, request: Request) -> Respon
     if digest is None or not hmac.compare_digest(given, digest):
         return _error(403, ["header", "x-class-token"], "only the class's teacher keeps snapshots")
     data = await run_in_threadpool(canonical_snapshot, snap)
-    key = hashlib.sha256(data).hexdigest()
-    try:
-        await models_of(request.app).put(key, data)
-    except (LimitError, HubUnavailableError) as exc:
-        status = 413 if isinstance(exc, LimitError) else 503
-        raise RequestError(("body",), str(exc), status) from None
-    return Response(dumps({"key": key}), media_type="application/json")
+    return await _keep(request, data)
 
 
 @router.get("/api/models/{key}", summary="A model kept for a class", responses=LOOKUP)
