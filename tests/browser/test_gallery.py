@@ -84,7 +84,8 @@ def test_the_models_page_shows_a_card_per_model_and_its_buttons_open_it(page, ba
     page.locator(".model-card[data-slug='adding-lstm']").get_by_role(
         "link", name="Open in the gradient lab"
     ).click()
-    page.wait_for_function("() => document.getElementById('lab-chart').dataset.state === 'ready'")
+    # the click navigates: until the lab has loaded there is no #lab-chart to read
+    page.wait_for_function("() => document.getElementById('lab-chart')?.dataset.state === 'ready'")
     assert "gallery" in page.locator("#trained-text").inner_text()
     assert parse_qs(urlparse(page.url).query)["model"] == ["adding-lstm"]
 
