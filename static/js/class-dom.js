@@ -107,36 +107,58 @@ export function tabId(key = "lstmx.class.tab") {
   return id;
 }
 
-// A duplicated tab ("Duplicate tab" copies sessionStorage) would share this tab's id: the page
-// asks the other pages of this browser whether one holds its id; the older answers, and the
-// newer takes a fresh id (onTaken(newId)). A page change or a reload leaves no older page.
-// Resolves once no answer came within CHECK_MS (the id is this tab's alone).
-const CHECK_MS = 50;
-export function guardTab(id, onTaken, key = "lstmx.class.tab") {
-  if (typeof BroadcastChannel !== "function") return Promise.resolve();
+// A duplicated tab ("Duplicate tab" copies sessionStorage) would share this tab's id. Where the
+// page has Web Locks (a secure context: localhost or https) each page holds a lock named by its
+// id for as long as it lives: a lock another page holds is a duplicate, whatever that page is
+// busy with; a reload's page before lets go as it unloads (waited for up to RELOAD_MS). Elsewhere
+// the page asks the others over a BroadcastChannel and the older answers; an answer that comes
+// late still counts. A duplicate takes a fresh id (onTaken(newId)). Resolves when the id is this
+// tab's alone; never for a duplicate.
+const CHECK_MS = 150;
+const RELOAD_MS = 3000;
+export async function guardTab(id, onTaken, key = "lstmx.class.tab") {
+  const retake = () => {
+    const fresh = randomHex();
+    try {
+      sessionStorage.setItem(key, fresh);
+    } catch {
+      // storage disabled: this page only
+    }
+    onTaken(fresh);
+    return new Promise(() => {});
+  };
+  if (globalThis.navigator?.locks?.request) {
+    const name = `lstmx.class.tab.${id}`;
+    if ((await holdLock(name, 0)) || (await holdLock(name, RELOAD_MS))) return undefined;
+    return retake();
+  }
+  if (typeof BroadcastChannel !== "function") return undefined;
   const channel = new BroadcastChannel("lstmx.class.tabs");
-  let mine = id;
-  let settled = false;
+  let taken = false;
   return new Promise((resolve) => {
     channel.onmessage = (ev) => {
-      if (ev.data?.ask === mine) channel.postMessage({ taken: mine });
-      else if (ev.data?.taken === mine && !settled) {
-        settled = true;
-        mine = randomHex();
-        try {
-          sessionStorage.setItem(key, mine);
-        } catch {
-          // storage disabled: this page only
-        }
-        onTaken(mine);
+      if (ev.data?.ask === id && !taken) channel.postMessage({ taken: id });
+      else if (ev.data?.taken === id && !taken) {
+        taken = true;
+        retake();
       }
     };
-    channel.postMessage({ ask: mine });
-    setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      resolve();
-    }, CHECK_MS);
+    channel.postMessage({ ask: id });
+    setTimeout(() => taken || resolve(), CHECK_MS);
+  });
+}
+
+// Hold the lock `name` while this page lives: true once granted; false when another page holds
+// it (at once with waitMs 0, else after waiting waitMs).
+function holdLock(name, waitMs) {
+  return new Promise((resolve) => {
+    const options = waitMs ? { signal: AbortSignal.timeout(waitMs) } : { ifAvailable: true };
+    navigator.locks
+      .request(name, options, (lock) => {
+        resolve(Boolean(lock));
+        return lock ? new Promise(() => {}) : undefined;
+      })
+      .catch(() => resolve(false));
   });
 }
 
