@@ -95,6 +95,49 @@ def heldout_bits(model: CharLM, ids: np.ndarray, V: int, chunk: int = 3_000) -> 
     return total / count / math.log(2)
 
 
+VALIDATION_FILES = ("argparse.py", "configparser.py", "logging/__init__.py", "optparse.py")
+
+
+def validation_windows(names: list[str]) -> list[tuple[str, np.ndarray]]:
+    """(text, string mask) of the 3,000 characters richest in string literals of each of four
+    training files: a string-cell criterion that never reads the default text's held-out tenth."""
+    from app.engine.analysis.pysource import string_literal_mask
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    out = []
+    for name in VALIDATION_FILES:
+        assert name in names, name
+        text = normalise((root / name).read_text(encoding="utf-8"))
+        mask = string_literal_mask(text)
+        c = np.concatenate([[0], np.cumsum(mask)])
+        a = int(np.argmax(c[3000:] - c[:-3000]))
+        out.append((text[a : a + 3000], mask[a : a + 3000]))
+    return out
+
+
+@torch.no_grad()
+def validation_auc(model: CharLM, windows, index: dict[str, int], V: int) -> tuple[float, str]:
+    """The best unit's mean score (max(AUC, 1-AUC), h and c of every unit, app's unit search)
+    over the validation windows, each run from a zero state, and the unit ("c151")."""
+    from app.engine.analysis.units import score_steps
+
+    H = model.lstm.hidden_size
+    scores = []
+    for text, mask in windows:
+        ids = torch.tensor([index[ch] for ch in text])
+        x = torch.nn.functional.one_hot(ids, V).float()[:, None, :]
+        hs, cs, state = [], [], None
+        for t in range(len(text)):  # c at every step: nn.LSTM returns h only
+            _, state = model.lstm(x[t : t + 1], state)
+            hs.append(state[0][0, 0])
+            cs.append(state[1][0, 0])
+        X = torch.cat([torch.stack(hs), torch.stack(cs)], dim=1).double().numpy()
+        scores.append(score_steps(X, mask).score)
+    mean = np.mean(scores, axis=0)
+    k = int(np.argmax(mean))
+    return float(mean[k]), f"{'hc'[k // H]}{k % H}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=80.0)
@@ -110,6 +153,12 @@ def main() -> None:
         type=Path,
         default=None,
         help="continue from this charlm.safetensors (a run of this script)",
+    )
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep every five-minute checkpoint (ckpt-<step>.safetensors) and print its string "
+        "cell's validation AUC, to choose one by validation, never by the held-out text",
     )
     args = ap.parse_args()
     torch.manual_seed(args.seed)
@@ -150,6 +199,7 @@ def main() -> None:
         with torch.no_grad():  # forget-gate bias 1 (Jozefowicz et al. 2015)
             model.lstm.bias_ih_l0[args.hidden : 2 * args.hidden] += 1.0
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    validation = validation_windows(names) if args.keep else []
     eye = torch.eye(V)
     budget = args.minutes * 60
     start = time.time()
@@ -194,6 +244,12 @@ def main() -> None:
                 f"EVAL step {step} {elapsed / 60:.1f} min held-out {hb:.3f} bits/char", flush=True
             )
             save(args.out, model, hb, unigram, step, chars, elapsed, names, args)
+            if args.keep:
+                from safetensors.numpy import save_file
+
+                save_file(export_state(model), str(args.out / f"ckpt-{step}.safetensors"))
+                auc, unit = validation_auc(model, validation, index, V)
+                print(f"VALAUC step {step} string cell {unit} auc {auc:.4f}", flush=True)
             if hb < best[0]:
                 best = (hb, step)
     hb = heldout_bits(model, held, V)
