@@ -280,4 +280,7 @@ async def get_model(key: str, request: Request) -> Response:
         return _error(503, ["models"], str(exc), {"Retry-After": str(get_settings().retry_after)})
     if data is None:
         return _error(404, ["path", "key"], "expired: the server no longer holds this model")
-    return Response(data, media_type="application/json")
+    # the key is the sha256 of these bytes: a browser may keep them (every stop of a lesson and
+    # every reload of a student's page would otherwise fetch a model of up to 8 MB again)
+    immutable = "private, max-age=86400, immutable"
+    return Response(data, media_type="application/json", headers={"cache-control": immutable})

@@ -6,13 +6,18 @@ The cards and weights live in app/gallery/ (read once per process); see docs/gal
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from ...gallery import all_cards, get_card, summary
+from ..encoding import accepts_gzip, gzip_compressobj
 from ..errors import RequestError
 from .pages import templates
 
@@ -34,14 +39,37 @@ async def list_gallery() -> list[dict[str, Any]]:
     "/api/gallery/{slug}", summary="A gallery model, weights inline, as /api/trace takes it",
     responses=NOT_FOUND,
 )  # fmt: skip
-async def get_gallery_model(slug: str) -> dict[str, Any]:
+async def get_gallery_model(slug: str, request: Request) -> Response:
+    """Encoded (and gzipped) once per process, with an ETag: the char LM's weights are 7.8 MB of
+    JSON, which every page of a lesson on it, and every student of a class, would otherwise
+    fetch again. `Cache-Control: no-cache` keeps it fresh across an upgrade: a browser asks
+    again with If-None-Match and gets 304 Not Modified."""
     card = await run_in_threadpool(get_card, slug)
     if card is None:
         known = ", ".join(c.slug for c in all_cards())
         raise RequestError(
             ("path", "slug"), f"no gallery model {slug[:80]!r}; the gallery has: {known}", 404
         )
-    return card.model
+    gz = accepts_gzip(request.headers)
+    body, etag = await run_in_threadpool(_encoded, slug, gz)
+    headers = {"etag": etag, "cache-control": "no-cache", "vary": "Accept-Encoding"}
+    if gz:
+        headers["content-encoding"] = "gzip"
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@functools.lru_cache(maxsize=32)
+def _encoded(slug: str, gz: bool) -> tuple[bytes, str]:
+    card = get_card(slug)
+    assert card is not None
+    body = orjson.dumps(card.model, option=orjson.OPT_SERIALIZE_NUMPY)
+    etag = hashlib.sha256(body).hexdigest()[:32]
+    if not gz:
+        return body, f'"{etag}"'
+    c = gzip_compressobj()
+    return c.compress(body) + c.flush(), f'"{etag}-gzip"'
 
 
 @router.get("/models", response_class=HTMLResponse, include_in_schema=False)
