@@ -149,6 +149,36 @@ def test_the_upload_asks_what_a_bidirectional_head_reads_and_takes_the_answer():
     np.testing.assert_allclose(out, rec["logits"], rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("fmt", ["safetensors", "npz"])
+def test_an_exported_bidirectional_classifier_opens_again_reading_h_n_without_asking(fmt):
+    model, rec = _fixture_model("readout_bilstm_classifier")
+    assert model["readout"] == "final"
+    r = client.post("/api/weights/export", json={"model": model, "format": fmt})
+    assert r.status_code == 200, r.text
+    files = {"file": (f"clf.{fmt}", io.BytesIO(r.content))}
+    again = client.post("/api/weights", files=files)  # no readout stated: the file says it
+    assert again.status_code == 200, again.text
+    reopened = again.json()
+    assert reopened["readout"] == "final" and reopened["bidirectional"]
+    body = {"model": reopened, "input": {"sequence": rec["x"].tolist()}}
+    out = client.post("/api/trace", json=body).json()["outputs"]
+    np.testing.assert_allclose(out, rec["logits"], rtol=0, atol=1e-10)
+    tagger = client.post(  # the other answer travels too
+        "/api/weights/export", json={"model": {**model, "readout": "every_step"}, "format": fmt}
+    )
+    files = {"file": (f"tagger.{fmt}", io.BytesIO(tagger.content))}
+    assert client.post("/api/weights", files=files).json()["readout"] == "every_step"
+
+
+def test_a_readout_in_a_files_metadata_that_is_neither_answer_is_refused_naming_it():
+    model, _ = _fixture_model("readout_bilstm_classifier")
+    arrays = {k: np.asarray(v) for k, v in model["weights"].items()}
+    data = safetensors.numpy.save(arrays, metadata={"readout": "mean"})
+    files = {"file": ("clf.safetensors", io.BytesIO(data))}
+    r = client.post("/api/weights", files=files)
+    assert r.status_code == 400 and "metadata readout = 'mean'" in r.text
+
+
 @pytest.mark.parametrize("name", ["keras_bidi_final", "keras_gru_final"])
 def test_a_keras_dense_on_the_final_state_reads_h_n_and_gives_keras_predictions(name):
     """return_sequences=False: Keras' Dense reads [forward at T-1 | backward at 0] once."""

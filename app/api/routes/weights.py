@@ -77,6 +77,8 @@ def _with_readout(model: dict, filename: str, readout: str | None) -> dict:
         return model
     if readout in ("every_step", "final"):
         return {**model, "readout": readout}
+    if model.get("readout"):  # the file's metadata says it (this app's own export)
+        return model
     keras = filename.lower().endswith((".keras", ".h5", ".hdf5"))
     if not model.get("bidirectional") or keras:
         return model
@@ -134,7 +136,9 @@ async def export_weights(req: ExportRequest) -> Response:
         if model["input_size"] is None:  # follows from weight_ih_l0's width
             model["input_size"] = len(model["weights"]["weight_ih_l0"][0])
         _, params = model_params(model)  # names, shapes and finiteness checked
-        meta = {"nonlinearity": model["nonlinearity"]} if model["cell"] == "rnn" else None
+        meta = {"nonlinearity": model["nonlinearity"]} if model["cell"] == "rnn" else {}
+        if model.get("output_size") is not None and model.get("readout"):
+            meta["readout"] = model["readout"]  # a bidirectional head's readout: no question
         return save_weights(params, req.format, meta)  # so the file opens without asking
 
     try:

@@ -39,7 +39,7 @@ MAX_HEADER_BYTES = 2**20
 MAX_MEMBERS = 1000
 ST_DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64}
 # one-string members of an .npz that describe the model (read by weights.py), not weights
-META_KEYS = ("cell", "recurrent_activation", "activation", "nonlinearity", "reset_after")
+META_KEYS = ("cell", "recurrent_activation", "activation", "nonlinearity", "reset_after", "readout")
 ZIP_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
 MAX_RATIO = 200  # uncompressed / compressed; a zip bomb's is in the thousands
 

@@ -103,7 +103,23 @@ def load_weights(
     if cell_found == "rnn":
         nonlinearity = choose_nonlinearity(stated, nonlinearity)
     model = describe(cell_found, params, widths, bidirectional, nonlinearity)
+    if model.get("output_size") is not None and (readout := _stated_readout(meta)):
+        model["readout"] = readout  # what this app's export wrote: the file opens without asking
     return _finish(model)
+
+
+def _stated_readout(meta: Mapping[str, str]) -> str | None:
+    """The head's readout a file's metadata states ("readout": "final" | "every_step")."""
+    raw = meta.get("readout")
+    if raw is None:
+        return None
+    value = str(raw).strip().lower()
+    if value not in ("final", "every_step"):
+        raise WeightsError(
+            f"metadata readout = {raw!r}: a head reads 'final' (h_n once) or 'every_step' "
+            "(the output at every step); correct the metadata or leave it out"
+        )
+    return value
 
 
 def _finish(model: dict[str, Any]) -> dict[str, Any]:
