@@ -86,6 +86,20 @@ export function createPredictionsPanel({ root, onPick }) {
     const el = ev.target.closest("span[data-t]");
     if (el) onPick(Number(el.dataset.t));
   });
+  // ... and with the keyboard: the box of the step on show is the strip's one tab stop; arrows,
+  // Home and End go to another box (and the player there). The keys stay here: they do not
+  // also step the player.
+  strip.addEventListener("keydown", (ev) => {
+    const el = ev.target.closest("span[data-t]");
+    const k = el ? [...strip.children].indexOf(el) : -1;
+    const moves = { ArrowLeft: k - 1, ArrowRight: k + 1, Home: 0, End: cells.length - 1 };
+    if (k < 0 || !(ev.key in moves || ev.key === "Enter") || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    const to = ev.key === "Enter" ? k : Math.max(0, Math.min(cells.length - 1, moves[ev.key]));
+    onPick(Number(strip.children[to].dataset.t)); // show() moves the tab stop to that box
+    strip.children[to].focus();
+  });
 
   function bars(rows) {
     return rows.map(({ label, p, next }) => {
@@ -122,9 +136,12 @@ export function createPredictionsPanel({ root, onPick }) {
       el.title = c.to > c.from
         ? `steps ${c.from}–${c.to}: mean −log p = ${fmt(c.loss, 3)}`
         : `step ${c.from} “${c.text}”: −log p = ${fmt(c.loss, 3)}`;
+      el.setAttribute("role", "button");
+      el.setAttribute("aria-label", el.title);
+      el.tabIndex = -1;
       return el;
     }));
-    legend.textContent = `Each token after the first, shaded by −log p, how surprised the model was to read it: white 0, darkest ${fmt(max, 3)} nats${cells.length < steps.length ? ` (a box is ${Math.ceil(steps.length / cells.length)} tokens)` : ""}. Click one to go there.`;
+    legend.textContent = `Each token after the first, shaded by −log p, how surprised the model was to read it: white 0, darkest ${fmt(max, 3)} nats${cells.length < steps.length ? ` (a box is ${Math.ceil(steps.length / cells.length)} tokens)` : ""}. Click one, or Tab to the strip and use the arrow keys, to go there.`;
   }
 
   function show(trace, t, tokenLabel, labels) {
@@ -144,8 +161,10 @@ export function createPredictionsPanel({ root, onPick }) {
     if (surprise && drawnFor !== trace.loss_steps) drawStrip(trace, labels);
     if (surprise) {
       for (const el of strip.querySelectorAll(".now")) el.classList.remove("now");
+      for (const el of strip.querySelectorAll("[tabindex='0']")) el.tabIndex = -1;
       const k = cells.findIndex((c) => t >= c.from && t <= c.to);
       if (k >= 0) strip.children[k].classList.add("now");
+      if (strip.children.length) strip.children[Math.max(k, 0)].tabIndex = 0; // the tab stop
     }
   }
   return { show };

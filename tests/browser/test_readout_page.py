@@ -74,6 +74,17 @@ def test_live_typing_into_an_uploaded_char_lm_adds_steps_and_moves_its_predictio
     expect(page.locator("#pred-list li")).to_have_count(5)
     expect(page.locator("#grad-loss")).to_contain_text("next-token cross-entropy")
     expect(page.locator("#surprise-strip span")).to_have_count(len(TEXT) - 1)
+    # the strip's keyboard path: one tab stop (the box of the step on show); the arrows, Home
+    # and End go to a box and the player there, and do not step the player a second time
+    expect(page.locator("#surprise-strip [tabindex='0']")).to_have_count(1)
+    page.locator("#surprise-strip [tabindex='0']").focus()
+    boxes = page.locator("#surprise-strip span")
+    for key, box in (("Home", boxes.first), ("ArrowRight", boxes.nth(1)), ("End", boxes.last)):
+        page.keyboard.press(key)
+        want = box.get_attribute("data-t")
+        expect(page.locator("#scrubber")).to_have_value(want)
+        assert page.evaluate("document.activeElement.dataset.t") == want
+        expect(page.locator("#surprise-strip [tabindex='0']")).to_have_attribute("data-t", want)
 
     # the panel at the step on show is the server's softmax of the same model and text
     model = upload_model(base_url, "../charlm_quotes.safetensors")
