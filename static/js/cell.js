@@ -68,7 +68,7 @@ function gateBlock(parent, x, gate, refs, hook = "data-gate") {
   const sym = el("text", { x: cx, y: top + 27, "text-anchor": "middle", class: "gate-sym" }, g);
   sym.textContent = `${gate}  ${SIGMOID.has(gate) ? "σ" : "tanh"}`;
   const value = el("text", { x: cx, y: top + 64, "text-anchor": "middle", class: "gate-num", lengthAdjust: "spacingAndGlyphs" }, g);
-  const word = el("text", { x, y: top + h + 22, "text-anchor": "middle", class: "gate-word halo" }, g);
+  const word = el("text", { x, y: top + h + 4, "text-anchor": "middle", class: "gate-word halo" }, g);
   const gauge = { bottom: top + h - 8, height: h - 16 }; // the fill rises from the bottom
   refs.gates[gate] = { g, fill, tint, value, word, gauge };
   return g;
@@ -217,6 +217,24 @@ function setValueLabel(text, name, sub, v) {
   rest.textContent = ` = ${fmt(v)}`;
 }
 
+// A gate's reading under its block, its first word on a line and the rest on the next
+// ("partly" / "open"): two short lines stay under their own gate at the larger size a phone
+// needs (cell.css), where "partly open" on one line ran into the next gate's. The whole reading
+// is kept in data-word (hold-form.js adds " · held" to it).
+export function setGateWord(word, text) {
+  if (word.dataset.word === text) return;
+  word.dataset.word = text;
+  const [first, ...rest] = text.split(" ");
+  const lines = rest.length ? [first, rest.join(" ")] : [first];
+  word.replaceChildren(...lines.map((line, k) => {
+    const span = document.createElementNS(word.namespaceURI, "tspan");
+    span.setAttribute("x", word.getAttribute("x"));
+    span.setAttribute("dy", k === 0 ? "1.1em" : "1.05em");
+    span.textContent = line;
+    return span;
+  }));
+}
+
 // Move the diagram to one step. view = {gates: {letter: value}, cPrev, c, hPrev, h, lo, hi}.
 // Levels are geometry (y, height) and shades are fill- and stroke-opacity, never a transform or
 // an opacity: those give an element paint properties of its own, and changing one at every step
@@ -235,7 +253,7 @@ export function update(refs, view) {
     // a long number (−0.734, 1.2e-5) is fitted into the box, never spilling out of it
     if (parts.value.textContent.length > 5) parts.value.setAttribute("textLength", "86");
     else parts.value.removeAttribute("textLength");
-    parts.word.textContent = SIGMOID.has(gate) ? gateReading(v, view.lo, view.hi) : "";
+    setGateWord(parts.word, SIGMOID.has(gate) ? gateReading(v, view.lo, view.hi) : "");
   }
   for (const [gate, paths] of Object.entries(refs.flows)) {
     const v = view.gates[gate];

@@ -2,6 +2,7 @@
 // form (value, steps, units); holds are listed with a Remove button. Clicking a gate on the
 // diagram opens the same form. The holds themselves live in the URL (holds.js); this module
 // only edits that list and hands it to onChange.
+import { setGateWord } from "./cell.js";
 import { NAMES } from "./encodings.js";
 import { describeHold, formatHolds, heldAt, lowest, MAX_HOLDS, parseHolds } from "./holds.js";
 
@@ -161,7 +162,8 @@ export function createHoldControls({ ctx, onChange, diagram }) {
         }
         g.setAttribute("data-held", "true");
         const word = g.querySelector(".gate-word"); // the diagram rewrites it every step
-        if (word) word.textContent = word.textContent ? `${word.textContent} · held` : "held";
+        const was = word?.dataset.word ?? "";
+        if (word && !was.endsWith("held")) setGateWord(word, was ? `${was} · held` : "held");
       }
     },
   };

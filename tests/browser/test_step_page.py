@@ -313,6 +313,23 @@ def test_screenshots(make_page, base_url, width, height):
     pg.screenshot(path=artifact(f"step_{width}x{height}_full.png"), full_page=True)
     # nothing wider than the viewport: no sideways scrolling on a phone
     assert pg.evaluate("document.documentElement.scrollWidth") <= width
+    # the gates' names, numbers and readings as drawn (font size x the diagram's scale): 11 px
+    # at least on a phone (they were 7-10 px there), each reading inside its own gate's column
+    sizes = pg.evaluate(
+        """() => { const svg = document.querySelector('#diagram svg');
+        const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+        return [...svg.querySelectorAll('.gate :is(.gate-sym, .gate-num, .gate-word)')]
+          .filter((t) => t.textContent)
+          .map((t) => [t.textContent, parseFloat(getComputedStyle(t).fontSize) * scale]); }"""
+    )
+    assert len(sizes) >= 11 and min(px for _, px in sizes) >= (10.8 if width < 600 else 14), sizes
+    overlap = pg.evaluate(
+        """() => { const r = [...document.querySelectorAll('#diagram .gate-word')]
+          .filter((t) => t.textContent).map((t) => t.getBoundingClientRect());
+        return r.some((a, k) => r.slice(k + 1).some((b) => a.right > b.left && b.right > a.left
+          && a.bottom > b.top && b.bottom > a.top)); }"""
+    )
+    assert not overlap, "two gates' readings overlap"
     if width >= 1000:  # projector view: controls hidden, the stage takes the whole width
         pg.click("#toggle-controls")
         assert pg.locator("#sidebar").is_hidden()
