@@ -9,6 +9,8 @@ import { onPageChanged } from "./pagelink.js";
 
 const OWN_KEY = "lstmx.ownLesson"; // sessionStorage: a lesson file the user loaded
 const TICK_MS = 250;
+const SETTLE_MS = 3000; // after a stop is brought into view, it is kept there this long
+const SCROLL_KEYS = new Set(["PageUp", "PageDown", "ArrowUp", "ArrowDown"]);
 const $ = (id) => document.getElementById(id);
 
 // /lessons/<slug>/<k> or /lessons/own/<page>/<k> -> {slug, k (1-based), base}
@@ -55,6 +57,9 @@ class Panel {
     document.addEventListener("keydown", (ev) => this.pageKey(ev));
     window.addEventListener("popstate", () => location.reload());
     window.addEventListener("lstmx:dock", () => this.keepVisible()); // a class's dock grew
+    const moved = () => { this.userMoved = true; }; // the reader scrolls: the page stays put
+    for (const type of ["wheel", "touchmove"]) window.addEventListener(type, moved, { passive: true });
+    window.addEventListener("keydown", (ev) => SCROLL_KEYS.has(ev.key) && moved());
     this.show();
     setInterval(() => this.tick(), TICK_MS);
     // the page moved (a step, a class's view applied): its numbers at once, not at the next tick
@@ -154,6 +159,7 @@ class Panel {
     this.asked = false;
     this.askTries = 0;
     this.settled = 0;
+    this.userMoved = false;
     this.tick();
   }
 
@@ -227,6 +233,7 @@ class Panel {
     const student = document.body.dataset.classRole === "student";
     if (this.revealedStop === this.k || !(sticky || student)) return;
     this.revealedStop = this.k;
+    this.revealedAt = performance.now();
     document.documentElement.style.setProperty("--lesson-h", `${this.root.offsetHeight}px`);
     const box = el.getBoundingClientRect();
     const top = sticky ? this.root.getBoundingClientRect().bottom : 0;
@@ -287,7 +294,10 @@ class Panel {
     this.mark();
     // scroll only once the page has drawn its run: before, the element is not where it will be
     if (complete && this.marked) this.settled = (this.settled ?? 0) + 1;
-    if (this.settled === 2) this.reveal(this.marked);
+    if (this.settled >= 2) this.reveal(this.marked); // once; later if a student's role comes late
+    // the page may still move under it (the panel's numbers, a poll in the dock, a chart drawn
+    // above): kept in view for a moment after, unless the reader scrolls
+    if (this.revealedStop === this.k && !this.userMoved && performance.now() - this.revealedAt < SETTLE_MS) this.keepVisible();
     const here = location.search.replace(/^\?/, "");
     const moved = here !== this.stop.view;
     const failing = moved ? this.stop.checks.filter((c) => holds(c, data) === false) : [];

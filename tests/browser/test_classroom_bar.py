@@ -29,6 +29,17 @@ HIGHLIGHT_CLEAR = """() => {
   const hit = document.elementFromPoint(x, y);
   return hit === el || el.contains(hit);
 }"""
+WHY_COVERED = """() => {
+  const el = document.querySelector('[data-lesson-highlight]');
+  if (!el) return 'no highlighted element';
+  const r = el.getBoundingClientRect();
+  const x = (r.left + r.right) / 2, y = (r.top + r.bottom) / 2;
+  const hit = document.elementFromPoint(x, y);
+  const name = (n) => n ? `<${n.tagName} id=${n.id} class=${n.getAttribute('class')}>` : null;
+  return JSON.stringify({url: location.pathname + location.search, el: name(el),
+    rect: [r.left, r.top, r.width, r.height].map(Math.round), view: [innerWidth, innerHeight],
+    scrollY, hit: name(hit), hitParent: name(hit?.parentElement)});
+}"""
 NEXT_CLEAR = """() => {
   const b = document.getElementById('lesson-next');
   const r = b.getBoundingClientRect();
@@ -51,6 +62,16 @@ INPUT_GATE_HIDDEN = """() => {
 NAVIGATIONS = (
     "() => [window.__samePage === true, performance.getEntriesByType('navigation').length]"
 )
+
+
+def highlight_clear(pg) -> None:
+    """The lesson's highlighted element is on screen and nothing covers its centre (waited
+    for: the page scrolls it into view); when not, what is there instead."""
+    try:
+        poll(pg, f"({HIGHLIGHT_CLEAR})()", 10_000)
+    except AssertionError:
+        why = pg.evaluate(WHY_COVERED)
+        raise AssertionError(f"the highlight is covered or off screen: {why}") from None
 
 
 def shot(page, name):
@@ -93,14 +114,14 @@ def test_a_lesson_in_a_class_nothing_covered_nothing_given_away_no_reload(
             pg.wait_for_selector(f"#lesson-panel[data-stop='{k}']")
             wait_complete(pg)
         for pg in students:
-            poll(pg, f"({HIGHLIGHT_CLEAR})()", 10_000)
+            highlight_clear(pg)
             assert pg.evaluate("() => document.getElementById('error')?.textContent ?? ''") == ""
         if k == asking:
             for pg in [teacher, *students]:
                 pg.wait_for_selector(".class-poll:not([hidden]), .class-live:not([hidden])")
                 poll(pg, f"({INPUT_GATE_HIDDEN})()", 10_000)
             for pg in students:
-                poll(pg, f"({HIGHLIGHT_CLEAR})()", 10_000)  # the poll in the dock covers nothing
+                highlight_clear(pg)  # the poll in the dock covers nothing
                 focused = pg.evaluate("() => document.activeElement?.id")
                 assert focused == "poll-question"  # the question, not a choice
             shot(teacher, f"class_lesson_poll_teacher_{tw}x{size[1]}")
