@@ -128,6 +128,7 @@ def test_a_hold_in_the_url_marks_only_its_steps_and_unit(page, base_url):
     body["clamp"] = [{"t": [2, 3], "gate": "i", "value": 0.0, "units": [1], "layer": 0},
                      {"t": every, "gate": "o", "value": 0.5, "layer": 0}]  # fmt: skip
     want = post_trace(base_url, body)["layers"][0]
+    wait_columns(page, 0)  # unit 0's exact columns, asked for when the unit was picked
     assert_same(page.evaluate(PAGE_TRACE), want, "c")
 
 
