@@ -72,8 +72,14 @@ def training_facts(meta: dict) -> dict:
     commands = []
     for k, r in enumerate(runs):
         init = f" --init /tmp/charlm{k}/charlm.safetensors" if k else ""
-        commands.append(f"{py} --minutes {r['minutes']:.0f} --batch {r['batch']} --lr {r['lr']} "
-                        f"--out /tmp/charlm{k + 1}{init}")  # fmt: skip
+        ckpt = r.get("checkpoint")  # a --keep run: the checkpoint chosen by validation
+        extra = f" --seed {r['seed']} --keep" if ckpt else ""
+        minutes = ckpt["run_minutes"] if ckpt else r["minutes"]
+        commands.append(f"{py} --minutes {minutes:.0f} --batch {r['batch']} --lr {r['lr']}"
+                        f"{extra} --out /tmp/charlm{k + 1}{init}")  # fmt: skip
+        if ckpt:
+            commands.append(f"cp /tmp/charlm{k + 1}/ckpt-{r['steps']}.safetensors "
+                            f"/tmp/charlm{k + 1}/charlm.safetensors")  # fmt: skip
     total = sum(r["minutes"] for r in runs)
     return {"trainer": f"torch {meta['torch']} (gallery/train_charlm.py)",
             "command": " && ".join(commands),
@@ -82,7 +88,9 @@ def training_facts(meta: dict) -> dict:
             "seed": meta["seed"], "steps": sum(r["steps"] for r in runs),
             "characters_seen": sum(r["characters_seen"] for r in runs), "minutes": total,
             "seconds": round(total * 60),
-            "runs": [{k: r[k] for k in ("minutes", "steps", "lr", "batch", "seq")} for r in runs],
+            "runs": [{**{k: r[k] for k in ("minutes", "steps", "lr", "batch", "seq")},
+                      **({"checkpoint": r["checkpoint"]} if r.get("checkpoint") else {})}
+                     for r in runs],
             **{k: meta[k] for k in ("hidden_size", "threads", "torch")}}  # fmt: skip
 
 

@@ -72,8 +72,8 @@ class PollIn(BaseModel):
     choices: list[Annotated[str, Field(min_length=1, max_length=MAX_CHOICE)]] = Field(
         min_length=2, max_length=MAX_CHOICES
     )
-    hide: list[Literal["i", "f", "g", "o", "c", "h"]] = Field(
-        [], max_length=6,
+    hide: list[Literal["i", "f", "g", "o", "r", "z", "n", "c", "h"]] = Field(
+        [], max_length=9,
         description="what the question is about: every screen hides its reading while it is open",
     )  # fmt: skip
 

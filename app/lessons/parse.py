@@ -33,7 +33,7 @@ LIMITS = {"title": 80, "summary": 300, "stop": 80, "question": 300, "choice": 80
 LESSON_KEYS = ("title", "slug", "summary")
 STOP_KEYS = ("stop", "page", "view", "highlight", "say", "check", "question", "choice", "answer",
              "hide")  # fmt: skip
-HIDEABLE = ("i", "f", "g", "o", "c", "h")  # what a question may hide on every class screen
+HIDEABLE = ("i", "f", "g", "o", "r", "z", "n", "c", "h")  # hidden on every class screen
 REPEATABLE = ("say", "check", "choice")
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -329,7 +329,7 @@ def _question(
 
 def _hide(f: _Field | None, answer: dict[str, Any] | None) -> list[str]:
     """What the question is about, hidden on every class screen while it is the class poll:
-    `hide: i` (gates and states, i f g o c h, space-separated); by default the gate whose
+    `hide: i` (gates and states, i f g o r z n c h, space-separated); by default the gate whose
     reading answers it."""
     if f is None:
         return [answer["name"]] if answer and answer.get("name") in HIDEABLE else []

@@ -82,7 +82,7 @@ export function dock(el) {
 // While a poll about a quantity is open, every screen hides its value and reading
 // (class.css does, by body[data-class-hide~="i"]) until the teacher closes the poll.
 export function setHidden(list) {
-  const words = (list || []).filter((q) => /^[ifgoch]$/.test(q));
+  const words = (list || []).filter((q) => /^[ifgorznch]$/.test(q));
   if (words.length) document.body.dataset.classHide = words.join(" ");
   else delete document.body.dataset.classHide;
 }

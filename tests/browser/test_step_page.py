@@ -335,3 +335,17 @@ def test_screenshots(make_page, base_url, width, height):
         assert pg.locator("#sidebar").is_hidden()
         pg.wait_for_timeout(400)
         pg.screenshot(path=artifact(f"step_{width}x{height}_wide.png"))
+
+
+def test_a_class_question_about_a_gru_gate_hides_that_gates_reading(page, base_url):
+    """Lesson 7 asks about the update gate z: while such a poll is open (the class sets
+    data-class-hide), z's number, word, gauge and tint are hidden, the other gates are not."""
+    open_page(page, base_url, "cell=gru&t=2")
+    parts = """(gate) => [...document.querySelectorAll(
+        `.gate[data-gate="${gate}"] :is(.gate-num, .gate-word, .gate-fill, .gate-tint)`)]
+        .map((el) => getComputedStyle(el).visibility)"""
+    assert set(page.evaluate(parts, "z")) == {"visible"}
+    page.evaluate("() => { document.body.dataset.classHide = 'z'; }")
+    assert set(page.evaluate(parts, "z")) == {"hidden"}
+    assert set(page.evaluate(parts, "r")) == {"visible"}
+    assert page.locator("#heatmaps").evaluate("el => getComputedStyle(el).visibility") == "hidden"

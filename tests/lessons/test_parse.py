@@ -61,6 +61,13 @@ def test_good_file_parses_into_stops_with_placeholders():
     assert [c["when"]["op"] for c in lab["question"]["choices"]] == [">", ">="]
 
 
+def test_the_gru_lessons_question_about_the_update_gate_hides_it():
+    from app.lessons import all_lessons
+
+    gru = next(les for les in all_lessons() if les["slug"] == "gru-beside-lstm")
+    assert gru["stops"][0]["question"]["hide"] == ["z"]  # it was [], the answer on show
+
+
 def test_a_question_says_what_to_hide_in_a_class():
     """By default the gate whose reading answers it; `hide:` names others; bad names refused."""
     step, lab = parse_lesson(GOOD)["stops"]
