@@ -31,7 +31,7 @@ export function buildPanel(cls) {
     endYes: h("button", { type: "button", class: "class-end", text: "Yes, end the class" }),
     endNo: h("button", { type: "button", text: "Keep the class" }),
     takeOver: h("button", { type: "button", class: "primary", text: "Take over the class here" }),
-    viewerText: h("p", { class: "class-viewer-text", text: "Another tab of this browser drives the class: this one only watches." }),
+    viewerText: h("p", { class: "class-viewer-text", text: "Another tab of this browser drives the class: what you do here stays on this screen until you take over." }),
     question: h("input", { id: "class-question", type: "text", maxlength: "200", autocomplete: "off" }),
     choices: h("textarea", { id: "class-choices", rows: "3", spellcheck: "false" }),
     preset: h("button", { type: "button", text: "Forget gate at the next step" }),
