@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ...gallery import all_cards, get_card, summary
-from ..encoding import accepts_gzip, gzip_compressobj
+from .. import encoding
 from ..errors import RequestError
 from .pages import templates
 
@@ -50,26 +50,27 @@ async def get_gallery_model(slug: str, request: Request) -> Response:
         raise RequestError(
             ("path", "slug"), f"no gallery model {slug[:80]!r}; the gallery has: {known}", 404
         )
-    gz = accepts_gzip(request.headers)
-    body, etag = await run_in_threadpool(_encoded, slug, gz)
-    headers = {"etag": etag, "cache-control": "no-cache", "vary": "Accept-Encoding"}
-    if gz:
-        headers["content-encoding"] = "gzip"
+    coding = encoding.choose(request.headers)  # zstd, gzip or identity, as answers are sent
+    body, etag = await run_in_threadpool(_encoded, slug, coding)
+    headers = {**encoding.headers(coding), "etag": etag, "cache-control": "no-cache"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
 
 
 @functools.lru_cache(maxsize=32)
-def _encoded(slug: str, gz: bool) -> tuple[bytes, str]:
+def _json(slug: str) -> bytes:
     card = get_card(slug)
     assert card is not None
-    body = orjson.dumps(card.model, option=orjson.OPT_SERIALIZE_NUMPY)
-    etag = hashlib.sha256(body).hexdigest()[:32]
-    if not gz:
-        return body, f'"{etag}"'
-    c = gzip_compressobj()
-    return c.compress(body) + c.flush(), f'"{etag}-gzip"'
+    return orjson.dumps(card.model, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+@functools.lru_cache(maxsize=32)
+def _encoded(slug: str, coding: str) -> tuple[bytes, str]:
+    """The model's JSON in `coding`, once, and its ETag (one per coding: two representations)."""
+    body = _json(slug)
+    tag = hashlib.sha256(body).hexdigest()[:32]
+    return encoding.whole(body, coding), f'"{tag}"' if coding == "identity" else f'"{tag}-{coding}"'
 
 
 @router.get("/models", response_class=HTMLResponse, include_in_schema=False)
