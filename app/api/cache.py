@@ -144,8 +144,10 @@ class AnswerCache:
             answer.end(exc)
         else:
             answer.end()
-            if not answer.abandoned:
-                self._keep(key, answer)
+            # made whole: kept, even when its last reader left between reading the last part
+            # and this line (the parts are all there; an abandoned answer raises AbandonedError
+            # in fill() instead and is never kept)
+            self._keep(key, answer)
         finally:
             self._forget(key, answer)
 

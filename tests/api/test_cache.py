@@ -257,3 +257,31 @@ def test_a_failed_computation_fails_every_waiter_and_the_next_request_computes_a
     results, again, stats = asyncio.run(scenario())
     assert all(isinstance(r, ValueError) for r in results)
     assert again == [b"x" * 10] and stats["misses"] == 2 and stats["entries"] == 1
+
+
+def test_an_answer_whose_reader_left_after_its_last_part_is_kept():
+    """The reader reads every part and leaves while the computation is still returning: the
+    answer is whole, so it is kept and the next request is a hit (a parallel test run saw a
+    stream's second request compute again). A computation left before its last part raises
+    AbandonedError in fill() and is never kept."""
+
+    async def scenario():
+        cache = AnswerCache(budget=2**20)
+        finish = asyncio.Event()
+
+        async def make(answer: Answer) -> None:
+            answer.add(b"all")
+            await finish.wait()  # every part made; returning takes a moment
+
+        answer = cache.get("k", make)
+        reader = answer.read()
+        first = await reader.__anext__()
+        await reader.aclose()  # the last reader leaves before `make` has returned
+        finish.set()
+        await asyncio.sleep(0.01)
+        again = cache.get("k", make)
+        return first, cache.stats(), again is answer
+
+    first, stats, same = asyncio.run(scenario())
+    assert first == b"all"
+    assert stats["entries"] == 1 and same and stats["hits"] == 1 and stats["misses"] == 1
